@@ -1,0 +1,1 @@
+"""gan-run's Hydra configs, one folder per config group; installed as the package gan_runner.conf."""

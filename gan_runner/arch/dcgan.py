@@ -1,0 +1,88 @@
+"""DCGAN (Radford et al. 2016).
+
+Generator: a 4x4 transposed convolution from z, then stride-2 transposed convolutions that double the
+resolution and halve the width, batch norm and ReLU between them, tanh at the output.
+Discriminator: the mirror image with strided convolutions and LeakyReLU(0.2), no normalisation after
+the first layer, and a final 4x4 convolution to one score. Weights start from N(0, 0.02) as in the paper.
+At resolution 32 with width 64 the generator's widths are 256-128-64 and the discriminator's 64-128-256.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+
+def _widths(data_shape: Sequence[int], width: int) -> list[int]:
+    """Channel widths from the coarsest level to the finest, for a square power-of-two image."""
+    if len(data_shape) != 3:
+        raise ValueError(
+            f"DCGAN makes images, but the dataset's samples have shape {list(data_shape)}; "
+            "use arch=mlp for vector data such as ring8 and grid25"
+        )
+    _, height, width_px = data_shape
+    levels = math.log2(height) - 2 if height == width_px else -1
+    if levels < 1 or not levels.is_integer():
+        raise ValueError(
+            f"DCGAN needs a square image whose side is a power of two, at least 8 (8, 16, 32, 64, 128); "
+            f"the dataset gives {height}x{width_px}: set dataset.resolution to one of those"
+        )
+    return [width * 2 ** (int(levels) - 1 - i) for i in range(int(levels))]
+
+
+def _init_weights(module: nn.Module) -> None:
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class Generator(nn.Module):
+    def __init__(self, z_dim: int, data_shape: Sequence[int], width: int = 64) -> None:
+        super().__init__()
+        widths = _widths(data_shape, width)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(z_dim, widths[0], 4, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(True),
+        ]
+        for w_in, w_out in zip(widths, widths[1:]):
+            layers += [
+                nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(w_out),
+                nn.ReLU(True),
+            ]
+        layers += [nn.ConvTranspose2d(widths[-1], data_shape[0], 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.apply(_init_weights)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+
+class Discriminator(nn.Module):
+    def __init__(
+        self,
+        data_shape: Sequence[int],
+        width: int = 64,
+        norm: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
+    ) -> None:
+        super().__init__()
+        widths = _widths(data_shape, width)[::-1]
+        layers: list[nn.Module] = [nn.Conv2d(data_shape[0], widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for w_in, w_out in zip(widths, widths[1:]):
+            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm is None)]
+            layers += [norm(w_out)] if norm is not None else []
+            layers += [nn.LeakyReLU(0.2, True)]
+        layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0))
+        self.net = nn.Sequential(*layers)
+        self.apply(_init_weights)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x).flatten()

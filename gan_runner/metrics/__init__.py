@@ -1,0 +1,24 @@
+"""Metrics: objects called with a sampler (n -> n samples from the EMA generator) and the dataset,
+returning a flat dict of floats, e.g. {"toy/modes": 8.0}. `every` is the evaluation cadence in steps
+during training (0: only at the end)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+Sampler = Callable[[int], torch.Tensor]
+
+
+class Metric:
+    def __init__(self, every: int = 0) -> None:
+        self.every = every
+
+    def __call__(self, sample: Sampler, dataset: object) -> dict[str, float]:
+        raise NotImplementedError
+
+
+class NoMetric(Metric):
+    def __call__(self, sample: Sampler, dataset: object) -> dict[str, float]:
+        return {}

@@ -1,0 +1,46 @@
+"""Mode metrics for the 2-D mixtures, as VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018)
+define them: draw 2,500 samples; a sample is high quality when it lies within 3 standard deviations of
+its nearest mode centre; a mode is covered when at least one high-quality sample is nearest to it; the
+reverse KL is KL(q || p) between the histogram q of high-quality samples over the modes and the
+uniform p of the true mixture."""
+
+from __future__ import annotations
+
+import torch
+
+from gan_runner.data.toy import GaussianMixture
+from gan_runner.errors import UserError
+from gan_runner.metrics import Metric, Sampler
+
+
+def mode_statistics(samples: torch.Tensor, centres: torch.Tensor, std: float) -> dict[str, float]:
+    distances = torch.cdist(samples.double(), centres.double())
+    nearest_distance, nearest_mode = distances.min(1)
+    high_quality = nearest_distance <= 3 * std
+    counts = torch.bincount(nearest_mode[high_quality], minlength=len(centres)).double()
+    if counts.sum() > 0:
+        q = counts / counts.sum()
+        present = q > 0
+        reverse_kl = (q[present] * (q[present] * len(centres)).log()).sum().item()
+    else:
+        reverse_kl = float("inf")  # no sample near any mode: the histogram is undefined
+    return {
+        "toy/modes": float((counts > 0).sum()),
+        "toy/high_quality": high_quality.double().mean().item(),
+        "toy/reverse_kl": reverse_kl,
+    }
+
+
+class ToyModes(Metric):
+    def __init__(self, n_samples: int = 2500, every: int = 0) -> None:
+        super().__init__(every)
+        self.n_samples = n_samples
+
+    def __call__(self, sample: Sampler, dataset: object) -> dict[str, float]:
+        if not isinstance(dataset, GaussianMixture):
+            raise UserError(
+                f"metrics=toy counts the modes of a 2-D Gaussian mixture, but the dataset is "
+                f"{type(dataset).__name__}. Fix: use dataset=ring8 or dataset=grid25, or choose "
+                "another metric (metrics=none)."
+            )
+        return mode_statistics(sample(self.n_samples).cpu(), dataset.centres, dataset.std)

@@ -1,0 +1,24 @@
+"""GAN objectives: pairs of losses computed from the discriminator's raw scores.
+
+Convention, written once: the discriminator returns raw scores, one per sample, and a higher score
+means "more real". Every objective interprets those scores itself; sigmoids live inside the losses,
+never in the network. An objective holds no state, does no backward pass and never sees an optimiser.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class Objective:
+    """The contract every objective meets: two pure functions of the discriminator's scores."""
+
+    def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+        """The discriminator's loss, to be minimised."""
+        raise NotImplementedError
+
+    def g_loss(
+        self, fake_scores: torch.Tensor, real_scores: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The generator's loss, to be minimised (`real_scores` serves relativistic losses)."""
+        raise NotImplementedError
