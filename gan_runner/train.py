@@ -143,7 +143,7 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
     D = instantiate(cfg.arch.discriminator, data_shape=dataset.shape).to(device)
     objective: Objective = instantiate(cfg.objective)
     regularisers: dict[str, Regulariser] = {
-        name: instantiate(reg_cfg) for name, reg_cfg in (cfg.regulariser or {}).items() if reg_cfg
+        name: instantiate(reg_cfg) for name, reg_cfg in cfg.regulariser.items()
     }
     for regulariser in regularisers.values():
         regulariser.setup(G, D)

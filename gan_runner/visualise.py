@@ -13,9 +13,12 @@ from torchvision.utils import make_grid
 
 
 def image_grid(images: torch.Tensor, rows: int | None = None) -> np.ndarray:
-    """Images in [-1, 1] (N x C x H x W) -> one uint8 H x W x 3 grid, quantised as a PNG would be."""
+    """Images in [-1, 1] (N x C x H x W) -> one uint8 H x W x 3 grid, `rows` images a row."""
     nrow = rows or int(np.ceil(np.sqrt(len(images))))
-    grid = make_grid(images.detach().float().cpu().clamp(-1, 1), nrow=nrow, padding=2, pad_value=1.0)
+    images = images.detach().float().cpu().clamp(-1, 1)
+    if images.shape[-1] < 32:  # small images are enlarged (nearest neighbour) so that people can see them
+        images = torch.nn.functional.interpolate(images, scale_factor=32 // images.shape[-1], mode="nearest")
+    grid = make_grid(images, nrow=nrow, padding=2, pad_value=1.0)
     return ((grid + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
 

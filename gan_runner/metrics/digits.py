@@ -1,5 +1,10 @@
-"""Sample quality on the digits dataset with no download: a logistic-regression classifier trained on
-real 8x8 digits judges generated ones.
+"""Sample quality on the digits dataset with no download: a classifier trained on real 8x8 digits judges
+generated ones.
+
+The judge is an RBF support-vector classifier with libsvm's pairwise-coupled Platt probabilities. Its
+confidence drops off the digit manifold (uniform noise: 0.21 mean top-class probability, real held-out
+digits: 0.89), where a logistic regression's does not (noise: 0.85, real: 0.97), so a high
+confidence ratio means digit-like samples rather than high-contrast ones.
 
 Generated images are average-pooled back to 8x8 and scaled to the original 0-16 range. Held-out real
 digits, sent through the same resize-to-resolution-and-back round trip, are the yardstick:
@@ -11,12 +16,14 @@ generated digits; `digits/class_kl` is the KL divergence of the predicted-class 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
-from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
+from sklearn.svm import SVC
 
 from gan_runner.data import to_uint8_images
 from gan_runner.errors import UserError
@@ -37,7 +44,10 @@ class DigitsClassifier(Metric):
         train_x, test_x, train_y, _ = train_test_split(
             digits.images, digits.target, test_size=0.25, random_state=seed, stratify=digits.target
         )
-        self.classifier = LogisticRegression(max_iter=5000).fit(train_x.reshape(len(train_x), -1), train_y)
+        with warnings.catch_warnings():  # scikit-learn 1.9 deprecates `probability` (pinned below 1.11)
+            warnings.simplefilter("ignore", FutureWarning)
+            self.classifier = SVC(probability=True, random_state=seed)
+            self.classifier.fit(train_x.reshape(len(train_x), -1), train_y)
         self.held_out = torch.from_numpy(test_x).float().unsqueeze(1) / 16.0
 
     def score(self, images: torch.Tensor) -> dict[str, float]:
