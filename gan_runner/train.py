@@ -152,6 +152,7 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=betas)
     metric = instantiate(cfg.metrics)
+    metric.check(dataset)
 
     logger: Logger = instantiate(cfg.logger)
     logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, name, group)
@@ -178,7 +179,8 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
 
     def checkpoint(step: int) -> None:
         save_checkpoint(run_dir / "checkpoints" / "last.pt", {
-            "step": step, "config": OmegaConf.to_container(cfg), "G": G.state_dict(), "D": D.state_dict(),
+            "step": step, "config": OmegaConf.to_container(cfg), "data_shape": list(dataset.shape),
+            "G": G.state_dict(), "D": D.state_dict(),
             "G_ema": G_ema.model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "rng": rng_state(),
         })

@@ -36,7 +36,7 @@ def scatter_plot(
     import matplotlib.pyplot as plt
 
     fake, real = fake.detach().cpu(), real.detach().cpu()
-    extent = float(max(real.abs().max(), 1.0)) * 1.3
+    extent = float(max((real if len(real) else fake).abs().max(), 1.0)) * 1.3
     figure, axes = plt.subplots(figsize=(5, 5), dpi=100)
     if critic is not None:
         ticks = torch.linspace(-extent, extent, 120)

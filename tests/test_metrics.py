@@ -49,7 +49,7 @@ def test_toy_metric_draws_its_samples_and_refuses_images() -> None:
     stats = metric(sampler, ring)
     assert asked == [300] and stats["toy/modes"] == 8 and stats["toy/high_quality"] > 0.97
     with pytest.raises(UserError, match="dataset=ring8"):
-        metric(sampler, Digits(resolution=8))
+        metric.check(Digits(resolution=8))
 
 
 def test_digits_metric_scores_real_digits_as_real_and_noise_as_poor() -> None:
@@ -68,4 +68,4 @@ def test_digits_metric_scores_real_digits_as_real_and_noise_as_poor() -> None:
     noise = metric(lambda n: torch.rand(n, 1, 16, 16) * 2 - 1, digits)
     assert noise["digits/confidence_ratio"] < 0.5  # off the digit manifold the judge is unsure
     with pytest.raises(UserError, match="dataset=digits"):
-        metric(real_sampler, Ring())
+        metric.check(Ring())

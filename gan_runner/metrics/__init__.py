@@ -15,6 +15,9 @@ class Metric:
     def __init__(self, every: int = 0) -> None:
         self.every = every
 
+    def check(self, dataset: object) -> None:
+        """Raises UserError, before any training, when this metric cannot judge `dataset`."""
+
     def __call__(self, sample: Sampler, dataset: object) -> dict[str, float]:
         raise NotImplementedError
 

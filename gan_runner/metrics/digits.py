@@ -60,14 +60,16 @@ class DigitsClassifier(Metric):
             "class_kl": float((histogram[present] * np.log(histogram[present] * 10)).sum()),
         }
 
-    def __call__(self, sample: Sampler, dataset: object) -> dict[str, float]:
+    def check(self, dataset: object) -> None:
         shape = getattr(dataset, "shape", ())
         if len(shape) != 3 or shape[0] != 1:
             raise UserError(
                 f"metrics=digits judges one-channel digit images, but the dataset's samples have shape "
                 f"{list(shape)}. Fix: use it with dataset=digits, or choose metrics=none."
             )
-        real = to_uint8_images(self.held_out, shape[-1], channels=1).float() / 127.5 - 1
+
+    def __call__(self, sample: Sampler, dataset: object) -> dict[str, float]:
+        real = to_uint8_images(self.held_out, dataset.shape[-1], channels=1).float() / 127.5 - 1
         fake, yardstick = self.score(sample(self.n_samples)), self.score(real)
         return {
             "digits/confidence_ratio": fake["confidence"] / yardstick["confidence"],

@@ -36,11 +36,13 @@ class ToyModes(Metric):
         super().__init__(every)
         self.n_samples = n_samples
 
-    def __call__(self, sample: Sampler, dataset: object) -> dict[str, float]:
+    def check(self, dataset: object) -> None:
         if not isinstance(dataset, GaussianMixture):
             raise UserError(
                 f"metrics=toy counts the modes of a 2-D Gaussian mixture, but the dataset is "
                 f"{type(dataset).__name__}. Fix: use dataset=ring8 or dataset=grid25, or choose "
                 "another metric (metrics=none)."
             )
+
+    def __call__(self, sample: Sampler, dataset: GaussianMixture) -> dict[str, float]:
         return mode_statistics(sample(self.n_samples).cpu(), dataset.centres, dataset.std)

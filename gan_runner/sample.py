@@ -1,0 +1,74 @@
+"""`gan-sample run_dir=PATH n=N out=FILE [seed=S] [checkpoint=last]`: samples from a run's EMA generator.
+
+`out` ending in .npz writes the samples under key `x`, in the data's own shape (images N x C x H x W in
+[-1, 1], 2-D points N x 2); ending in .png writes a grid of images, or a scatter plot for 2-D data.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from gan_runner.checkpoint import load_checkpoint
+from gan_runner.errors import UserError
+from gan_runner.visualise import image_grid, save_png, scatter_plot
+
+USAGE = "usage: gan-sample run_dir=PATH n=N out=FILE.npz|FILE.png [seed=0] [checkpoint=last] [device=cpu]"
+
+
+def load_generator(run_dir: Path, checkpoint: str = "last", device: str = "cpu") -> torch.nn.Module:
+    """The EMA generator of a run, in eval mode, from checkpoints/<checkpoint>.pt."""
+    path = run_dir / "checkpoints" / f"{checkpoint}.pt"
+    if not path.is_file():
+        raise UserError(f"No checkpoint at {path}. Fix: give run_dir= the run directory of a gan-run job "
+                        "(the folder holding summary.json and checkpoints/).")
+    try:
+        state = load_checkpoint(path, map_location=device)
+        cfg = OmegaConf.create(state["config"])
+        generator = instantiate(cfg.arch.generator, z_dim=cfg.z_dim, data_shape=state["data_shape"])
+        generator.load_state_dict(state["G_ema"])
+    except Exception as error:  # a truncated file, another tool's checkpoint, a changed architecture
+        raise UserError(f"Could not load a generator from {path}: {error}. Fix: check that the file is a "
+                        "complete gan-run checkpoint made by this version of gan-runner.") from None
+    generator.z_dim = cfg.z_dim
+    return generator.to(device).eval()
+
+
+def draw(generator: torch.nn.Module, n: int, seed: int = 0, device: str = "cpu") -> torch.Tensor:
+    z = torch.randn(n, generator.z_dim, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(500)])
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = OmegaConf.from_dotlist(sys.argv[1:] if argv is None else argv)
+    try:
+        missing = [key for key in ("run_dir", "n", "out") if key not in args]
+        if missing:
+            raise UserError(f"Missing {', '.join(missing)}. {USAGE}")
+        out = Path(str(args.out))
+        if out.suffix not in (".npz", ".png"):
+            raise UserError(f"out={out} must end in .npz (the samples as an array) or .png (a picture). {USAGE}")
+        device = str(args.get("device", "cpu"))
+        generator = load_generator(Path(str(args.run_dir)), str(args.get("checkpoint", "last")), device)
+        samples = draw(generator, int(args.n), int(args.get("seed", 0)), device)
+    except UserError as error:
+        print(f"gan-sample: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npz":
+        np.savez(out, x=samples.numpy())
+    elif samples.dim() == 4:
+        save_png(image_grid(samples), out)
+    else:
+        save_png(scatter_plot(samples, samples[:0], title=f"{len(samples)} samples"), out)
+    print(f"wrote {len(samples)} samples to {out}")
+
+
+if __name__ == "__main__":
+    main()

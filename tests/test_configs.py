@@ -1,0 +1,109 @@
+"""Every option in conf/ composes, instantiates and trains: the folders are globbed, so a new YAML file
+is tested without a new test."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from gan_runner.train import train
+from tests.conftest import CONF, SHRINK, TINY_ARCH, make_config, options
+
+# The dataset each architecture trains on in these tests: the smallest that suits it.
+DATASET_FOR = {"mlp": ["dataset=ring8"], "dcgan": ["dataset=digits", "dataset.resolution=8"]}
+
+
+def test_every_group_has_options() -> None:
+    for group in ("dataset", "arch", "objective", "regulariser", "metrics", "logger"):
+        assert options(group), f"conf/{group}/ is empty"
+    assert set(options("arch")) <= set(TINY_ARCH), "give a new architecture its tiny widths in conftest.py"
+
+
+@pytest.mark.parametrize(
+    "arch, objective, regulariser",
+    list(itertools.product(options("arch"), options("objective"), options("regulariser"))),
+)
+def test_every_combination_trains_two_steps(tmp_path: Path, arch: str, objective: str, regulariser: str) -> None:
+    cfg = make_config(*SHRINK, f"arch={arch}", f"objective={objective}", f"regulariser=[{regulariser}]",
+                      *DATASET_FOR[arch], *TINY_ARCH[arch])
+    summary = train(cfg, tmp_path)
+    assert summary["status"] == "completed" and summary["step"] == 2
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [1, 2]
+    assert all(torch.isfinite(torch.tensor([row["loss/d"], row["loss/g"]])).all() for row in rows)
+    if regulariser == "gp":
+        assert "reg/gp" in rows[0]
+    assert (tmp_path / "checkpoints" / "last.pt").is_file()
+    assert (tmp_path / "samples" / "step_000002.png").is_file()
+
+
+def test_regularisers_combine(tmp_path: Path) -> None:
+    cfg = make_config(*SHRINK, "dataset=ring8", *TINY_ARCH["mlp"], "objective=wgan", "regulariser=[clip,gp]")
+    assert set(cfg.regulariser) == {"clip", "gp"}
+    train(cfg, tmp_path)
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
+    assert max(v.abs().max().item() for v in state["D"].values()) <= 0.01  # clip ran after the last step
+    assert "reg/gp" in json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+
+
+def test_a_single_regulariser_needs_no_brackets() -> None:
+    assert set(make_config("regulariser=gp").regulariser) == {"gp"}
+    assert set(make_config().regulariser) == set()
+
+
+@pytest.mark.parametrize("dataset", options("dataset"))
+def test_every_dataset_composes(dataset: str) -> None:
+    cfg = make_config(f"dataset={dataset}")
+    assert cfg.dataset._target_.startswith("gan_runner.data.")
+    if dataset in ("ring8", "grid25"):
+        assert cfg.arch.generator._target_ == "gan_runner.arch.mlp.Generator"
+        assert cfg.metrics._target_ == "gan_runner.metrics.toy.ToyModes"
+        assert instantiate(cfg.dataset).shape == (2,)
+
+
+def test_every_metric_and_logger_instantiates() -> None:
+    for metrics in options("metrics"):
+        assert callable(instantiate(make_config(f"metrics={metrics}").metrics))
+    for logger in options("logger"):
+        assert hasattr(instantiate(make_config(f"logger={logger}").logger), "log")
+
+
+def test_same_seed_same_losses_bit_for_bit(tmp_path: Path) -> None:
+    overrides = [*SHRINK, "train.steps=5", *TINY_ARCH["dcgan"], "dataset.resolution=8", "regulariser=gp"]
+    for run in ("a", "b"):
+        train(make_config(*overrides), tmp_path / run)
+    assert (tmp_path / "a" / "metrics.jsonl").read_text() == (tmp_path / "b" / "metrics.jsonl").read_text()
+    train(make_config(*overrides, "seed=1"), tmp_path / "c")
+    assert (tmp_path / "a" / "metrics.jsonl").read_text() != (tmp_path / "c" / "metrics.jsonl").read_text()
+
+
+def test_n_critic_and_separate_learning_rates(tmp_path: Path) -> None:
+    cfg = make_config(*SHRINK, "dataset=ring8", *TINY_ARCH["mlp"], "train.n_critic=3", "train.lr_g=1e-3",
+                      "train.lr_d=3e-4")
+    train(cfg, tmp_path)
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
+    assert state["opt_g"]["param_groups"][0]["lr"] == 1e-3 and state["opt_d"]["param_groups"][0]["lr"] == 3e-4
+    d_steps = {float(s["step"]) for s in state["opt_d"]["state"].values()}
+    g_steps = {float(s["step"]) for s in state["opt_g"]["state"].values()}
+    assert d_steps == {6.0} and g_steps == {2.0}  # Adam's own step counters: 3 D updates per G update
+
+
+def test_ema_generator_is_the_average(tmp_path: Path) -> None:
+    for ema, expect_equal in ((0.0, True), (0.9, False)):
+        train(make_config(*SHRINK, "dataset=ring8", *TINY_ARCH["mlp"], f"train.ema={ema}"), tmp_path / str(ema))
+        state = torch.load(tmp_path / str(ema) / "checkpoints" / "last.pt", weights_only=False)
+        same = all(torch.equal(state["G"][k], state["G_ema"][k]) for k in state["G"])
+        assert same is expect_equal
+
+
+def test_conf_mirrors_the_package() -> None:
+    package = Path(__file__).resolve().parents[1] / "gan_runner"
+    mirror = {"dataset": "data", "arch": "arch", "objective": "objectives", "regulariser": "regularisers",
+              "metrics": "metrics", "logger": "loggers"}
+    for group, folder in mirror.items():
+        assert (CONF / group).is_dir() and (package / folder / "__init__.py").is_file()
