@@ -72,7 +72,10 @@ def g_step(
 ) -> dict[str, float]:
     D.requires_grad_(False)  # G's loss needs gradients through D, not for it
     fake = G(z)
-    real_scores, fake_scores = D(torch.cat([real, fake])).split([len(real), len(fake)])
+    if objective.g_needs_real_scores:
+        real_scores, fake_scores = D(torch.cat([real, fake])).split([len(real), len(fake)])
+    else:
+        real_scores, fake_scores = None, D(fake)
     loss = objective.g_loss(fake_scores, real_scores)
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
@@ -125,6 +128,9 @@ def validate(cfg: DictConfig) -> None:
     for key, value in positive.items():
         if not value > 0:
             raise UserError(f"{key} must be positive, got {value}. Fix: e.g. gan-run {key}=<a positive number>.")
+    if not 0 <= t.lr_end_factor <= 1:
+        raise UserError(f"train.lr_end_factor is where the learning rates end, as a fraction of where they start, "
+                        f"and must lie in [0, 1], got {t.lr_end_factor}. Fix: 1.0 keeps them constant.")
     if not 0 <= t.ema < 1:
         raise UserError(f"train.ema is the decay of the generator's moving average and must lie in [0, 1), "
                         f"got {t.ema}. Fix: train.ema=0.999 for a long average, train.ema=0 to sample G itself.")
@@ -149,8 +155,11 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
         regulariser.setup(G, D)
     G_ema = EMA(G, cfg.train.ema)
     betas = tuple(cfg.train.betas)
-    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=betas)
+    opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=betas, foreach=True)
+    opt_d = torch.optim.Adam(D.parameters(), lr=cfg.train.lr_d, betas=betas, foreach=True)
+    # Both learning rates move linearly to lr x lr_end_factor over the run (1.0: constant; SNGAN decays to 0).
+    schedules = [torch.optim.lr_scheduler.LinearLR(opt, 1.0, cfg.train.lr_end_factor, cfg.train.steps)
+                 for opt in (opt_g, opt_d)]
     metric = instantiate(cfg.metrics)
     metric.check(dataset)
 
@@ -182,6 +191,7 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
             "step": step, "config": OmegaConf.to_container(cfg), "data_shape": list(dataset.shape),
             "G": G.state_dict(), "D": D.state_dict(),
             "G_ema": G_ema.model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "schedules": [schedule.state_dict() for schedule in schedules],
             "rng": rng_state(),
         })
 
@@ -197,6 +207,8 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
         z = torch.randn(len(real), cfg.z_dim, device=device)
         g_stats = g_step(G, D, objective, opt_g, real, z)
         G_ema.update(G)
+        for schedule in schedules:
+            schedule.step()
 
         if step % cfg.train.log_every == 0 or step == cfg.train.steps:
             record.log({**d_stats, **g_stats}, step)

@@ -84,10 +84,12 @@ def test_same_seed_same_losses_bit_for_bit(tmp_path: Path) -> None:
 
 def test_n_critic_and_separate_learning_rates(tmp_path: Path) -> None:
     cfg = make_config(*SHRINK, "dataset=ring8", *TINY_ARCH["mlp"], "train.n_critic=3", "train.lr_g=1e-3",
+                      "train.lr_end_factor=1.0",
                       "train.lr_d=3e-4")
     train(cfg, tmp_path)
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
     assert state["opt_g"]["param_groups"][0]["lr"] == 1e-3 and state["opt_d"]["param_groups"][0]["lr"] == 3e-4
+    assert [s["last_epoch"] for s in state["schedules"]] == [2, 2]
     d_steps = {float(s["step"]) for s in state["opt_d"]["state"].values()}
     g_steps = {float(s["step"]) for s in state["opt_g"]["state"].values()}
     assert d_steps == {6.0} and g_steps == {2.0}  # Adam's own step counters: 3 D updates per G update
@@ -107,3 +109,12 @@ def test_conf_mirrors_the_package() -> None:
               "metrics": "metrics", "logger": "loggers"}
     for group, folder in mirror.items():
         assert (CONF / group).is_dir() and (package / folder / "__init__.py").is_file()
+
+
+def test_learning_rates_decay_linearly_to_the_end_factor(tmp_path: Path) -> None:
+    cfg = make_config(*SHRINK, "train.steps=4", "dataset=ring8", *TINY_ARCH["mlp"], "train.lr_g=1e-3",
+                      "train.lr_d=2e-3", "train.lr_end_factor=0.25")
+    train(cfg, tmp_path)
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
+    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(0.25e-3)
+    assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(0.5e-3)

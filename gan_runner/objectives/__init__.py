@@ -13,6 +13,10 @@ import torch
 class Objective:
     """The contract every objective meets: two pure functions of the discriminator's scores."""
 
+    # Relativistic losses compare fake scores with real ones in the generator's loss too; for the
+    # others the generator's step scores only the fake batch, which saves a quarter of the step.
+    g_needs_real_scores: bool = False
+
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         """The discriminator's loss, to be minimised."""
         raise NotImplementedError
