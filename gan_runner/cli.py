@@ -34,8 +34,7 @@ def main(cfg: DictConfig) -> None:
     try:
         summary = train(cfg, run_dir, name, group)
     except UserError as error:
-        log.error("%s", error)
-        print(f"\ngan-run: error: {error}", file=sys.stderr)
+        print(f"gan-run: error: {error}", file=sys.stderr)
         if HydraConfig.get().mode != RunMode.MULTIRUN:
             sys.exit(2)
         return

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 
 import numpy as np
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
@@ -136,6 +137,20 @@ def validate(cfg: DictConfig) -> None:
                         f"got {t.ema}. Fix: train.ema=0.999 for a long average, train.ema=0 to sample G itself.")
 
 
+def build(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
+    """`instantiate(cfg.<key>)`; a constructor's refusal of its arguments (a UserError or a ValueError)
+    becomes a UserError that names the config key, so the CLI prints it as one paragraph."""
+    try:
+        return instantiate(OmegaConf.select(cfg, key), **kwargs)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if isinstance(cause, UserError):
+            raise cause from None
+        if isinstance(cause, ValueError):
+            raise UserError(f"{key}: {cause}.") from None
+        raise
+
+
 def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None = None) -> dict[str, Any]:
     """Trains one GAN as `cfg` describes, writing everything under `run_dir`; returns the summary."""
     started = time.time()
@@ -144,13 +159,11 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
     seed_everything(cfg.seed)
     device = resolve_device(cfg.train.device)
 
-    dataset = instantiate(cfg.dataset)
-    G = instantiate(cfg.arch.generator, z_dim=cfg.z_dim, data_shape=dataset.shape).to(device)
-    D = instantiate(cfg.arch.discriminator, data_shape=dataset.shape).to(device)
-    objective: Objective = instantiate(cfg.objective)
-    regularisers: dict[str, Regulariser] = {
-        name: instantiate(reg_cfg) for name, reg_cfg in cfg.regulariser.items()
-    }
+    dataset = build(cfg, "dataset")
+    G = build(cfg, "arch.generator", z_dim=cfg.z_dim, data_shape=dataset.shape).to(device)
+    D = build(cfg, "arch.discriminator", data_shape=dataset.shape).to(device)
+    objective: Objective = build(cfg, "objective")
+    regularisers: dict[str, Regulariser] = {name: build(cfg, f"regulariser.{name}") for name in cfg.regulariser}
     for regulariser in regularisers.values():
         regulariser.setup(G, D)
     G_ema = EMA(G, cfg.train.ema)
@@ -160,10 +173,10 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
     # Both learning rates move linearly to lr x lr_end_factor over the run (1.0: constant; SNGAN decays to 0).
     schedules = [torch.optim.lr_scheduler.LinearLR(opt, 1.0, cfg.train.lr_end_factor, cfg.train.steps)
                  for opt in (opt_g, opt_d)]
-    metric = instantiate(cfg.metrics)
+    metric = build(cfg, "metrics")
     metric.check(dataset)
 
-    logger: Logger = instantiate(cfg.logger)
+    logger: Logger = build(cfg, "logger")
     logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, name, group)
     record = RunRecord(run_dir, logger)
     batches: Iterator[Batch] = dataset.batches(cfg.train.batch_size, torch.Generator().manual_seed(cfg.seed))
