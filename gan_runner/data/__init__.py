@@ -1,0 +1,64 @@
+"""Datasets: one file per family. Each dataset is an object with
+
+- `shape`: the shape of one sample (C x H x W for images, (2,) for the 2-D mixtures),
+- `num_classes`: the number of labels, or None when it has none,
+- `batches(batch_size, generator)`: an endless iterator of (x, y) batches drawn with `generator`
+  (y is None without labels), images as float tensors in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+
+Batch = tuple[torch.Tensor, "torch.Tensor | None"]
+
+
+class ImageTensorDataset:
+    """Images held in memory as uint8 (N x C x H x W), served as floats in [-1, 1], reshuffled each epoch."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, num_classes: int | None) -> None:
+        if images.dtype != torch.uint8 or images.dim() != 4:
+            raise TypeError(f"expected uint8 images of shape N x C x H x W, got {images.dtype} {tuple(images.shape)}")
+        self.images = images
+        self.labels = labels
+        self.num_classes = num_classes
+        self.shape = tuple(images.shape[1:])
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+        if batch_size > len(self):
+            raise ValueError(f"batch size {batch_size} is larger than the dataset ({len(self)} images)")
+        while True:
+            order = torch.randperm(len(self), generator=generator)
+            # Drop the last incomplete batch of each epoch so that every batch has the same size.
+            for start in range(0, len(self) - batch_size + 1, batch_size):
+                index = order[start : start + batch_size]
+                x = self.images[index].float() / 127.5 - 1.0
+                yield x, (self.labels[index] if self.labels is not None else None)
+
+
+def to_uint8_images(images: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:
+    """Float images in [0, 1] (N x C x H x W) -> uint8 at `resolution`, centre-cropped, `channels` channels.
+
+    The shorter side is resized to `resolution` (bilinear, antialiased when shrinking), then the centre
+    square is cut out. One channel becomes three by repetition; three become one by ITU-R 601 luma.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels}")
+    if images.shape[1] == 3 and channels == 1:
+        images = (images * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    elif images.shape[1] == 1 and channels == 3:
+        images = images.repeat(1, 3, 1, 1)
+    height, width = images.shape[-2:]
+    scale = resolution / min(height, width)
+    size = (max(resolution, round(height * scale)), max(resolution, round(width * scale)))
+    if size != (height, width):
+        images = F.interpolate(images, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
+    top, left = (size[0] - resolution) // 2, (size[1] - resolution) // 2
+    images = images[:, :, top : top + resolution, left : left + resolution]
+    return (images.clamp(0, 1) * 255).round().to(torch.uint8)
