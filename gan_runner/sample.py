@@ -21,8 +21,8 @@ from gan_runner.visualise import image_grid, save_png, scatter_plot
 USAGE = "usage: gan-sample run_dir=PATH n=N out=FILE.npz|FILE.png [seed=0] [checkpoint=last] [device=cpu]"
 
 
-def load_generator(run_dir: Path, checkpoint: str = "last", device: str = "cpu") -> torch.nn.Module:
-    """The EMA generator of a run, in eval mode, from checkpoints/<checkpoint>.pt."""
+def load_generator(run_dir: Path, checkpoint: str = "last", device: str = "cpu") -> tuple[torch.nn.Module, int]:
+    """The EMA generator of a run, in eval mode, from checkpoints/<checkpoint>.pt, and its z_dim."""
     path = run_dir / "checkpoints" / f"{checkpoint}.pt"
     if not path.is_file():
         raise UserError(f"No checkpoint at {path}. Fix: give run_dir= the run directory of a gan-run job "
@@ -35,12 +35,12 @@ def load_generator(run_dir: Path, checkpoint: str = "last", device: str = "cpu")
     except Exception as error:  # a truncated file, another tool's checkpoint, a changed architecture
         raise UserError(f"Could not load a generator from {path}: {error}. Fix: check that the file is a "
                         "complete gan-run checkpoint made by this version of gan-runner.") from None
-    generator.z_dim = cfg.z_dim
-    return generator.to(device).eval()
+    return generator.to(device).eval(), int(cfg.z_dim)
 
 
-def draw(generator: torch.nn.Module, n: int, seed: int = 0, device: str = "cpu") -> torch.Tensor:
-    z = torch.randn(n, generator.z_dim, generator=torch.Generator().manual_seed(seed))
+def draw(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, device: str = "cpu") -> torch.Tensor:
+    """n samples from z ~ N(0, I) drawn with `seed`, generated in chunks of 500."""
+    z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(500)])
 
@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> None:
         if out.suffix not in (".npz", ".png"):
             raise UserError(f"out={out} must end in .npz (the samples as an array) or .png (a picture). {USAGE}")
         device = str(args.get("device", "cpu"))
-        generator = load_generator(Path(str(args.run_dir)), str(args.get("checkpoint", "last")), device)
-        samples = draw(generator, int(args.n), int(args.get("seed", 0)), device)
+        generator, z_dim = load_generator(Path(str(args.run_dir)), str(args.get("checkpoint", "last")), device)
+        samples = draw(generator, z_dim, int(args.n), int(args.get("seed", 0)), device)
     except UserError as error:
         print(f"gan-sample: error: {error}", file=sys.stderr)
         sys.exit(2)

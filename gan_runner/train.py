@@ -25,6 +25,7 @@ from gan_runner.errors import UserError
 from gan_runner.loggers import Logger
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser
+from gan_runner.sample import draw
 from gan_runner.visualise import image_grid, loss_curves, save_png, scatter_plot
 
 
@@ -183,10 +184,8 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
     fixed = torch.Generator().manual_seed(cfg.seed + 1)  # evaluation draws never disturb training's RNG
     fixed_z = torch.randn(64, cfg.z_dim, generator=fixed).to(device)
 
-    def sample(n: int) -> torch.Tensor:
-        z = torch.randn(n, cfg.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2))
-        with torch.no_grad():
-            return torch.cat([G_ema.model(chunk.to(device)).cpu() for chunk in z.split(500)])
+    def sample(n: int) -> torch.Tensor:  # the same z at every evaluation, from the EMA generator
+        return draw(G_ema.model, cfg.z_dim, n, seed=cfg.seed + 2, device=device)
 
     def draw_samples(step: int) -> None:
         with torch.no_grad():

@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--n", type=int, default=1000)
     args = parser.parse_args()
-    fake = _to_8x8(draw(load_generator(args.run_dir), args.n, seed=12345))
+    fake = _to_8x8(draw(*load_generator(args.run_dir), args.n, seed=12345))
     digits = load_digits()
     train_x, test_x, train_y, _ = train_test_split(
         digits.images.reshape(len(digits.images), -1), digits.target, test_size=0.25, random_state=0,
