@@ -13,16 +13,12 @@ on held-out real digits, their ratio, and how many samples it puts in each class
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.svm import SVC
 
-from gan_runner.metrics.digits import _to_8x8
+from gan_runner.metrics.digits import DigitsClassifier, to_8x8
 from gan_runner.sample import draw, load_generator
 
 
@@ -31,21 +27,17 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--n", type=int, default=1000)
     args = parser.parse_args()
-    fake = _to_8x8(draw(*load_generator(args.run_dir), args.n, seed=12345))
-    digits = load_digits()
-    train_x, test_x, train_y, _ = train_test_split(
-        digits.images.reshape(len(digits.images), -1), digits.target, test_size=0.25, random_state=0,
-        stratify=digits.target)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        judges = {"svc": SVC(probability=True, random_state=0), "logistic": LogisticRegression(max_iter=5000)}
-        for name, judge in judges.items():
-            judge.fit(train_x, train_y)
-            on_fake, on_real = judge.predict_proba(fake), judge.predict_proba(test_x)
-            ratio = on_fake.max(1).mean() / on_real.max(1).mean()
-            counts = np.bincount(on_fake.argmax(1), minlength=10)
-            print(f"{name:8s} confidence on samples {on_fake.max(1).mean():.3f}, on held-out real digits "
-                  f"{on_real.max(1).mean():.3f}, ratio {ratio:.3f}; samples per class {counts.tolist()}")
+    fake = to_8x8(draw(*load_generator(args.run_dir), args.n, seed=12345))
+    metric = DigitsClassifier()  # the logged judge, with its train/held-out split of the real digits
+    real = to_8x8(metric.held_out * 2 - 1)
+    train_x, train_y = metric.train_x, metric.train_y
+    judges = {"svc": metric.classifier, "logistic": LogisticRegression(max_iter=5000).fit(train_x, train_y)}
+    for name, judge in judges.items():
+        on_fake, on_real = judge.predict_proba(fake), judge.predict_proba(real)
+        ratio = on_fake.max(1).mean() / on_real.max(1).mean()
+        counts = np.bincount(on_fake.argmax(1), minlength=10)
+        print(f"{name:8s} confidence on samples {on_fake.max(1).mean():.3f}, on held-out real digits "
+              f"{on_real.max(1).mean():.3f}, ratio {ratio:.3f}; samples per class {counts.tolist()}")
 
 
 if __name__ == "__main__":
