@@ -31,6 +31,9 @@ def load_generator(run_dir: Path, checkpoint: str = "last", device: str = "cpu")
         state = load_checkpoint(path, map_location=device)
         cfg = OmegaConf.create(state["config"])
         generator = instantiate(cfg.arch.generator, z_dim=cfg.z_dim, data_shape=state["data_shape"])
+        discriminator = instantiate(cfg.arch.discriminator, data_shape=state["data_shape"])
+        for name in cfg.regulariser:  # some wrap G's layers (spectral_norm with generator: true)
+            instantiate(cfg.regulariser[name]).setup(generator, discriminator)
         generator.load_state_dict(state["G_ema"])
     except Exception as error:  # a truncated file, another tool's checkpoint, a changed architecture
         raise UserError(f"Could not load a generator from {path}: {error}. Fix: check that the file is a "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import random
 import time
 from pathlib import Path
@@ -24,9 +25,11 @@ from gan_runner.data import Batch
 from gan_runner.errors import UserError
 from gan_runner.loggers import Logger
 from gan_runner.objectives import Objective
-from gan_runner.regularisers import Regulariser
+from gan_runner.regularisers import Regulariser, combination_warnings
 from gan_runner.sample import draw
 from gan_runner.visualise import image_grid, loss_curves, save_png, scatter_plot
+
+log = logging.getLogger(__name__)
 
 
 class EMA:
@@ -56,7 +59,7 @@ def d_step(
     loss = objective.d_loss(real_scores, fake_scores)
     stats = {"loss/d": loss.item(), "d/real": real_scores.mean().item(), "d/fake": fake_scores.mean().item()}
     for name, regulariser in regularisers.items():
-        term, raw = regulariser.scaled_penalty(step, D, real, fake)
+        term, raw = regulariser.scaled_penalty(step, D, real, fake, real_scores, fake_scores)
         if term is not None:
             loss = loss + term
             stats[f"reg/{name}"] = raw.item()
@@ -69,8 +72,8 @@ def d_step(
 
 
 def g_step(
-    G: nn.Module, D: nn.Module, objective: Objective, optimiser: torch.optim.Optimizer,
-    real: torch.Tensor, z: torch.Tensor,
+    G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser],
+    optimiser: torch.optim.Optimizer, real: torch.Tensor, z: torch.Tensor, step: int,
 ) -> dict[str, float]:
     D.requires_grad_(False)  # G's loss needs gradients through D, not for it
     fake = G(z)
@@ -79,11 +82,17 @@ def g_step(
     else:
         real_scores, fake_scores = None, D(fake)
     loss = objective.g_loss(fake_scores, real_scores)
+    stats = {"loss/g": loss.item()}
+    for name, regulariser in regularisers.items():
+        term, raw = regulariser.scaled_generator_penalty(step)
+        if term is not None:
+            loss = loss + term
+            stats[f"reg_g/{name}"] = raw.item()
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
     optimiser.step()
     D.requires_grad_(True)
-    return {"loss/g": loss.item()}
+    return stats
 
 
 class RunRecord:
@@ -167,6 +176,9 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
     regularisers: dict[str, Regulariser] = {name: build(cfg, f"regulariser.{name}") for name in cfg.regulariser}
     for regulariser in regularisers.values():
         regulariser.setup(G, D)
+    warnings = combination_warnings(objective, regularisers)
+    for message in warnings:
+        log.warning("%s.", message)
     G_ema = EMA(G, cfg.train.ema)
     betas = tuple(cfg.train.betas)
     opt_g = torch.optim.Adam(G.parameters(), lr=cfg.train.lr_g, betas=betas, foreach=True)
@@ -204,6 +216,7 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
             "G": G.state_dict(), "D": D.state_dict(),
             "G_ema": G_ema.model.state_dict(), "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "schedules": [schedule.state_dict() for schedule in schedules],
+            "regularisers": {name: r.state_dict() for name, r in regularisers.items()},
             "rng": rng_state(),
         })
 
@@ -217,7 +230,7 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
             d_stats = d_step(G, D, objective, regularisers, opt_d, real, z, d_steps)
             d_steps += 1
         z = torch.randn(len(real), cfg.z_dim, device=device)
-        g_stats = g_step(G, D, objective, opt_g, real, z)
+        g_stats = g_step(G, D, objective, regularisers, opt_g, real, z, step - 1)
         G_ema.update(G)
         for schedule in schedules:
             schedule.step()
@@ -249,7 +262,8 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
         "device": str(device),
         "params": {"generator": count_parameters(G), "discriminator": count_parameters(D)},
         "metrics": final_metrics,
-        "final_losses": {k: v for k, v in record.latest.items() if k.split("/")[0] in ("loss", "reg", "d")},
+        "warnings": warnings,
+        "final_losses": {k: v for k, v in record.latest.items() if k.split("/")[0] in ("loss", "reg", "reg_g", "d")},
     }
     logger.summary({**final_metrics, "status": "completed", "params/generator": summary["params"]["generator"],
                     "params/discriminator": summary["params"]["discriminator"]})

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hydra import compose, initialize_config_module
@@ -27,6 +29,14 @@ TINY_ARCH = {
 def options(group: str) -> list[str]:
     """Every option of a config group, read from conf/ so that a new YAML file is tested at once."""
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def load_script(name: str) -> ModuleType:
+    """A script of scripts/ as a module, so that tests check the code the script runs."""
+    spec = importlib.util.spec_from_file_location(f"scripts.{name}", REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def make_config(*overrides: str) -> DictConfig:

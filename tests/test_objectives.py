@@ -7,11 +7,16 @@ import math
 import pytest
 import torch
 
+from gan_runner.objectives.fgan import KL, JensenShannon, Neyman, OriginalGAN, Pearson, ReverseKL, SquaredHellinger
 from gan_runner.objectives.hinge import Hinge
 from gan_runner.objectives.lsgan import LeastSquares
 from gan_runner.objectives.minimax import Minimax
 from gan_runner.objectives.nonsaturating import NonSaturating
+from gan_runner.objectives.relativistic import RaHinge, RaLSGAN, RaSGAN
 from gan_runner.objectives.wgan import Wasserstein
+from tests.conftest import CONF, load_script
+
+fgan_divergences = load_script("fgan_divergences")
 
 
 def optimal_scores(objective, p_counts: list[int], q_counts: list[int], steps: int = 2000) -> torch.Tensor:
@@ -88,3 +93,121 @@ def test_saturating_generator_gradient_vanishes_where_nonsaturating_does_not() -
         assert grad_saturating.abs().item() == pytest.approx(torch.sigmoid(torch.tensor(s)).item(), rel=1e-4)
         assert grad_nonsaturating.abs().item() == pytest.approx(1 - torch.sigmoid(torch.tensor(s)).item(), rel=1e-4)
     assert grad_saturating.abs().item() < 1e-8 < 0.99 < grad_nonsaturating.abs().item()
+
+
+# --- f-GAN (Nowozin et al. 2016) ---------------------------------------------------------------------
+
+FGANS = {"kl": KL, "reverse_kl": ReverseKL, "pearson": Pearson, "neyman": Neyman,
+         "hellinger": SquaredHellinger, "js": JensenShannon, "gan": OriginalGAN}
+
+
+def test_every_fgan_yaml_is_tested_here() -> None:
+    assert {p.stem.removeprefix("fgan_") for p in (CONF / "objective").glob("fgan_*.yaml")} == set(FGANS)
+
+
+@pytest.mark.parametrize("name", FGANS)
+def test_fgan_conjugate_is_the_fenchel_conjugate_of_f(name: str) -> None:
+    # At t = f'(u) the supremum in f*(t) = sup_u ut - f(u) is attained, so f*(f'(u)) = u f'(u) - f(u).
+    objective = FGANS[name]()
+    u = torch.tensor([0.05, 0.3, 0.9, 1.0, 2.0, 7.0], dtype=torch.float64)
+    t = objective.f_prime(u)
+    torch.testing.assert_close(objective.conjugate(t), u * t - objective.f(u))
+    # f(1) = 0: a divergence of a distribution from itself is zero; the GAN's f is 2 JS - log 4.
+    expected = -math.log(4) if name == "gan" else 0.0
+    assert objective.f(torch.ones(1, dtype=torch.float64)).item() == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("name", FGANS)
+def test_fgan_stable_composition_equals_conjugate_of_activation(name: str) -> None:
+    objective = FGANS[name]()
+    v = torch.linspace(-4, 0.6, 47, dtype=torch.float64)  # inside every f*'s domain after g_f
+    torch.testing.assert_close(objective.conjugate_of_activation(v), objective.conjugate(objective.activation(v)))
+
+
+@pytest.mark.parametrize("name", FGANS)
+def test_fgan_optimal_critic_is_f_prime_of_the_density_ratio(name: str) -> None:
+    # Minimising d_loss pointwise gives T*(x) = g_f(v*(x)) = f'(p(x)/q(x)), and the bound it reaches
+    # is the divergence itself, sum_x q(x) f(p(x)/q(x)).
+    objective = FGANS[name]()
+    scores = optimal_scores(objective, P_COUNTS, Q_COUNTS, steps=3000)
+    ratio = P / Q
+    torch.testing.assert_close(objective.activation(scores), objective.f_prime(ratio), atol=2e-2, rtol=1e-2)
+    bound = -objective.d_loss(scores[torch.repeat_interleave(torch.arange(4), torch.tensor(P_COUNTS))],
+                              scores[torch.repeat_interleave(torch.arange(4), torch.tensor(Q_COUNTS))])
+    assert bound.item() == pytest.approx((Q * objective.f(ratio)).sum().item(), abs=2e-3)
+
+
+def test_fgan_gan_is_the_minimax_and_nonsaturating_gan() -> None:
+    real, fake = torch.randn(9), torch.randn(9)
+    torch.testing.assert_close(OriginalGAN().d_loss(real, fake), Minimax().d_loss(real, fake))
+    torch.testing.assert_close(OriginalGAN().g_loss(fake), NonSaturating().g_loss(fake))
+    # With saturating_generator the generator minimises E_q[log(1 - D)], as objective=minimax does.
+    torch.testing.assert_close(OriginalGAN(saturating_generator=True).g_loss(fake), Minimax().g_loss(fake))
+
+
+@pytest.mark.parametrize("name, closed_form", [("kl", 0.5), ("hellinger", 2 * (1 - math.exp(-1 / 8)))])
+def test_fgan_critic_trained_on_samples_estimates_the_divergence(name: str, closed_form: float) -> None:
+    # Nowozin et al., section 4: D_f(N(0,1) || N(1,1)) from a critic trained on samples (the script
+    # prints all seven; KL = 0.5 and squared Hellinger = 2(1 - e^{-1/8}) in closed form).
+    objective = FGANS[name]()
+    assert fgan_divergences.divergence_by_quadrature(objective) == pytest.approx(closed_form, rel=1e-6)
+    estimate = fgan_divergences.estimate_divergence(objective, steps=600, batch=512, eval_samples=200_000)
+    assert estimate == pytest.approx(closed_form, rel=0.10)
+
+
+# --- Relativistic average GANs (Jolicoeur-Martineau 2018) -------------------------------------------
+
+REAL, FAKE = [2.0, 0.5, -1.0], [-2.0, 0.0, 1.5]
+
+
+def relative(real: list[float], fake: list[float]) -> tuple[list[float], list[float]]:
+    """C(x_r) - mean C(x_f) and C(x_f) - mean C(x_r), by hand."""
+    mean_real, mean_fake = sum(real) / len(real), sum(fake) / len(fake)
+    return [r - mean_fake for r in real], [f - mean_real for f in fake]
+
+
+def mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def sigmoid(x: float) -> float:
+    return 1 / (1 + math.exp(-x))
+
+
+def test_relativistic_standard_loss_closed_form() -> None:
+    r, f = relative(REAL, FAKE)
+    expected_d = -mean(math.log(sigmoid(x)) for x in r) - mean(math.log(1 - sigmoid(x)) for x in f)
+    expected_g = -mean(math.log(sigmoid(x)) for x in f) - mean(math.log(1 - sigmoid(x)) for x in r)
+    real, fake = torch.tensor(REAL), torch.tensor(FAKE)
+    assert RaSGAN().d_loss(real, fake).item() == pytest.approx(expected_d)
+    assert RaSGAN().g_loss(fake, real).item() == pytest.approx(expected_g)
+
+
+def test_relativistic_least_squares_loss_closed_form() -> None:
+    r, f = relative(REAL, FAKE)  # mean real = 0.5, mean fake = -1/6
+    expected_d = mean((x - 1) ** 2 for x in r) + mean((x + 1) ** 2 for x in f)
+    expected_g = mean((x - 1) ** 2 for x in f) + mean((x + 1) ** 2 for x in r)
+    real, fake = torch.tensor(REAL), torch.tensor(FAKE)
+    assert RaLSGAN().d_loss(real, fake).item() == pytest.approx(expected_d)
+    assert RaLSGAN().g_loss(fake, real).item() == pytest.approx(expected_g)
+
+
+def test_relativistic_hinge_loss_closed_form() -> None:
+    r, f = relative(REAL, FAKE)
+    expected_d = mean(max(0, 1 - x) for x in r) + mean(max(0, 1 + x) for x in f)
+    expected_g = mean(max(0, 1 - x) for x in f) + mean(max(0, 1 + x) for x in r)
+    real, fake = torch.tensor(REAL), torch.tensor(FAKE)
+    assert RaHinge().d_loss(real, fake).item() == pytest.approx(expected_d)
+    assert RaHinge().g_loss(fake, real).item() == pytest.approx(expected_g)
+    # A hand check of one term: real 2.0 is 2 + 1/6 above the mean fake, so its hinge is 0.
+    assert r[0] == pytest.approx(2 + 1 / 6)
+
+
+def test_relativistic_losses_are_unchanged_by_a_common_shift_and_need_real_scores() -> None:
+    real, fake = torch.tensor(REAL), torch.tensor(FAKE)
+    for objective in (RaSGAN(), RaLSGAN(), RaHinge()):
+        assert objective.g_needs_real_scores
+        torch.testing.assert_close(objective.d_loss(real + 3, fake + 3), objective.d_loss(real, fake))
+        with pytest.raises(ValueError, match="real samples' scores"):
+            objective.g_loss(fake)

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from gan_runner.regularisers import Regulariser
-from gan_runner.regularisers.gradient_penalty import GradientPenalty
+from gan_runner.objectives.hinge import Hinge
+from gan_runner.objectives.nonsaturating import NonSaturating
+from gan_runner.objectives.wgan import Wasserstein
+from gan_runner.regularisers import Regulariser, combination_warnings
+from gan_runner.regularisers.gradient_penalty import GradientPenalty, on_fake, on_real, perturbed_real
+from gan_runner.regularisers.instance_noise import InstanceNoise
+from gan_runner.regularisers.label_smoothing import LabelSmoothing
+from gan_runner.regularisers.orthogonal import Orthogonal, orthogonality_penalty
+from gan_runner.regularisers.spectral_norm import SpectralNorm
 from gan_runner.regularisers.weight_clipping import WeightClipping
 
 
@@ -19,7 +27,7 @@ def test_gradient_penalty_of_a_linear_critic(shape: tuple[int, ...]) -> None:
     real, fake = torch.randn(shape), torch.randn(shape)
     w_norm = critic[1].weight.norm().item()
     regulariser = GradientPenalty(weight=10.0)
-    term, raw = regulariser.scaled_penalty(0, lambda x: critic(x).squeeze(1), real, fake)
+    term, raw = regulariser.scaled_penalty(0, lambda x: critic(x).squeeze(1), real, fake, None, None)
     assert raw.item() == pytest.approx((w_norm - 1) ** 2, rel=1e-5)
     assert term.item() == pytest.approx(10.0 * (w_norm - 1) ** 2, rel=1e-5)
 
@@ -39,7 +47,7 @@ def test_lazy_regularisation_runs_every_k_steps_scaled_by_k() -> None:
     real, fake = torch.randn(4, 2), torch.randn(4, 2)
     expected = (critic.weight.norm().item() - 1) ** 2
     for step in range(8):
-        term, raw = regulariser.scaled_penalty(step, lambda x: critic(x).squeeze(1), real, fake)
+        term, raw = regulariser.scaled_penalty(step, lambda x: critic(x).squeeze(1), real, fake, None, None)
         if step % 4:
             assert term is None and raw is None
         else:
@@ -63,3 +71,188 @@ def test_bad_settings_are_refused() -> None:
         Regulariser(every=0)
     with pytest.raises(ValueError, match="clip_value"):
         WeightClipping(clip_value=0)
+    with pytest.raises(ValueError, match="power_iterations"):
+        SpectralNorm(power_iterations=0)
+    with pytest.raises(ValueError, match="normalises nothing"):
+        SpectralNorm(discriminator=False)
+    with pytest.raises(ValueError, match="real_label"):
+        LabelSmoothing(real_label=1.5)
+    with pytest.raises(ValueError, match="target"):
+        GradientPenalty(target=-1)
+
+
+def linear_critic(w: list[float], b: float = 0.3) -> nn.Module:
+    critic = nn.Linear(len(w), 1)
+    with torch.no_grad():
+        critic.weight.copy_(torch.tensor([w]))
+        critic.bias.fill_(b)
+    return critic
+
+
+def scores(critic: nn.Module):
+    return lambda x: critic(x).squeeze(1)
+
+
+@pytest.mark.parametrize("w, expected", [([0.3, 0.4], 0.0), ([3.0, 4.0], 16.0)])
+def test_one_sided_penalty_ignores_gradients_below_the_target(w: list[float], expected: float) -> None:
+    # ||w|| = 0.5 lies below 1: no penalty; ||w|| = 5: (5 - 1)^2 = 16, as the two-sided penalty.
+    critic = linear_critic(w)
+    penalty = GradientPenalty(one_sided=True).penalty(scores(critic), torch.randn(8, 2), torch.randn(8, 2))
+    assert penalty.item() == pytest.approx(expected, abs=1e-5)
+
+
+@pytest.mark.parametrize("points", [on_real, on_fake])
+def test_r1_and_r2_of_a_constant_critic_are_zero_and_of_a_linear_critic_its_squared_slope(points) -> None:
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    r1 = GradientPenalty(weight=5.0, target=0.0, points=points)
+    constant = linear_critic([0.0, 0.0], b=1.7)
+    assert r1.penalty(scores(constant), real, fake).item() == 0.0
+    linear = linear_critic([3.0, 4.0])
+    assert r1.penalty(scores(linear), real, fake).item() == pytest.approx(25.0)
+
+
+def test_r1_takes_the_gradient_at_the_real_samples() -> None:
+    # D(x) = ||x||^2 / 2 has gradient x: R1 = E_p ||x||^2 and R2 = E_q ||x||^2, each its own batch's.
+    real, fake = torch.randn(16, 3), 5 * torch.randn(16, 3)
+    critic = lambda x: 0.5 * x.pow(2).sum(1)  # noqa: E731
+    assert GradientPenalty(target=0, points=on_real).penalty(critic, real, fake).item() == pytest.approx(
+        real.pow(2).sum(1).mean().item(), rel=1e-5)
+    assert GradientPenalty(target=0, points=on_fake).penalty(critic, real, fake).item() == pytest.approx(
+        fake.pow(2).sum(1).mean().item(), rel=1e-5)
+
+
+def test_dragan_points_lie_between_real_samples_and_their_perturbation() -> None:
+    torch.manual_seed(0)
+    real = torch.randn(256, 2)
+    points = perturbed_real(real, torch.zeros_like(real))
+    offset = points - real
+    assert (offset >= 0).all() and (offset <= 0.5 * real.std()).all()
+    assert offset.max() > 0.4 * real.std()  # it does perturb
+
+
+def test_gradient_penalty_is_finite_where_the_critic_is_flat() -> None:
+    # A dead ReLU region has gradient exactly 0; the penalty's own gradient must stay finite there.
+    critic = nn.Sequential(nn.Linear(2, 4), nn.ReLU(), nn.Linear(4, 1))
+    with torch.no_grad():
+        critic[0].bias.fill_(-100.0)
+    penalty = GradientPenalty().penalty(scores(critic), torch.randn(8, 2), torch.randn(8, 2))
+    penalty.backward()
+    assert penalty.item() == pytest.approx(1.0)
+    assert all(torch.isfinite(p.grad).all() for p in critic.parameters() if p.grad is not None)
+    assert critic[0].weight.grad is not None
+
+
+def small_convnet() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.LeakyReLU(0.2), nn.ConvTranspose2d(8, 4, 4, 2, 1),
+                         nn.Flatten(), nn.Linear(4 * 8 * 8, 16), nn.ReLU(), nn.Linear(16, 1))
+
+
+def normalised_weights(model: nn.Module) -> list[torch.Tensor]:
+    """Each layer's weight as the forward pass uses it, as the matrix spectral normalisation sees."""
+    out = []
+    for layer in model.modules():
+        if isinstance(layer, (nn.Conv2d, nn.Linear)):
+            out.append(layer.weight.flatten(1))
+        elif isinstance(layer, nn.ConvTranspose2d):
+            out.append(layer.weight.transpose(0, 1).flatten(1))
+    return out
+
+
+def test_spectral_norm_makes_every_largest_singular_value_one() -> None:
+    torch.manual_seed(0)
+    G, D = small_convnet(), small_convnet()
+    SpectralNorm(discriminator=True, generator=True, power_iterations=1).setup(G, D)
+    x = torch.randn(4, 1, 4, 4)
+    for _ in range(30):  # the power iteration refines u, v on each training-mode forward pass
+        D(x), G(x)
+    for model in (G, D):
+        model.eval()
+        sigmas = [torch.linalg.matrix_norm(w.detach(), ord=2).item() for w in normalised_weights(model)]
+        assert len(sigmas) == 4
+        assert sigmas == pytest.approx([1.0] * 4, abs=1e-2)
+
+
+def test_spectral_norm_on_the_discriminator_only_by_default() -> None:
+    G, D = small_convnet(), small_convnet()
+    SpectralNorm().setup(G, D)
+    assert hasattr(D[0], "parametrizations") and not hasattr(G[0], "parametrizations")
+
+
+def test_spectral_norm_allows_separate_real_and_fake_passes_and_double_backward() -> None:
+    # The in-place power-iteration update between two forward passes must not corrupt the graph of the
+    # first (the classic "modified by an inplace operation" error of hook-based implementations).
+    torch.manual_seed(0)
+    D = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1))
+    SpectralNorm().setup(nn.Identity(), D)
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    loss = Hinge().d_loss(D(real).squeeze(1), D(fake).squeeze(1))
+    loss = loss + GradientPenalty().penalty(scores(D), real, fake)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in D.parameters())
+    u = D[0].parametrizations.weight[0]._u.clone()
+    D.eval()
+    D(real)
+    torch.testing.assert_close(D[0].parametrizations.weight[0]._u, u)  # eval mode leaves u alone
+
+
+class Recorder(nn.Module):
+    """A 'discriminator' that remembers its input."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.seen = x
+        return x.sum(1)
+
+
+def test_instance_noise_is_annealed_linearly_and_only_in_training() -> None:
+    torch.manual_seed(0)
+    D, noise = Recorder(), InstanceNoise(sigma=0.5, anneal_steps=10)
+    noise.setup(nn.Identity(), D)
+    x = torch.zeros(20_000, 2)
+    for step in range(12):
+        D(x)
+        expected = 0.5 * max(0.0, 1 - step / 10)
+        assert D.seen.std().item() == pytest.approx(expected, rel=0.03, abs=1e-12)
+        noise.after_d_step(D)
+    D.train()
+    noise.load_state_dict({"d_steps": 4})
+    assert noise.state_dict() == {"d_steps": 4} and noise.current_sigma == pytest.approx(0.3)
+    D.eval()
+    D(x)
+    assert D.seen.abs().max().item() == 0.0
+
+
+def test_label_smoothing_equals_cross_entropy_with_real_label_point_nine() -> None:
+    real_scores, fake_scores = torch.randn(32), torch.randn(32)
+    smoothing = LabelSmoothing(real_label=0.9)
+    term, _ = smoothing.scaled_penalty(0, None, None, None, real_scores, fake_scores)
+    smoothed = NonSaturating().d_loss(real_scores, fake_scores) + term
+    bce = F.binary_cross_entropy_with_logits
+    expected = bce(real_scores, torch.full_like(real_scores, 0.9)) + bce(fake_scores, torch.zeros_like(fake_scores))
+    torch.testing.assert_close(smoothed, expected)
+
+
+def test_orthogonal_penalty_closed_form() -> None:
+    # W W^T for [[1, 2], [3, 4]] is [[5, 11], [11, 25]]: the off-diagonal squares sum to 2 x 121.
+    assert orthogonality_penalty([torch.tensor([[1.0, 2.0], [3.0, 4.0]])]).item() == pytest.approx(242.0)
+    q, _ = torch.linalg.qr(torch.randn(6, 6))
+    assert orthogonality_penalty([q * 3]).item() == pytest.approx(0.0, abs=1e-4)  # norms are free
+    G, D = small_convnet(), small_convnet()
+    regulariser = Orthogonal(weight=1e-4, every=2)
+    regulariser.setup(G, D)
+    term, raw = regulariser.scaled_generator_penalty(0)
+    assert term.item() == pytest.approx(2e-4 * raw.item())
+    assert regulariser.scaled_generator_penalty(1) == (None, None)
+    assert regulariser.penalty(D, None, None, None, None) is None  # D is left alone by default
+    term.backward()
+    assert G[0].weight.grad is not None and D[0].weight.grad is None
+
+
+def test_nonsensical_combinations_get_a_warning_that_says_why() -> None:
+    clip, sn, gp = WeightClipping(), SpectralNorm(), GradientPenalty()
+    (message,) = combination_warnings(Wasserstein(), {"clip": clip, "spectral_norm": sn})
+    assert "clipping" in message and "spectral normalisation" in message
+    assert "Lipschitz" in combination_warnings(Wasserstein(), {})[0]
+    assert "gradient penalty" in combination_warnings(Wasserstein(), {"clip": clip, "gp": gp})[0]
+    assert "cross-entropy" in combination_warnings(Hinge(), {"ls": LabelSmoothing()})[0]
+    assert combination_warnings(Hinge(), {"spectral_norm": sn}) == []
+    assert combination_warnings(NonSaturating(), {"ls": LabelSmoothing(), "r1": GradientPenalty(target=0)}) == []

@@ -16,6 +16,8 @@ class Objective:
     # Relativistic losses compare fake scores with real ones in the generator's loss too; for the
     # others the generator's step scores only the fake batch, which saves a quarter of the step.
     g_needs_real_scores: bool = False
+    # The Wasserstein critic's loss is unbounded unless the critic is kept Lipschitz by a regulariser.
+    needs_lipschitz_critic: bool = False
 
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         """The discriminator's loss, to be minimised."""

@@ -13,6 +13,8 @@ from gan_runner.objectives import Objective
 
 
 class Wasserstein(Objective):
+    needs_lipschitz_critic = True
+
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         return fake_scores.mean() - real_scores.mean()
 

@@ -1,51 +1,101 @@
-"""Regularisers: anything that changes the discriminator's step.
+"""Regularisers: anything that changes the discriminator's step (or, for a few, the generator's).
 
 Each one implements only the hooks it needs; the others do nothing. The loop calls every hook of
 every chosen regulariser, so adding one is a new file here and a new YAML file in conf/regulariser/.
+Hooks, in the order a run meets them:
+
+- `setup(G, D)`: once, before the optimisers exist: wrap layers (spectral normalisation) or register
+  forward hooks (instance noise).
+- `warnings(objective, regularisers)`: once; reasons why this combination makes no sense.
+- `penalty(D, real, fake, real_scores, fake_scores)`: a term for the discriminator's loss.
+- `after_d_step(D)`: after each discriminator update (weight clipping, annealing schedules).
+- `generator_penalty()`: a term for the generator's loss (orthogonal regularisation).
+- `state_dict()` / `load_state_dict()`: whatever a resumed run needs (an annealed noise level).
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
+
+from gan_runner.objectives import Objective
 
 Critic = Callable[[torch.Tensor], torch.Tensor]
 
 
 class Regulariser:
-    """Hooks on the discriminator's step, with lazy regularisation built in.
+    """Hooks on the training steps, with lazy regularisation built in.
 
-    `weight` scales the penalty; with `every = k` the penalty is computed on one discriminator step in
-    k and multiplied by k, so that its expected contribution stays the same (StyleGAN2, section 3.1).
+    `weight` scales the penalty; with `every = k` the penalty is computed on one step in k and
+    multiplied by k, so that its expected contribution stays the same (StyleGAN2, section 3.1).
     """
+
+    # True for the regularisers that bound the critic's Lipschitz constant, which WGAN needs.
+    constrains_lipschitz: bool = False
 
     def __init__(self, weight: float = 1.0, every: int = 1) -> None:
         if every < 1:
             raise ValueError(f"regulariser 'every' must be at least 1, got {every}")
+        if weight < 0:
+            raise ValueError(f"regulariser 'weight' must not be negative, got {weight}")
         self.weight = weight
         self.every = every
 
     def setup(self, generator: nn.Module, discriminator: nn.Module) -> None:
-        """Called once before training: wrap modules, register buffers."""
+        """Called once before training: wrap modules, register hooks."""
+
+    def warnings(self, objective: Objective, regularisers: dict[str, "Regulariser"]) -> list[str]:
+        """Why this regulariser makes no sense with this objective or these other regularisers."""
+        return []
 
     def penalty(
-        self, critic: Critic, real: torch.Tensor, fake: torch.Tensor
+        self, critic: Critic, real: torch.Tensor, fake: torch.Tensor,
+        real_scores: torch.Tensor, fake_scores: torch.Tensor,
     ) -> torch.Tensor | None:
         """A term added to the discriminator's loss, before `weight`; None when there is none."""
+        return None
+
+    def generator_penalty(self) -> torch.Tensor | None:
+        """A term added to the generator's loss, before `weight`; None when there is none."""
         return None
 
     def after_d_step(self, discriminator: nn.Module) -> None:
         """Called after each optimiser step of the discriminator (to constrain its parameters)."""
 
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
     def scaled_penalty(
-        self, step: int, critic: Critic, real: torch.Tensor, fake: torch.Tensor
+        self, step: int, critic: Critic, real: torch.Tensor, fake: torch.Tensor,
+        real_scores: torch.Tensor | None = None, fake_scores: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """The penalty as added to the loss (weight x every, on lazy steps only), and its raw value."""
+        """The discriminator penalty as added to the loss (weight x every, on lazy steps only), and
+        its raw value."""
         if step % self.every != 0:
             return None, None
-        raw = self.penalty(critic, real, fake)
+        return self._scaled(self.penalty(critic, real, fake, real_scores, fake_scores))
+
+    def scaled_generator_penalty(self, step: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """The generator penalty as added to the loss, and its raw value (lazy as above)."""
+        if step % self.every != 0:
+            return None, None
+        return self._scaled(self.generator_penalty())
+
+    def _scaled(self, raw: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if raw is None:
             return None, None
         return self.weight * self.every * raw, raw
+
+
+def combination_warnings(objective: Objective, regularisers: dict[str, Regulariser]) -> list[str]:
+    """Every reason why this objective and set of regularisers make no sense together."""
+    messages = [message for r in regularisers.values() for message in r.warnings(objective, regularisers)]
+    if objective.needs_lipschitz_critic and not any(r.constrains_lipschitz for r in regularisers.values()):
+        messages.append(f"{type(objective).__name__} without a Lipschitz constraint: its critic's loss is unbounded "
+                        "below unless D is kept Lipschitz; add regulariser=gp, spectral_norm or clip")
+    return messages

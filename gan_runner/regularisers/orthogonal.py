@@ -1,0 +1,49 @@
+"""Orthogonal regularisation (Brock et al. 2019, BigGAN, section 3.1): β ||W Wᵀ ⊙ (1 - I)||²_F summed over
+the weights W of every layer (reshaped to rows = output units), which pushes the rows towards
+orthogonality without constraining their norms. BigGAN applies it to the generator with β = 1e-4 (its
+code adds half this term's gradient); `discriminator: true` regularises D too.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from gan_runner.regularisers import Critic, Regulariser
+
+
+def orthogonality_penalty(weights: list[torch.Tensor]) -> torch.Tensor:
+    """Σ_W ||W Wᵀ ⊙ (1 - I)||²_F over matrices W = weight.view(out, -1)."""
+    total = weights[0].new_zeros(())
+    for weight in weights:
+        w = weight.flatten(1)
+        gram = w @ w.t()
+        total = total + (gram - torch.diag_embed(torch.diagonal(gram))).pow(2).sum()
+    return total
+
+
+def layer_weights(model: nn.Module) -> list[torch.Tensor]:
+    """The parameters that are matrices or filter banks (biases, gains and embeddings' 1-D ones left out)."""
+    return [p for p in model.parameters() if p.dim() >= 2]
+
+
+class Orthogonal(Regulariser):
+    def __init__(self, weight: float = 1e-4, every: int = 1, generator: bool = True, discriminator: bool = False) -> None:
+        super().__init__(weight=weight, every=every)
+        self.generator, self.discriminator = generator, discriminator
+        self.G: nn.Module | None = None
+        self.D: nn.Module | None = None
+
+    def setup(self, generator: nn.Module, discriminator: nn.Module) -> None:
+        # Weights are looked up at each call, so other set-ups (spectral normalisation) may rewrap layers.
+        self.G = generator if self.generator else None
+        self.D = discriminator if self.discriminator else None
+
+    def penalty(
+        self, critic: Critic, real: torch.Tensor, fake: torch.Tensor,
+        real_scores: torch.Tensor, fake_scores: torch.Tensor,
+    ) -> torch.Tensor | None:
+        return orthogonality_penalty(layer_weights(self.D)) if self.D is not None else None
+
+    def generator_penalty(self) -> torch.Tensor | None:
+        return orthogonality_penalty(layer_weights(self.G)) if self.G is not None else None
