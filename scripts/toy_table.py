@@ -21,6 +21,7 @@ import argparse
 import json
 import shutil
 import statistics
+import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -125,7 +126,7 @@ def main() -> None:
     wanted = tuple(args.overrides)
     rows = [row for row in rows if tuple(row.get("overrides", [])) == wanted]
     text = table(rows, args.datasets, args.objectives, args.regularisers)
-    command = "python scripts/toy_table.py" + (" -- " + " ".join(args.overrides) if args.overrides else "")
+    command = " ".join(["python scripts/toy_table.py", *(a for a in sys.argv[1:] if a != "--table-only")])
     hours = sum(r["wall_time_s"] for r in rows) / 3600
     (args.out / "table.md").write_text(f"{text}\nMade by `{command}` ({len(rows)} runs, {hours:.1f} CPU-run hours).\n")
     print("\n" + text)
