@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 
 from gan_runner.objectives import Objective
-from gan_runner.objectives.minimax import Minimax
 from gan_runner.objectives.fgan import OriginalGAN
+from gan_runner.objectives.minimax import Minimax
 from gan_runner.regularisers import Critic, Regulariser
 
 

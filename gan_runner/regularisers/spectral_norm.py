@@ -16,6 +16,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser
+from gan_runner.regularisers.weight_clipping import WeightClipping
 
 NORMALISED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
               nn.ConvTranspose3d, nn.Embedding)
@@ -49,8 +50,6 @@ class SpectralNorm(Regulariser):
                 apply_spectral_norm(model, self.power_iterations)
 
     def warnings(self, objective: Objective, regularisers: dict[str, Regulariser]) -> list[str]:
-        from gan_runner.regularisers.weight_clipping import WeightClipping
-
         if self.discriminator and any(isinstance(r, WeightClipping) for r in regularisers.values()):
             return ["weight clipping with spectral normalisation: spectral normalisation already makes every "
                     "layer of D 1-Lipschitz, and clipping the raw weights underneath it changes nothing that "

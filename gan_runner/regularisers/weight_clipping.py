@@ -10,6 +10,7 @@ from torch import nn
 
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser
+from gan_runner.regularisers.gradient_penalty import GradientPenalty
 
 
 class WeightClipping(Regulariser):
@@ -22,8 +23,6 @@ class WeightClipping(Regulariser):
         self.clip_value = clip_value
 
     def warnings(self, objective: Objective, regularisers: dict[str, Regulariser]) -> list[str]:
-        from gan_runner.regularisers.gradient_penalty import GradientPenalty
-
         if any(isinstance(r, GradientPenalty) and r.target > 0 for r in regularisers.values()):
             return ["weight clipping with a gradient penalty: the penalty was introduced to replace clipping "
                     "(Gulrajani et al. 2017), and clipping keeps the critic from reaching the gradient norm "
