@@ -1,14 +1,20 @@
-"""Checkpoints: everything needed to sample from a run, or to continue it."""
+"""Checkpoints: everything needed to sample from a run, or to continue it exactly."""
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from gan_runner.errors import UserError
+
+# What a resumed run needs besides the weights: optimisers, the step counters, every RNG.
+RESUME_KEYS = ("step", "d_steps", "config", "data_shape", "G", "D", "G_ema", "opt_g", "opt_d", "regularisers", "rng")
 
 
 def rng_state() -> dict[str, Any]:
@@ -16,6 +22,14 @@ def rng_state() -> dict[str, Any]:
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
@@ -30,6 +44,45 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     os.replace(temporary, path)
 
 
+def keep_copy(path: Path, copy: Path) -> None:
+    """`copy` becomes the same checkpoint as `path`: a hard link where the filesystem has them (no extra
+    space, no extra write), else a copy; atomic either way."""
+    temporary = copy.with_name(f".{copy.name}.tmp")
+    temporary.unlink(missing_ok=True)
+    try:
+        os.link(path, temporary)
+    except OSError:
+        shutil.copyfile(path, temporary)
+    os.replace(temporary, copy)
+
+
+def keep_latest(directory: Path, step: int, keep: int) -> None:
+    """With keep > 1, the checkpoint of `step` (last.pt) is also kept as step_NNNNNN.pt, and only the
+    `keep` newest of those remain. keep = 1: last.pt alone."""
+    if keep <= 1:
+        return
+    keep_copy(directory / "last.pt", directory / f"step_{step:06d}.pt")
+    for old in sorted(directory.glob("step_*.pt"))[:-keep]:
+        old.unlink()
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     # weights_only=False: the checkpoint holds RNG states and the config, written by this tool itself.
     return torch.load(path, map_location=map_location, weights_only=False)
+
+
+def load_for_resume(path: Path) -> dict[str, Any]:
+    """A checkpoint to continue from, or one paragraph saying why it cannot be. The file is only read."""
+    try:
+        state = load_checkpoint(path)
+    except Exception as error:  # truncated, not a torch file, unreadable
+        raise UserError(f"Cannot resume from {path}: the file cannot be read ({type(error).__name__}: "
+                        f"{str(error).splitlines()[0] if str(error) else 'no detail'}). It was left untouched. "
+                        "Fix: resume from another checkpoint of the run (checkpoints/step_*.pt when "
+                        "train.keep_checkpoints > 1), or start the run afresh.") from None
+    missing = [key for key in RESUME_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise UserError(f"Cannot resume from {path}: it lacks {', '.join(missing)}, so it was not written by "
+                        "this version of gan-run's training loop (or is not a gan-run checkpoint). It was left "
+                        "untouched. Fix: resume a run made by this version, or start afresh.")
+    return state

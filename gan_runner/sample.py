@@ -1,4 +1,6 @@
-"""`gan-sample run_dir=PATH n=N out=FILE [seed=S] [checkpoint=last]`: samples from a run's EMA generator.
+"""`gan-sample run_dir=PATH n=N out=FILE [seed=S] [checkpoint=last] [y=K]`: samples from a run's EMA generator.
+
+A class-conditional run's samples have random classes (uniform), or class K with y=K.
 
 `out` ending in .npz writes the samples under key `x`, in the data's own shape (images N x C x H x W in
 [-1, 1], 2-D points N x 2); ending in .png writes a grid of images, or a scatter plot for 2-D data.
@@ -18,7 +20,8 @@ from gan_runner.checkpoint import load_checkpoint
 from gan_runner.errors import UserError
 from gan_runner.visualise import image_grid, save_png, scatter_plot
 
-USAGE = "usage: gan-sample run_dir=PATH n=N out=FILE.npz|FILE.png [seed=0] [checkpoint=last] [device=cpu]"
+USAGE = ("usage: gan-sample run_dir=PATH n=N out=FILE.npz|FILE.png [seed=0] [checkpoint=last] [device=cpu] "
+         "[y=CLASS]")
 
 
 def load_generator(run_dir: Path, checkpoint: str = "last", device: str = "cpu") -> tuple[torch.nn.Module, int]:
@@ -30,8 +33,10 @@ def load_generator(run_dir: Path, checkpoint: str = "last", device: str = "cpu")
     try:
         state = load_checkpoint(path, map_location=device)
         cfg = OmegaConf.create(state["config"])
-        generator = instantiate(cfg.arch.generator, z_dim=cfg.z_dim, data_shape=state["data_shape"])
-        discriminator = instantiate(cfg.arch.discriminator, data_shape=state["data_shape"])
+        num_classes = state.get("num_classes")  # absent from checkpoints older than conditional runs
+        generator = instantiate(cfg.arch.generator, z_dim=cfg.z_dim, data_shape=state["data_shape"],
+                                num_classes=num_classes)
+        discriminator = instantiate(cfg.arch.discriminator, data_shape=state["data_shape"], num_classes=num_classes)
         for name in cfg.regulariser:  # some wrap G's layers (spectral_norm with generator: true)
             instantiate(cfg.regulariser[name]).setup(generator, discriminator)
         generator.load_state_dict(state["G_ema"])
@@ -41,11 +46,30 @@ def load_generator(run_dir: Path, checkpoint: str = "last", device: str = "cpu")
     return generator.to(device).eval(), int(cfg.z_dim)
 
 
-def draw(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, device: str = "cpu") -> torch.Tensor:
-    """n samples from z ~ N(0, I) drawn with `seed`, generated in chunks of 500."""
-    z = torch.randn(n, z_dim, generator=torch.Generator().manual_seed(seed))
+def draw(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, device: str = "cpu",
+         y: int | None = None) -> torch.Tensor:
+    """n samples from z ~ N(0, I) drawn with `seed`, generated in chunks of 500. A class-conditional
+    generator (num_classes set) makes class `y`, or uniformly random classes (drawn after z) when y is None."""
+    rng = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, z_dim, generator=rng)
+    num_classes = getattr(generator, "num_classes", None)
+    if num_classes is None:
+        if y is not None:
+            raise ValueError(f"y={y} asks for a class, but this run is unconditional (trained with "
+                             "conditional=false); drop y=, or train a run with conditional=true")
+        labels = None
+    elif y is None:
+        labels = torch.randint(num_classes, (n,), generator=rng)
+    elif 0 <= y < num_classes:
+        labels = torch.full((n,), y, dtype=torch.long)
+    else:
+        raise ValueError(f"y={y} is not a class of this run, whose classes are 0 to {num_classes - 1}; "
+                         f"give y= one of those")
     with torch.no_grad():
-        return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(500)])
+        if labels is None:
+            return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(500)])
+        return torch.cat([generator(chunk.to(device), classes.to(device)).cpu()
+                          for chunk, classes in zip(z.split(500), labels.split(500))])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -59,7 +83,13 @@ def main(argv: list[str] | None = None) -> None:
             raise UserError(f"out={out} must end in .npz (the samples as an array) or .png (a picture). {USAGE}")
         device = str(args.get("device", "cpu"))
         generator, z_dim = load_generator(Path(str(args.run_dir)), str(args.get("checkpoint", "last")), device)
-        samples = draw(generator, z_dim, int(args.n), int(args.get("seed", 0)), device)
+        label = args.get("y")
+        if label is not None and not (isinstance(label, int) and not isinstance(label, bool)):
+            raise UserError(f"y={label} must be a class number (0, 1, ...). {USAGE}")
+        try:
+            samples = draw(generator, z_dim, int(args.n), int(args.get("seed", 0)), device, label)
+        except ValueError as error:  # a class the run does not have
+            raise UserError(f"{error}.") from None
     except UserError as error:
         print(f"gan-sample: error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -57,7 +57,10 @@ def scatter_plot(
 
 
 def loss_curves(metrics_file: Path) -> np.ndarray | None:
-    """Every loss/, reg/ and d/ series of metrics.jsonl against the step, as uint8 H x W x 3."""
+    """Every loss/, reg/ and d/ series of metrics.jsonl against the step, as uint8 H x W x 3 (None when
+    nothing was logged yet)."""
+    if not metrics_file.is_file():
+        return None
     import matplotlib
 
     matplotlib.use("Agg")

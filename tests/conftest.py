@@ -23,6 +23,9 @@ TINY_ARCH = {
     "mlp": ["arch.generator.width=16", "arch.discriminator.width=16", "arch.generator.depth=2",
             "arch.discriminator.depth=2"],
     "dcgan": ["arch.generator.width=8", "arch.discriminator.width=8"],
+    # At 8x8: G one up-block, D the optimised block alone (SAGAN's attention at side 4 in both).
+    "resnet": ["arch.generator.width=8", "arch.discriminator.width=8", "arch.discriminator.factors=[1]"],
+    "sagan": ["arch.generator.width=8", "arch.discriminator.width=8", "arch.discriminator.factors=[1]"],
 }
 
 

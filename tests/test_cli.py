@@ -111,14 +111,14 @@ def test_logger_none_never_imports_wandb(tmp_path: Path) -> None:
     "args, message",
     [
         (["arch=resnet9000"], "Available options in 'arch'"),
-        (["train.batch_size=0"], "train.batch_size must be positive"),
+        (["train.batch_size=0"], "train.batch_size must be a positive whole number"),
         (["dataset=image_folder", "dataset.root=/no/such/folder"], "/no/such/folder does not exist"),
         (["dataset=image_folder", "dataset.root=."], "holds no images"),
         (["dataset=mnist", "dataset.root=nowhere"], "dataset.download=true"),
         (["dataset=ring8", "arch=dcgan"], "use arch=mlp"),
         (["dataset.resolution=12"], "power of two"),
         (["metrics=toy"], "metrics=toy counts the modes of a 2-D Gaussian mixture"),
-        (["train.ema=1.5"], "train.ema is the decay"),
+        (["train.ema=1.5"], "train.ema must be the decay"),
     ],
 )
 def test_bad_input_gets_one_paragraph_not_a_traceback(tmp_path: Path, args: list[str], message: str) -> None:

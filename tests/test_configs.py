@@ -11,11 +11,12 @@ import torch
 from hydra.utils import instantiate
 
 from gan_runner.sample import draw, load_generator
-from gan_runner.train import train
+from gan_runner.train import learning_rate_factor, train
 from tests.conftest import CONF, SHRINK, TINY_ARCH, make_config, options
 
 # The dataset each architecture trains on in these tests: the smallest that suits it.
-DATASET_FOR = {"mlp": ["dataset=ring8"], "dcgan": ["dataset=digits", "dataset.resolution=8"]}
+DIGITS_8 = ["dataset=digits", "dataset.resolution=8"]
+DATASET_FOR = {"mlp": ["dataset=ring8"], "dcgan": DIGITS_8, "resnet": DIGITS_8, "sagan": DIGITS_8}
 
 
 def test_every_group_has_options() -> None:
@@ -119,7 +120,7 @@ def test_n_critic_and_separate_learning_rates(tmp_path: Path) -> None:
     train(cfg, tmp_path)
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
     assert state["opt_g"]["param_groups"][0]["lr"] == 1e-3 and state["opt_d"]["param_groups"][0]["lr"] == 3e-4
-    assert [s["last_epoch"] for s in state["schedules"]] == [2, 2]
+    assert state["step"] == 2 and state["d_steps"] == 6
     d_steps = {float(s["step"]) for s in state["opt_d"]["state"].values()}
     g_steps = {float(s["step"]) for s in state["opt_g"]["state"].values()}
     assert d_steps == {6.0} and g_steps == {2.0}  # Adam's own step counters: 3 D updates per G update
@@ -144,7 +145,9 @@ def test_conf_mirrors_the_package() -> None:
 def test_learning_rates_decay_linearly_to_the_end_factor(tmp_path: Path) -> None:
     cfg = make_config(*SHRINK, "train.steps=4", "dataset=ring8", *TINY_ARCH["mlp"], "train.lr_g=1e-3",
                       "train.lr_d=2e-3", "train.lr_end_factor=0.25")
+    assert [learning_rate_factor(cfg, done) for done in range(5)] == pytest.approx([1, 0.8125, 0.625, 0.4375, 0.25])
     train(cfg, tmp_path)
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
-    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(0.25e-3)
-    assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(0.5e-3)
+    # The 4th and last update used the factor after 3 updates.
+    assert state["opt_g"]["param_groups"][0]["lr"] == pytest.approx(0.4375e-3)
+    assert state["opt_d"]["param_groups"][0]["lr"] == pytest.approx(0.875e-3)

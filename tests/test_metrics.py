@@ -67,5 +67,9 @@ def test_digits_metric_scores_real_digits_as_real_and_noise_as_poor() -> None:
     assert one_digit["digits/classes"] == 1 and one_digit["digits/class_kl"] == pytest.approx(math.log(10))
     noise = metric(lambda n: torch.rand(n, 1, 16, 16) * 2 - 1, digits)
     assert noise["digits/confidence_ratio"] < 0.5  # off the digit manifold the judge is unsure
+    # The Fréchet distance: real digits sit near the held-out yardstick; collapse and noise far above it.
+    assert real["digits/frechet"] < 2 * real["digits/frechet_real"]
+    assert one_digit["digits/frechet"] > 10 * real["digits/frechet_real"]
+    assert noise["digits/frechet"] > 10 * real["digits/frechet_real"]
     with pytest.raises(UserError, match="dataset=digits"):
         metric.check(Ring())

@@ -5,6 +5,10 @@ resolution and halve the width, batch norm and ReLU between them, tanh at the ou
 Discriminator: the mirror image with strided convolutions and LeakyReLU(0.2), no normalisation after
 the first layer, and a final 4x4 convolution to one score. Weights start from N(0, 0.02) as in the paper.
 At resolution 32 with width 64 the generator's widths are 256-128-64 and the discriminator's 64-128-256.
+
+Class-conditional (num_classes set), as in the conditional DCGANs that followed Mirza & Osindero 2014: G
+concatenates a learned label embedding of `embed_dim` to z; D receives the embedding broadcast over the
+image as `embed_dim` extra input channels, so its first layer already sees the class beside the pixels.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from typing import Callable, Sequence
 
 import torch
 from torch import nn
+
+from gan_runner.arch import check_labels, check_num_classes
 
 
 def _widths(data_shape: Sequence[int], width: int) -> list[int]:
@@ -44,11 +50,15 @@ def _init_weights(module: nn.Module) -> None:
 
 
 class Generator(nn.Module):
-    def __init__(self, z_dim: int, data_shape: Sequence[int], width: int = 64) -> None:
+    def __init__(self, z_dim: int, data_shape: Sequence[int], width: int = 64, num_classes: int | None = None,
+                 embed_dim: int = 16) -> None:
         super().__init__()
+        check_num_classes(num_classes)
+        self.num_classes = num_classes
         widths = _widths(data_shape, width)
+        inputs = z_dim + (embed_dim if num_classes is not None else 0)
         layers: list[nn.Module] = [
-            nn.ConvTranspose2d(z_dim, widths[0], 4, 1, 0, bias=False),
+            nn.ConvTranspose2d(inputs, widths[0], 4, 1, 0, bias=False),
             nn.BatchNorm2d(widths[0]),
             nn.ReLU(True),
         ]
@@ -61,8 +71,13 @@ class Generator(nn.Module):
         layers += [nn.ConvTranspose2d(widths[-1], data_shape[0], 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(_init_weights)
+        if num_classes is not None:  # after the weights' initialisation: N(0, 1), like a random code
+            self.embed = nn.Embedding(num_classes, embed_dim)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        check_labels(y, self.num_classes)
+        if self.num_classes is not None:
+            z = torch.cat([z, self.embed(y)], 1)
         return self.net(z.view(z.shape[0], -1, 1, 1))
 
 
@@ -72,10 +87,15 @@ class Discriminator(nn.Module):
         data_shape: Sequence[int],
         width: int = 64,
         norm: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
+        num_classes: int | None = None,
+        embed_dim: int = 16,
     ) -> None:
         super().__init__()
+        check_num_classes(num_classes)
+        self.num_classes = num_classes
         widths = _widths(data_shape, width)[::-1]
-        layers: list[nn.Module] = [nn.Conv2d(data_shape[0], widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        inputs = data_shape[0] + (embed_dim if num_classes is not None else 0)
+        layers: list[nn.Module] = [nn.Conv2d(inputs, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for w_in, w_out in zip(widths, widths[1:]):
             layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm is None)]
             layers += [norm(w_out)] if norm is not None else []
@@ -83,6 +103,11 @@ class Discriminator(nn.Module):
         layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0))
         self.net = nn.Sequential(*layers)
         self.apply(_init_weights)
+        if num_classes is not None:
+            self.embed = nn.Embedding(num_classes, embed_dim)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        check_labels(y, self.num_classes)
+        if self.num_classes is not None:
+            x = torch.cat([x, self.embed(y)[:, :, None, None].expand(-1, -1, *x.shape[2:])], 1)
         return self.net(x).flatten()

@@ -1,4 +1,8 @@
-"""Multi-layer perceptrons for 2-D toy data and flattened images."""
+"""Multi-layer perceptrons for 2-D toy data and flattened images.
+
+Class-conditional (num_classes set): a learned label embedding of `embed_dim` is concatenated to z in G and
+to the flattened data in D (Mirza & Osindero 2014, with an embedding in place of the one-hot vector).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from typing import Callable, Sequence
 
 import torch
 from torch import nn
+
+from gan_runner.arch import check_labels, check_num_classes
 
 
 def _mlp(
@@ -37,13 +43,22 @@ class Generator(nn.Module):
         depth: int = 3,
         width: int = 256,
         activation: Callable[[], nn.Module] = nn.ReLU,
+        num_classes: int | None = None,
+        embed_dim: int = 16,
     ) -> None:
         super().__init__()
-        self.data_shape = tuple(data_shape)
-        self.net = _mlp(z_dim, math.prod(self.data_shape), depth, width, activation)
+        check_num_classes(num_classes)
+        self.data_shape, self.num_classes = tuple(data_shape), num_classes
+        inputs = z_dim + (embed_dim if num_classes is not None else 0)
+        self.net = _mlp(inputs, math.prod(self.data_shape), depth, width, activation)
         self.output = nn.Tanh() if len(self.data_shape) == 3 else nn.Identity()
+        if num_classes is not None:
+            self.embed = nn.Embedding(num_classes, embed_dim)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        check_labels(y, self.num_classes)
+        if self.num_classes is not None:
+            z = torch.cat([z, self.embed(y)], 1)
         return self.output(self.net(z)).view(z.shape[0], *self.data_shape)
 
 
@@ -56,9 +71,20 @@ class Discriminator(nn.Module):
         depth: int = 3,
         width: int = 256,
         activation: Callable[[], nn.Module] = nn.ReLU,
+        num_classes: int | None = None,
+        embed_dim: int = 16,
     ) -> None:
         super().__init__()
-        self.net = _mlp(math.prod(data_shape), 1, depth, width, activation)
+        check_num_classes(num_classes)
+        self.num_classes = num_classes
+        inputs = math.prod(data_shape) + (embed_dim if num_classes is not None else 0)
+        self.net = _mlp(inputs, 1, depth, width, activation)
+        if num_classes is not None:
+            self.embed = nn.Embedding(num_classes, embed_dim)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        return self.net(x.flatten(1)).squeeze(1)
+        check_labels(y, self.num_classes)
+        x = x.flatten(1)
+        if self.num_classes is not None:
+            x = torch.cat([x, self.embed(y)], 1)
+        return self.net(x).squeeze(1)

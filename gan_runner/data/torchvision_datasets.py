@@ -45,6 +45,11 @@ class _TorchvisionImages(ImageTensorDataset):
         images = to_uint8_images(raw.float() / 255.0, resolution, channels)
         labels = torch.as_tensor(np.asarray(dataset.targets)).long()
         super().__init__(images, labels, num_classes=len(dataset.classes))
+        self.options = {"root": root, "download": download, "resolution": resolution, "channels": channels}
+
+    def test_split(self) -> _TorchvisionImages:
+        """The same dataset's test images (train=False) at the same size: FID's reference=test."""
+        return type(self)(train=False, **self.options)
 
 
 class MNIST(_TorchvisionImages):

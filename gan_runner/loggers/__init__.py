@@ -12,11 +12,17 @@ import numpy as np
 class Logger:
     """Does nothing: the run directory (metrics.jsonl, samples/, summary.json) is always written."""
 
-    def start(self, config: dict[str, Any], run_dir: Path, name: str, group: str | None) -> None:
-        pass
+    run_id: str | None = None  # kept in checkpoints, so that a resumed run continues the same logger run
+
+    def start(self, config: dict[str, Any], run_dir: Path, name: str, group: str | None,
+              run_id: str | None = None) -> None:
+        """`run_id`: the id of the run to continue (a resumed run), else None."""
 
     def log(self, values: dict[str, float], step: int) -> None:
         pass
+
+    def track_best(self, key: str, higher_is_better: bool) -> None:
+        """The run's summary keeps the best value of `key` rather than its last."""
 
     def log_image(self, key: str, image: np.ndarray, step: int) -> None:
         """`image` is uint8, H x W x C."""

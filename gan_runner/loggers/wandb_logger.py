@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import netrc
 import os
+import socket
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -25,6 +26,17 @@ def has_credentials() -> bool:
     try:
         return netrc.netrc().authenticators(host) is not None
     except (FileNotFoundError, netrc.NetrcParseError):
+        return False
+
+
+def server_reachable(timeout: float = 3.0) -> bool:
+    """Whether W&B's server accepts a connection: seconds to find out, where wandb.init would wait 90."""
+    url = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai"))
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+        return True
+    except OSError:
         return False
 
 
@@ -47,22 +59,33 @@ class WandbLogger(Logger):
         self.mode = mode
         self.run: Any = None
 
-    def start(self, config: dict[str, Any], run_dir: Path, name: str, group: str | None) -> None:
+    def start(self, config: dict[str, Any], run_dir: Path, name: str, group: str | None,
+              run_id: str | None = None) -> None:
         import wandb
 
         mode = resolve_mode(self.mode)
         settings = dict(
             project=self.project, entity=self.entity, name=self.name or name, group=group, tags=self.tags,
             config=config, dir=str(run_dir), reinit="finish_previous",
+            # A resumed run continues its W&B run: same id; "allow" creates it if it never reached the server.
+            id=run_id, resume="allow" if run_id else None,
         )
+        fallback = ("logging offline instead; training goes on. Sync later with "
+                    f"`wandb sync {run_dir}/wandb/offline-run-*`")
+        if mode == "online" and not server_reachable():
+            log.warning("W&B's server cannot be reached; %s.", fallback)
+            mode = "offline"
         try:
             self.run = wandb.init(mode=mode, **settings)
-        except Exception as error:  # an unreachable server must never cost a run: fall back to offline
+        except Exception as error:  # an unreachable or failing server must never cost a run
             if mode != "online":
                 raise
-            log.warning("W&B could not start online (%s); logging offline instead. Sync later with "
-                        "`wandb sync %s/wandb/offline-run-*`.", error, run_dir)
+            log.warning("W&B could not start online (%s); %s.", error, fallback)
             self.run = wandb.init(mode="offline", **settings)
+        self.run_id = self.run.id
+
+    def track_best(self, key: str, higher_is_better: bool) -> None:
+        self.run.define_metric(key, summary="max" if higher_is_better else "min")
 
     def log(self, values: dict[str, float], step: int) -> None:
         self.run.log(values, step=step)
@@ -77,5 +100,8 @@ class WandbLogger(Logger):
 
     def finish(self) -> dict[str, Any]:
         info = {"id": self.run.id, "mode": self.run.settings.mode, "dir": str(Path(self.run.dir).parent)}
-        self.run.finish()
+        try:
+            self.run.finish()
+        except Exception as error:  # e.g. its service process was killed with ours: the files are written
+            log.warning("W&B did not finish cleanly (%s); the run's files are in %s.", error, info["dir"])
         return info

@@ -12,8 +12,21 @@ Sampler = Callable[[int], torch.Tensor]
 
 
 class Metric:
+    """`best_key` names the value that decides checkpoints/best.pt (None: no best.pt), and
+    `higher_is_better` which way it improves."""
+
+    best_key: str | None = None
+    higher_is_better: bool = False
+
     def __init__(self, every: int = 0) -> None:
         self.every = every
+
+    def better(self, value: float, than: float) -> bool:
+        return value > than if self.higher_is_better else value < than
+
+    def protocol(self) -> dict[str, str]:
+        """How the numbers were measured (weights file and hash, sample counts, ...), for summary.json."""
+        return {}
 
     def check(self, dataset: object) -> None:
         """Raises UserError, before any training, when this metric cannot judge `dataset`."""

@@ -12,6 +12,9 @@ digits, sent through the same resize-to-resolution-and-back round trip, are the 
 by that on held-out real digits; `digits/classes` counts the classes predicted for at least 1% of the
 generated digits; `digits/class_kl` is the KL divergence of the predicted-class histogram to uniform
 (0 when every class is equally common, log 10 = 2.30 when all samples are one class).
+`digits/frechet` is a FID-like Fréchet distance between generated and training digits in the hidden layer
+(64 ReLU units) of a small network trained on the training digits; `digits/frechet_real` the same for
+the held-out real digits, the yardstick. It punishes mode collapse, which the confidence cannot see.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
+from sklearn.neural_network import MLPClassifier
 from sklearn.svm import SVC
 
 from gan_runner.data import to_uint8_images
 from gan_runner.errors import UserError
 from gan_runner.metrics import Metric, Sampler
+from gan_runner.metrics.fid import frechet_distance
 
 
 def to_8x8(images: torch.Tensor) -> np.ndarray:
@@ -37,6 +42,8 @@ def to_8x8(images: torch.Tensor) -> np.ndarray:
 
 
 class DigitsClassifier(Metric):
+    best_key = "digits/frechet"  # checkpoints/best.pt: the lowest Fréchet distance (higher_is_better False)
+
     def __init__(self, n_samples: int = 1000, every: int = 0, seed: int = 0) -> None:
         super().__init__(every)
         self.n_samples = n_samples
@@ -49,17 +56,34 @@ class DigitsClassifier(Metric):
             self.classifier = SVC(probability=True, random_state=seed)
             self.classifier.fit(train_x.reshape(len(train_x), -1), train_y)
         self.train_x, self.train_y = train_x.reshape(len(train_x), -1), train_y  # for other judges to share
+        # A small network's hidden layer is the feature space of a FID-like Fréchet distance to the training
+        # digits (an SVC has no such layer); trained once, in about a second.
+        self.featuriser = MLPClassifier(hidden_layer_sizes=(64,), max_iter=500, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter; its accuracy is ~97% on held-out digits
+            self.featuriser.fit(self.train_x / 16, train_y)
+        self.train_statistics = self._statistics(self.train_x)
         self.held_out = torch.from_numpy(test_x).float().unsqueeze(1) / 16.0
         self._yardsticks: dict[int, dict[str, float]] = {}
 
+    def features(self, x: np.ndarray) -> np.ndarray:
+        """The featuriser's hidden ReLU layer for N x 64 digits in the 0-16 range."""
+        return np.maximum(x / 16 @ self.featuriser.coefs_[0] + self.featuriser.intercepts_[0], 0)
+
+    def _statistics(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        features = self.features(x).astype(np.float64)
+        return features.mean(0), np.cov(features, rowvar=False)
+
     def score(self, images: torch.Tensor) -> dict[str, float]:
-        probabilities = self.classifier.predict_proba(to_8x8(images))
+        digits = to_8x8(images)
+        probabilities = self.classifier.predict_proba(digits)
         histogram = np.bincount(probabilities.argmax(1), minlength=10) / len(probabilities)
         present = histogram > 0
         return {
             "confidence": float(probabilities.max(1).mean()),
             "classes": float((histogram >= 0.01).sum()),
             "class_kl": float((histogram[present] * np.log(histogram[present] * 10)).sum()),
+            "frechet": frechet_distance(*self._statistics(digits), *self.train_statistics),
         }
 
     def check(self, dataset: object) -> None:
@@ -85,4 +109,6 @@ class DigitsClassifier(Metric):
             "digits/confidence_real": yardstick["confidence"],
             "digits/classes": fake["classes"],
             "digits/class_kl": fake["class_kl"],
+            "digits/frechet": fake["frechet"],
+            "digits/frechet_real": yardstick["frechet"],
         }

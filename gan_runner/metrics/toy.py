@@ -32,6 +32,8 @@ def mode_statistics(samples: torch.Tensor, centres: torch.Tensor, std: float) ->
 
 
 class ToyModes(Metric):
+    best_key, higher_is_better = "toy/high_quality", True
+
     def __init__(self, n_samples: int = 2500, every: int = 0) -> None:
         super().__init__(every)
         self.n_samples = n_samples

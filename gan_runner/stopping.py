@@ -1,0 +1,68 @@
+"""How a run ends early: a signal asking it to stop (pre-emption, Ctrl-C), or numbers that went bad.
+
+Signals only raise a flag; the loop looks at it between steps, so the step in flight finishes and the
+checkpoint written afterwards is consistent. A second signal stops at once (the atomic checkpoint
+writes keep `last.pt` loadable even then).
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+from types import FrameType, TracebackType
+
+from torch import nn
+
+# SIGUSR1 is what SLURM sends ahead of pre-emption (`#SBATCH --signal=USR1@90`).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+
+
+class StopSignals:
+    """While active, SIGTERM, SIGINT and SIGUSR1 set `received` instead of killing the process."""
+
+    def __init__(self) -> None:
+        self.received: signal.Signals | None = None
+        self._previous: dict[signal.Signals, object] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None:  # asked twice: the user means now
+            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}")
+        self.received = signal.Signals(signum)
+
+    def __enter__(self) -> StopSignals:
+        for signum in STOP_SIGNALS:
+            try:
+                self._previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread (e.g. some launchers): signals cannot be caught here
+                break
+        return self
+
+    def __exit__(self, kind: type | None, error: BaseException | None, trace: TracebackType | None) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+class Diverged(Exception):
+    """A loss or a parameter stopped being a finite number. The loop fills in `step`."""
+
+    def __init__(self, quantity: str, value: float) -> None:
+        super().__init__(quantity, value)
+        self.quantity, self.value, self.step = quantity, value, None
+
+    def __str__(self) -> str:
+        return f"{self.quantity} became {self.value} at step {self.step}"
+
+
+def check_finite(stats: dict[str, float]) -> None:
+    for key, value in stats.items():
+        if not math.isfinite(value):
+            raise Diverged(key, value)
+
+
+def check_parameters(models: dict[str, nn.Module]) -> None:
+    """Raises Diverged naming the first parameter holding a NaN or an infinity."""
+    for model_name, model in models.items():
+        for name, parameter in model.named_parameters():
+            finite = parameter.isfinite()
+            if not finite.all():
+                raise Diverged(f"{model_name}.{name}", parameter.detach()[~finite][0].item())
