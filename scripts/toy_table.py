@@ -84,6 +84,8 @@ def table(rows: list[dict], datasets: list[str], objectives: list[str], regulari
                 modes = 25 if dataset == "grid25" else 8
                 if runs and all(r["toy/modes"] == modes and r["toy/high_quality"] >= 0.7 for r in runs):
                     text = f"**{text}**"
+                if runs and len(runs) < len(seeds):  # a cell still missing seeds says how many it has
+                    text += f" ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
                 cells.append(text)
             if any(c != "–" for c in cells):
                 lines.append(f"| {objective} | " + " | ".join(cells) + " |")
