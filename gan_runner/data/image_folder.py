@@ -18,17 +18,20 @@ from gan_runner.errors import UserError
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 
 
-def _read(path: Path, channels: int) -> torch.Tensor:
+def read_image(path: Path, mode: str = "RGB") -> torch.Tensor:
+    """One image file as uint8 C x H x W through PIL's convert(mode) ("L": grey, "RGB"), or one paragraph
+    naming the file that cannot be decoded. FID's folder reader uses it too."""
     try:
         with Image.open(path) as image:
-            pixels = np.asarray(image.convert("L" if channels == 1 else "RGB"))
+            pixels = np.asarray(image.convert(mode))
     except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise UserError(
-            f"Could not decode the image {path}: {error}. Fix: remove or replace that file "
-            "(every file with an image suffix under dataset.root is read)."
-        ) from None
-    tensor = torch.from_numpy(pixels.copy()).float() / 255.0
+        raise UserError(f"Could not decode the image {path}: {error}. Fix: remove or replace that file.") from None
+    tensor = torch.from_numpy(pixels.copy())
     return tensor.unsqueeze(0) if tensor.dim() == 2 else tensor.permute(2, 0, 1)
+
+
+def _read(path: Path, channels: int) -> torch.Tensor:
+    return read_image(path, "L" if channels == 1 else "RGB").float() / 255.0
 
 
 class ImageFolder(ImageTensorDataset):

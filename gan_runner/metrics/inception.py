@@ -23,7 +23,6 @@ from typing import Iterable, Iterator
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, UnidentifiedImageError
 from pytorch_fid.fid_score import IMAGE_EXTENSIONS
 from pytorch_fid.inception import (
     FID_WEIGHTS_URL, FIDInceptionA, FIDInceptionC, FIDInceptionE_1, FIDInceptionE_2, InceptionV3, _inception_v3,
@@ -31,6 +30,7 @@ from pytorch_fid.inception import (
 from torch import nn
 from tqdm.auto import tqdm
 
+from gan_runner.data.image_folder import read_image
 from gan_runner.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -192,12 +192,7 @@ def image_files(folder: Path) -> list[Path]:
 
 def read_rgb(path: Path) -> torch.Tensor:
     """One image file -> uint8 3 x H x W, through PIL's convert("RGB") as pytorch-fid reads it."""
-    try:
-        with Image.open(path) as image:
-            pixels = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise UserError(f"Could not decode the image {path}: {error}. Fix: remove or replace that file.") from None
-    return torch.from_numpy(pixels.copy()).permute(2, 0, 1)
+    return read_image(path, "RGB")
 
 
 def file_batches(files: list[Path], batch_size: int) -> Iterator[torch.Tensor]:
