@@ -2,7 +2,9 @@
 
 Each (dataset, objective, regulariser, seed) run uses the defaults in conf/ (`gan-run dataset=D arch=mlp
 objective=O regulariser=R seed=S`) with no logger; the table gives, over seeds, the modes covered, the
-percentage of high-quality samples and the reverse KL, and each run's final scatter plot is kept.
+percentage of high-quality samples and the reverse KL, and each run's final scatter plot is kept. A run that
+diverges (a NaN or an infinity, `status: diverged`) counts as 0 modes, 0 % and an infinite reverse KL, and
+its cell says how many seeds diverged.
 
     python scripts/toy_table.py                                  # every objective x {none, gp, spectral_norm}
     python scripts/toy_table.py --objectives hinge --regularisers gp0 --seeds 1 -- train.steps=2000
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import shutil
 import statistics
 import sys
@@ -51,20 +54,35 @@ def one_run(job: Job, out: str) -> dict:
         cfg = compose(config_name="config", overrides=overrides)
     with tempfile.TemporaryDirectory() as run_dir:
         summary = train(cfg, Path(run_dir), name=f"{dataset} {objective} {regulariser} seed {seed}")
-        final = sorted((Path(run_dir) / "samples").glob("step_*.png"))[-1]
-        shutil.copy(final, Path(out) / f"{dataset}_{objective}_{regulariser}_seed{seed}.png")
-    return {"dataset": dataset, "objective": objective, "regulariser": regulariser, "seed": seed,
-            "overrides": list(extra), "wall_time_s": summary["wall_time_s"], **summary["metrics"]}
+        samples = sorted((Path(run_dir) / "samples").glob("step_*.png"))
+        if samples:  # a run that diverged early may have none
+            shutil.copy(samples[-1], Path(out) / f"{dataset}_{objective}_{regulariser}_seed{seed}.png")
+    row = {"dataset": dataset, "objective": objective, "regulariser": regulariser, "seed": seed,
+           "overrides": list(extra), "status": summary["status"], "wall_time_s": summary["wall_time_s"],
+           **summary["metrics"]}
+    if "diverged" in summary:
+        row["diverged_step"] = summary["diverged"]["step"]
+    return row
 
 
 def key(row: dict) -> Job:
     return row["dataset"], row["objective"], row.get("regulariser", "gp0"), row["seed"], tuple(row.get("overrides", []))
 
 
+DIVERGED = {"toy/modes": 0.0, "toy/high_quality": 0.0, "toy/reverse_kl": math.inf}  # G gave NaN: no samples
+
+
+def value(row: dict, name: str) -> float:
+    """A metric of a run; a run that diverged counts as covering nothing."""
+    return row[name] if row.get("status", "completed") == "completed" else DIVERGED[name]
+
+
 def cell(runs: list[dict]) -> str:
-    """modes / high-quality % / reverse KL, means over seeds."""
-    mean = lambda name: statistics.mean(r[name] for r in runs)  # noqa: E731
-    return f"{mean('toy/modes'):.1f} / {100 * mean('toy/high_quality'):.1f} / {mean('toy/reverse_kl'):.2f}"
+    """modes / high-quality % / reverse KL, means over seeds, and how many seeds diverged."""
+    mean = lambda name: statistics.mean(value(r, name) for r in runs)  # noqa: E731
+    text = f"{mean('toy/modes'):.1f} / {100 * mean('toy/high_quality'):.1f} / {mean('toy/reverse_kl'):.2f}"
+    diverged = sum(r.get("status", "completed") != "completed" for r in runs)
+    return text + (f" ({diverged} diverged)" if diverged else "")
 
 
 def table(rows: list[dict], datasets: list[str], objectives: list[str], regularisers: list[str]) -> str:
@@ -82,7 +100,7 @@ def table(rows: list[dict], datasets: list[str], objectives: list[str], regulari
                 runs = [r for r in here if r["objective"] == objective and r.get("regulariser", "gp0") == regulariser]
                 text = cell(runs) if runs else "–"
                 modes = 25 if dataset == "grid25" else 8
-                if runs and all(r["toy/modes"] == modes and r["toy/high_quality"] >= 0.7 for r in runs):
+                if runs and all(value(r, "toy/modes") == modes and value(r, "toy/high_quality") >= 0.7 for r in runs):
                     text = f"**{text}**"
                 if runs and len(runs) < len(seeds):  # a cell still missing seeds says how many it has
                     text += f" ({len(runs)} seed{'s' if len(runs) > 1 else ''})"
@@ -122,9 +140,11 @@ def main() -> None:
             rows.append(row)
             log.write(json.dumps(row) + "\n")
             log.flush()
+            result = (f"diverged at step {row['diverged_step']}" if row["status"] == "diverged" else
+                      f"{value(row, 'toy/modes'):.0f} modes, {100 * value(row, 'toy/high_quality'):.1f}% high "
+                      f"quality, reverse KL {value(row, 'toy/reverse_kl'):.3f}")
             print(f"{row['dataset']:7s} {row['objective']:16s} {row['regulariser']:14s} seed {row['seed']}: "
-                  f"{row['toy/modes']:.0f} modes, {100 * row['toy/high_quality']:.1f}% high quality, "
-                  f"reverse KL {row['toy/reverse_kl']:.3f} ({row['wall_time_s']:.0f} s)", flush=True)
+                  f"{result} ({row['wall_time_s']:.0f} s)", flush=True)
     wanted = tuple(args.overrides)
     rows = [row for row in rows if tuple(row.get("overrides", [])) == wanted]
     text = table(rows, args.datasets, args.objectives, args.regularisers)
