@@ -12,6 +12,7 @@ from gan_runner.data.toy import Grid, Ring
 from gan_runner.errors import UserError
 from gan_runner.metrics.digits import DigitsClassifier
 from gan_runner.metrics.toy import ToyModes, mode_statistics
+from tests.conftest import load_script
 
 
 def test_perfect_samples_cover_every_mode_with_zero_reverse_kl() -> None:
@@ -73,3 +74,19 @@ def test_digits_metric_scores_real_digits_as_real_and_noise_as_poor() -> None:
     assert noise["digits/frechet"] > 10 * real["digits/frechet_real"]
     with pytest.raises(UserError, match="dataset=digits"):
         metric.check(Ring())
+
+
+def test_toy_table_counts_a_diverged_run_as_covering_nothing() -> None:
+    toy_table = load_script("toy_table")
+    good = {"dataset": "ring8", "objective": "hinge", "regulariser": "gp", "status": "completed",
+            "toy/modes": 8.0, "toy/high_quality": 0.9, "toy/reverse_kl": 0.01, "wall_time_s": 60.0}
+    rows = [{**good, "seed": 0}, {**good, "seed": 1},
+            {**good, "seed": 0, "regulariser": "none", "toy/high_quality": 0.5},
+            {**good, "seed": 1, "regulariser": "none", "toy/high_quality": 0.7},
+            {"dataset": "ring8", "objective": "hinge", "regulariser": "spectral_norm", "seed": 0,
+             "status": "diverged", "diverged_step": 12, "wall_time_s": 1.0}]
+    text = toy_table.table(rows, ["ring8"], ["hinge"], ["none", "gp", "spectral_norm"])
+    row = next(line for line in text.splitlines() if line.startswith("| hinge"))
+    # none: mean of 50 % and 70 %, not bold (one seed below 70 %); gp: bold; spectral_norm: one seed, diverged
+    assert row == ("| hinge | 8.0 / 60.0 / 0.01 | **8.0 / 90.0 / 0.01** | "
+                   "0.0 / 0.0 / inf (1 diverged) (1 seed) |")
