@@ -90,9 +90,10 @@ def table(rows: list[dict], datasets: list[str], objectives: list[str], regulari
     for dataset in datasets:
         here = [r for r in rows if r["dataset"] == dataset]
         seeds = sorted({r["seed"] for r in here})
+        over = f"seed {seeds[0]}" if len(seeds) == 1 else "mean over seeds " + ", ".join(map(str, seeds))
         lines += [f"**{dataset}** ({25 if dataset == 'grid25' else 8} modes). Each cell: modes / high-quality % / "
-                  f"reverse KL, mean over seeds {', '.join(map(str, seeds))}; **bold**: every seed covered every mode "
-                  "with at least 70 % high-quality samples.", "",
+                  f"reverse KL, {over}; **bold**: every seed covered every mode with at least 70 % high-quality "
+                  "samples.", "",
                   "| objective | " + " | ".join(regularisers) + " |", "|---" * (len(regularisers) + 1) + "|"]
         for objective in objectives:
             cells = []
