@@ -74,14 +74,14 @@ DIVERGED = {"toy/modes": 0.0, "toy/high_quality": 0.0, "toy/reverse_kl": math.in
 
 def value(row: dict, name: str) -> float:
     """A metric of a run; a run that diverged counts as covering nothing."""
-    return row[name] if row.get("status", "completed") == "completed" else DIVERGED[name]
+    return row[name] if row.get("status", "completed") == "completed" else DIVERGED[name]  # old rows have no status
 
 
 def cell(runs: list[dict]) -> str:
     """modes / high-quality % / reverse KL, means over seeds, and how many seeds diverged."""
     mean = lambda name: statistics.mean(value(r, name) for r in runs)  # noqa: E731
     text = f"{mean('toy/modes'):.1f} / {100 * mean('toy/high_quality'):.1f} / {mean('toy/reverse_kl'):.2f}"
-    diverged = sum(r.get("status", "completed") != "completed" for r in runs)
+    diverged = sum(r.get("status") == "diverged" for r in runs)
     return text + (f" ({diverged} diverged)" if diverged else "")
 
 
