@@ -111,6 +111,9 @@ def check_output_folders(argv: list[str]) -> None:
 
 
 def main() -> None:
+    # As `python -m` would: a user's own component (an objective, a dataset, ...) in a module of the folder
+    # gan-run is started from is found by its YAML's _target_ (configs found with hydra.searchpath).
+    sys.path.insert(0, os.getcwd())
     try:
         check_output_folders(sys.argv[1:])
     except UserError as error:

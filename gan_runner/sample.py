@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from gan_runner.checkpoint import load_checkpoint
+from gan_runner.build import networks
+from gan_runner.checkpoint import UnsafeCheckpoint, load_checkpoint, refusal
 from gan_runner.errors import UserError
 from gan_runner.visualise import image_grid, save_png, scatter_plot
 
@@ -33,13 +33,13 @@ def load_generator(run_dir: Path, checkpoint: str = "last", device: str = "cpu")
     try:
         state = load_checkpoint(path, map_location=device)
         cfg = OmegaConf.create(state["config"])
-        num_classes = state.get("num_classes")  # absent from checkpoints older than conditional runs
-        generator = instantiate(cfg.arch.generator, z_dim=cfg.z_dim, data_shape=state["data_shape"],
-                                num_classes=num_classes)
-        discriminator = instantiate(cfg.arch.discriminator, data_shape=state["data_shape"], num_classes=num_classes)
-        for name in cfg.regulariser:  # some wrap G's layers (spectral_norm with generator: true)
-            instantiate(cfg.regulariser[name]).setup(generator, discriminator)
+        # G as training built it (spectral_norm may wrap its layers); num_classes is absent from old checkpoints
+        generator, _, _ = networks(cfg, state["data_shape"], state.get("num_classes"))
         generator.load_state_dict(state["G_ema"])
+    except UnsafeCheckpoint as error:
+        raise UserError(refusal(path, error)) from None
+    except UserError:
+        raise
     except Exception as error:  # a truncated file, another tool's checkpoint, a changed architecture
         raise UserError(f"Could not load a generator from {path}: {error}. Fix: check that the file is a "
                         "complete gan-run checkpoint made by this version of gan-runner.") from None

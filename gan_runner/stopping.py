@@ -7,10 +7,10 @@ writes keep `last.pt` loadable even then).
 
 from __future__ import annotations
 
-import math
 import signal
 from types import FrameType, TracebackType
 
+import torch
 from torch import nn
 
 # SIGUSR1 is what SLURM sends ahead of pre-emption (`#SBATCH --signal=USR1@90`).
@@ -53,10 +53,13 @@ class Diverged(Exception):
         return f"{self.quantity} became {self.value} at step {self.step}"
 
 
-def check_finite(stats: dict[str, float]) -> None:
-    for key, value in stats.items():
-        if not math.isfinite(value):
-            raise Diverged(key, value)
+def check_finite(stats: dict[str, torch.Tensor]) -> None:
+    """Raises Diverged naming the first statistic (a 0-d tensor) that is a NaN or an infinity: one check,
+    one fetch from the device, for the whole dict."""
+    finite = torch.isfinite(torch.stack([value.float() for value in stats.values()]))
+    if not finite.all():
+        key = list(stats)[int((~finite).nonzero()[0])]
+        raise Diverged(key, stats[key].item())
 
 
 def check_parameters(models: dict[str, nn.Module]) -> None:

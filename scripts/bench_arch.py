@@ -1,5 +1,5 @@
 """Time one training step of each architecture at 32x32: a discriminator update and a generator update
-(train.py's own d_step and g_step), hinge loss, batch 64, z of 128, three channels, the widths of
+(steps.py's own d_step and g_step), hinge loss, batch 64, z of 128, three channels, the widths of
 conf/arch/<name>.yaml (at 32x32: DCGAN 256-128-64 / 64-128-256, SNGAN's ResNet, SAGAN with attention at
 16x16), no regulariser, unconditional, fp32.
 
@@ -22,7 +22,7 @@ from hydra.utils import instantiate
 
 from gan_runner.arch import count_parameters
 from gan_runner.objectives.hinge import Hinge
-from gan_runner.train import d_step, g_step
+from gan_runner.steps import Batch, d_step, g_step
 
 SHAPE, Z_DIM, BATCH = (3, 32, 32), 128, 64
 
@@ -48,8 +48,8 @@ def time_steps(arch: str, device: torch.device, steps: int, warm_up: int) -> flo
         if device.type == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
-        d_step(G, D, objective, {}, opt_d, real, torch.randn(BATCH, Z_DIM, device=device), step)
-        g_step(G, D, objective, {}, opt_g, real, torch.randn(BATCH, Z_DIM, device=device), step)
+        d_step(G, D, objective, {}, opt_d, Batch(real, None, torch.randn(BATCH, Z_DIM, device=device), None), step)
+        g_step(G, D, objective, {}, opt_g, Batch(real, None, torch.randn(BATCH, Z_DIM, device=device), None), step)
         if device.type == "cuda":
             torch.cuda.synchronize()
         if step >= warm_up:

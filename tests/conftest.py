@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 from hydra import compose, initialize_config_module
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -19,19 +19,15 @@ SHRINK = [
     "train.steps=2", "train.batch_size=8", "train.device=cpu", "train.log_every=1",
     "train.sample_every=1", "train.checkpoint_every=1", "logger=none", "metrics=none",
 ]
-TINY_ARCH = {
-    "mlp": ["arch.generator.width=16", "arch.discriminator.width=16", "arch.generator.depth=2",
-            "arch.discriminator.depth=2"],
-    "dcgan": ["arch.generator.width=8", "arch.discriminator.width=8"],
-    # At 8x8: G one up-block, D the optimised block alone (SAGAN's attention at side 4 in both).
-    "resnet": ["arch.generator.width=8", "arch.discriminator.width=8", "arch.discriminator.factors=[1]"],
-    "sagan": ["arch.generator.width=8", "arch.discriminator.width=8", "arch.discriminator.factors=[1]"],
-}
 
 
 def options(group: str) -> list[str]:
     """Every option of a config group, read from conf/ so that a new YAML file is tested at once."""
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+# Each architecture's overrides to a few thousand parameters, from its own YAML file (`tiny`).
+TINY_ARCH = {arch: list(OmegaConf.load(CONF / "arch" / f"{arch}.yaml").tiny) for arch in options("arch")}
 
 
 def load_script(name: str) -> ModuleType:

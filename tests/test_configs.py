@@ -22,7 +22,8 @@ DATASET_FOR = {"mlp": ["dataset=ring8"], "dcgan": DIGITS_8, "resnet": DIGITS_8, 
 def test_every_group_has_options() -> None:
     for group in ("dataset", "arch", "objective", "regulariser", "metrics", "logger"):
         assert options(group), f"conf/{group}/ is empty"
-    assert set(options("arch")) <= set(TINY_ARCH), "give a new architecture its tiny widths in conftest.py"
+    for arch in options("arch"):  # the tests train every architecture at the tiny size its YAML file gives
+        assert TINY_ARCH[arch] and all("=" in override for override in TINY_ARCH[arch]), arch
 
 
 # Every objective with every regulariser on the MLP; on the other architectures every objective and
@@ -124,14 +125,6 @@ def test_n_critic_and_separate_learning_rates(tmp_path: Path) -> None:
     d_steps = {float(s["step"]) for s in state["opt_d"]["state"].values()}
     g_steps = {float(s["step"]) for s in state["opt_g"]["state"].values()}
     assert d_steps == {6.0} and g_steps == {2.0}  # Adam's own step counters: 3 D updates per G update
-
-
-def test_ema_generator_is_the_average(tmp_path: Path) -> None:
-    for ema, expect_equal in ((0.0, True), (0.9, False)):
-        train(make_config(*SHRINK, "dataset=ring8", *TINY_ARCH["mlp"], f"train.ema={ema}"), tmp_path / str(ema))
-        state = torch.load(tmp_path / str(ema) / "checkpoints" / "last.pt", weights_only=False)
-        same = all(torch.equal(state["G"][k], state["G_ema"][k]) for k in state["G"])
-        assert same is expect_equal
 
 
 def test_conf_mirrors_the_package() -> None:

@@ -56,7 +56,9 @@ def test_digits(resolution: int) -> None:
     x, y = next(digits.batches(64, torch.Generator().manual_seed(0)))
     assert x.shape == (64, 1, resolution, resolution) and x.min() >= -1 and x.max() <= 1
     assert x.min() == -1  # the digits' background is 0, which maps to -1
-    assert y.dtype == torch.long and 0 <= y.min() and y.max() <= 9
+    # The batch is the first 64 of the seeded permutation, each image with its own label.
+    index = torch.randperm(1797, generator=torch.Generator().manual_seed(0))[:64]
+    assert torch.equal(y, digits.labels[index]) and torch.equal(x, digits.images[index].float() / 127.5 - 1)
 
 
 def write_idx(path: Path, array: np.ndarray) -> None:

@@ -11,7 +11,7 @@ from gan_runner.objectives.hinge import Hinge
 from gan_runner.objectives.nonsaturating import NonSaturating
 from gan_runner.objectives.wgan import Wasserstein
 from gan_runner.regularisers import Regulariser, combination_warnings
-from gan_runner.regularisers.gradient_penalty import GradientPenalty, on_fake, on_real, perturbed_real
+from gan_runner.regularisers.gradient_penalty import GradientPenalty, OnFake, OnReal, PerturbedReal
 from gan_runner.regularisers.instance_noise import InstanceNoise
 from gan_runner.regularisers.label_smoothing import LabelSmoothing
 from gan_runner.regularisers.orthogonal import Orthogonal, orthogonality_penalty
@@ -27,14 +27,14 @@ def test_gradient_penalty_of_a_linear_critic(shape: tuple[int, ...]) -> None:
     real, fake = torch.randn(shape), torch.randn(shape)
     w_norm = critic[1].weight.norm().item()
     regulariser = GradientPenalty(weight=10.0)
-    term, raw = regulariser.scaled_penalty(0, lambda x: critic(x).squeeze(1), real, fake, None, None)
+    term, raw = regulariser.scaled_penalty(0, lambda x, y=None: critic(x).squeeze(1), real, fake, None, None)
     assert raw.item() == pytest.approx((w_norm - 1) ** 2, rel=1e-5)
     assert term.item() == pytest.approx(10.0 * (w_norm - 1) ** 2, rel=1e-5)
 
 
 def test_gradient_penalty_is_differentiable_in_the_critic() -> None:
     critic = nn.Linear(2, 1)
-    penalty = GradientPenalty().penalty(lambda x: critic(x).squeeze(1), torch.randn(4, 2), torch.randn(4, 2))
+    penalty = GradientPenalty().penalty(lambda x, y=None: critic(x).squeeze(1), torch.randn(4, 2), torch.randn(4, 2))
     penalty.backward()
     # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||
     w = critic.weight.detach()
@@ -47,7 +47,7 @@ def test_lazy_regularisation_runs_every_k_steps_scaled_by_k() -> None:
     real, fake = torch.randn(4, 2), torch.randn(4, 2)
     expected = (critic.weight.norm().item() - 1) ** 2
     for step in range(8):
-        term, raw = regulariser.scaled_penalty(step, lambda x: critic(x).squeeze(1), real, fake, None, None)
+        term, raw = regulariser.scaled_penalty(step, lambda x, y=None: critic(x).squeeze(1), real, fake, None, None)
         if step % 4:
             assert term is None and raw is None
         else:
@@ -90,7 +90,7 @@ def linear_critic(w: list[float], b: float = 0.3) -> nn.Module:
 
 
 def scores(critic: nn.Module):
-    return lambda x: critic(x).squeeze(1)
+    return lambda x, y=None: critic(x).squeeze(1)
 
 
 @pytest.mark.parametrize("w, expected", [([0.3, 0.4], 0.0), ([3.0, 4.0], 16.0)])
@@ -101,7 +101,7 @@ def test_one_sided_penalty_ignores_gradients_below_the_target(w: list[float], ex
     assert penalty.item() == pytest.approx(expected, abs=1e-5)
 
 
-@pytest.mark.parametrize("points", [on_real, on_fake])
+@pytest.mark.parametrize("points", [OnReal(), OnFake()])
 def test_r1_and_r2_of_a_constant_critic_are_zero_and_of_a_linear_critic_its_squared_slope(points) -> None:
     real, fake = torch.randn(8, 2), torch.randn(8, 2)
     r1 = GradientPenalty(weight=5.0, target=0.0, points=points)
@@ -114,17 +114,17 @@ def test_r1_and_r2_of_a_constant_critic_are_zero_and_of_a_linear_critic_its_squa
 def test_r1_takes_the_gradient_at_the_real_samples() -> None:
     # D(x) = ||x||^2 / 2 has gradient x: R1 = E_p ||x||^2 and R2 = E_q ||x||^2, each its own batch's.
     real, fake = torch.randn(16, 3), 5 * torch.randn(16, 3)
-    critic = lambda x: 0.5 * x.pow(2).sum(1)  # noqa: E731
-    assert GradientPenalty(target=0, points=on_real).penalty(critic, real, fake).item() == pytest.approx(
+    critic = lambda x, y=None: 0.5 * x.pow(2).sum(1)  # noqa: E731
+    assert GradientPenalty(target=0, points=OnReal()).penalty(critic, real, fake).item() == pytest.approx(
         real.pow(2).sum(1).mean().item(), rel=1e-5)
-    assert GradientPenalty(target=0, points=on_fake).penalty(critic, real, fake).item() == pytest.approx(
+    assert GradientPenalty(target=0, points=OnFake()).penalty(critic, real, fake).item() == pytest.approx(
         fake.pow(2).sum(1).mean().item(), rel=1e-5)
 
 
 def test_dragan_points_lie_between_real_samples_and_their_perturbation() -> None:
     torch.manual_seed(0)
     real = torch.randn(256, 2)
-    points = perturbed_real(real, torch.zeros_like(real))
+    points, _ = PerturbedReal(scale=0.5)(real, torch.zeros_like(real))
     offset = points - real
     assert (offset >= 0).all() and (offset <= 0.5 * real.std()).all()
     assert offset.max() > 0.4 * real.std()  # it does perturb

@@ -4,6 +4,11 @@ Generator: a 4x4 transposed convolution from z, then stride-2 transposed convolu
 resolution and halve the width, batch norm and ReLU between them, tanh at the output.
 Discriminator: the mirror image with strided convolutions and LeakyReLU(0.2), no normalisation after
 the first layer, and a final 4x4 convolution to one score. Weights start from N(0, 0.02) as in the paper.
+D's normalisation (`norm`) is batch norm as in the paper, or, for a critic trained with a gradient
+penalty, one that treats each sample on its own: batch norm makes D's gradient at one sample depend on the
+rest of the batch, so the penalty would not be the published one; WGAN-GP (Gulrajani et al. 2017, section 4)
+recommends layer normalisation ("layer": over each sample's C x H x W, with a gain and a bias per channel)
+and names instance normalisation as an alternative ("instance"); "none" uses no normalisation.
 At resolution 32 with width 64 the generator's widths are 256-128-64 and the discriminator's 64-128-256.
 
 Class-conditional (num_classes set), as in the conditional DCGANs that followed Mirza & Osindero 2014: G
@@ -14,7 +19,7 @@ image as `embed_dim` extra input channels, so its first layer already sees the c
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from typing import Callable, Sequence, Union
 
 import torch
 from torch import nn
@@ -37,6 +42,25 @@ def _widths(data_shape: Sequence[int], width: int) -> list[int]:
             f"the dataset gives {height}x{width_px}: set dataset.resolution to one of those"
         )
     return [width * 2 ** (int(levels) - 1 - i) for i in range(int(levels))]
+
+
+Norm = Callable[[int], nn.Module]
+NORMS: dict[str, Norm | None] = {
+    "batch": nn.BatchNorm2d,
+    "layer": lambda channels: nn.GroupNorm(1, channels),
+    "instance": lambda channels: nn.InstanceNorm2d(channels, affine=True),
+    "none": None,
+}
+
+
+def _norm(norm: Union[str, Norm, None]) -> Norm | None:
+    """A name of NORMS (or None: no normalisation; or a module factory, as configs of earlier versions give)."""
+    if norm is None or callable(norm):
+        return norm
+    if norm not in NORMS:
+        raise ValueError(f"the DCGAN discriminator's norm must be one of {', '.join(NORMS)}, got {norm!r}; "
+                         "e.g. arch.discriminator.norm=layer with a gradient penalty")
+    return NORMS[norm]
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -86,13 +110,14 @@ class Discriminator(nn.Module):
         self,
         data_shape: Sequence[int],
         width: int = 64,
-        norm: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
+        norm: Union[str, Norm, None] = "batch",
         num_classes: int | None = None,
         embed_dim: int = 16,
     ) -> None:
         super().__init__()
         check_num_classes(num_classes)
         self.num_classes = num_classes
+        norm = _norm(norm)
         widths = _widths(data_shape, width)[::-1]
         inputs = data_shape[0] + (embed_dim if num_classes is not None else 0)
         layers: list[nn.Module] = [nn.Conv2d(inputs, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]

@@ -2,8 +2,9 @@
 
 - `shape`: the shape of one sample (C x H x W for images, (2,) for the 2-D mixtures),
 - `num_classes`: the number of labels, or None when it has none,
-- `batches(batch_size, generator)`: an endless iterator of (x, y) batches drawn with `generator`
-  (y is None without labels), images as float tensors in [-1, 1].
+- `batches(batch_size, generator, start=0)`: an endless iterator of (x, y) batches drawn with `generator`
+  (y is None without labels), images as float tensors in [-1, 1], beginning with batch number `start` of
+  that order, which a resumed run reaches without building the batches before it.
 """
 
 from __future__ import annotations
@@ -30,16 +31,21 @@ class ImageTensorDataset:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+    def batches(self, batch_size: int, generator: torch.Generator, start: int = 0) -> Iterator[Batch]:
         if batch_size > len(self):
             raise ValueError(f"batch size {batch_size} is larger than the dataset ({len(self)} images)")
+        # Each epoch is one permutation; the last incomplete batch is dropped so every batch has the same size.
+        per_epoch = len(self) // batch_size
+        for _ in range(start // per_epoch):  # skipped epochs: their permutations only, no images
+            torch.randperm(len(self), generator=generator)
+        skip = start % per_epoch
         while True:
             order = torch.randperm(len(self), generator=generator)
-            # Drop the last incomplete batch of each epoch so that every batch has the same size.
-            for start in range(0, len(self) - batch_size + 1, batch_size):
-                index = order[start : start + batch_size]
+            for first in range(skip * batch_size, per_epoch * batch_size, batch_size):
+                index = order[first : first + batch_size]
                 x = self.images[index].float() / 127.5 - 1.0
                 yield x, (self.labels[index] if self.labels is not None else None)
+            skip = 0
 
 
 def to_uint8_images(images: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:

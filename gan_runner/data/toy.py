@@ -34,7 +34,10 @@ class GaussianMixture:
         noise = torch.randn(n, 2, generator=generator) * self.std
         return self.centres[modes] + noise, modes
 
-    def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
+    def batches(self, batch_size: int, generator: torch.Generator, start: int = 0) -> Iterator[Batch]:
+        for _ in range(start):  # a skipped batch is nothing but its random draws: make them, keep nothing
+            torch.randint(len(self.centres), (batch_size,), generator=generator)
+            torch.randn(batch_size, 2, generator=generator)
         while True:
             yield self.sample(batch_size, generator)
 

@@ -18,6 +18,9 @@ class Objective:
     g_needs_real_scores: bool = False
     # The Wasserstein critic's loss is unbounded unless the critic is kept Lipschitz by a regulariser.
     needs_lipschitz_critic: bool = False
+    # D's loss is the sigmoid cross-entropy of its scores (up to a constant), so "labels" of real and fake
+    # samples have their usual meaning (one-sided label smoothing is defined for these).
+    logistic: bool = False
 
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         """The discriminator's loss, to be minimised."""

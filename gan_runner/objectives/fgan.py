@@ -156,6 +156,8 @@ class JensenShannon(FDivergence):
     KL(P || M) + KL(Q || M) = 2 JS(P || Q), M = (P + Q) / 2; g_f(v) = log 2 - log(1 + exp(-v)),
     f*(t) = -log(2 - exp(t))."""
 
+    logistic = True  # D's loss is softplus(-v) on real plus softplus(v) on fake, minus log 4
+
     def f(self, u: torch.Tensor) -> torch.Tensor:
         return u * torch.log(u) - (u + 1) * torch.log((u + 1) / 2)
 
@@ -176,6 +178,8 @@ class OriginalGAN(FDivergence):
     """The original GAN as an f-GAN: f(u) = u log u - (u + 1) log(u + 1), i.e. 2 JS(P || Q) - log 4;
     g_f(v) = -log(1 + exp(-v)) = log sigmoid(v), f*(t) = -log(1 - exp(t)). The discriminator's loss is
     then exactly the minimax GAN's, and the default generator loss the non-saturating one."""
+
+    logistic = True
 
     def f(self, u: torch.Tensor) -> torch.Tensor:
         return u * torch.log(u) - (u + 1) * torch.log(u + 1)

@@ -14,6 +14,8 @@ from gan_runner.objectives import Objective
 
 
 class Minimax(Objective):
+    logistic = True
+
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         # -log sigmoid(s) = softplus(-s) and -log(1 - sigmoid(s)) = softplus(s), both stable.
         return F.softplus(-real_scores).mean() + F.softplus(fake_scores).mean()

@@ -6,8 +6,10 @@ Hooks, in the order a run meets them:
 
 - `setup(G, D)`: once, before the optimisers exist: wrap layers (spectral normalisation) or register
   forward hooks (instance noise).
-- `warnings(objective, regularisers)`: once; reasons why this combination makes no sense.
-- `penalty(D, real, fake, real_scores, fake_scores)`: a term for the discriminator's loss.
+- `warnings(objective, regularisers)`: once; reasons why this combination makes no sense, read from what
+  the others declare (the capabilities below), never from their types.
+- `penalty(critic, real, fake, real_scores, fake_scores, real_labels, fake_labels)`: a term for the
+  discriminator's loss; `critic(x, labels)` is D (labels None in an unconditional run).
 - `after_d_step(D)`: after each discriminator update (weight clipping, annealing schedules).
 - `generator_penalty()`: a term for the generator's loss (orthogonal regularisation).
 - `state_dict()` / `load_state_dict()`: whatever a resumed run needs (an annealed noise level).
@@ -22,7 +24,7 @@ from torch import nn
 
 from gan_runner.objectives import Objective
 
-Critic = Callable[[torch.Tensor], torch.Tensor]
+Critic = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
 
 class Regulariser:
@@ -32,8 +34,10 @@ class Regulariser:
     multiplied by k, so that its expected contribution stays the same (StyleGAN2, section 3.1).
     """
 
-    # True for the regularisers that bound the critic's Lipschitz constant, which WGAN needs.
-    constrains_lipschitz: bool = False
+    # What a regulariser is, declared so that combination warnings need no knowledge of its class:
+    constrains_lipschitz: bool = False       # keeps D Lipschitz (slope at most about 1 where it matters), as WGAN needs
+    edits_weights_after_step: bool = False   # changes D's weights after its optimiser step (clipping)
+    penalises_input_gradient: bool = False   # differentiates D with respect to its input, sample by sample
 
     def __init__(self, weight: float = 1.0, every: int = 1) -> None:
         if every < 1:
@@ -52,7 +56,8 @@ class Regulariser:
 
     def penalty(
         self, critic: Critic, real: torch.Tensor, fake: torch.Tensor,
-        real_scores: torch.Tensor, fake_scores: torch.Tensor,
+        real_scores: torch.Tensor | None = None, fake_scores: torch.Tensor | None = None,
+        real_labels: torch.Tensor | None = None, fake_labels: torch.Tensor | None = None,
     ) -> torch.Tensor | None:
         """A term added to the discriminator's loss, before `weight`; None when there is none."""
         return None
@@ -73,12 +78,13 @@ class Regulariser:
     def scaled_penalty(
         self, step: int, critic: Critic, real: torch.Tensor, fake: torch.Tensor,
         real_scores: torch.Tensor | None = None, fake_scores: torch.Tensor | None = None,
+        real_labels: torch.Tensor | None = None, fake_labels: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """The discriminator penalty as added to the loss (weight x every, on lazy steps only), and
         its raw value."""
         if step % self.every != 0:
             return None, None
-        return self._scaled(self.penalty(critic, real, fake, real_scores, fake_scores))
+        return self._scaled(self.penalty(critic, real, fake, real_scores, fake_scores, real_labels, fake_labels))
 
     def scaled_generator_penalty(self, step: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """The generator penalty as added to the loss, and its raw value (lazy as above)."""
@@ -92,10 +98,23 @@ class Regulariser:
         return self.weight * self.every * raw, raw
 
 
-def combination_warnings(objective: Objective, regularisers: dict[str, Regulariser]) -> list[str]:
-    """Every reason why this objective and set of regularisers make no sense together."""
+def has_batch_norm(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def combination_warnings(objective: Objective, regularisers: dict[str, Regulariser],
+                         discriminator: nn.Module | None = None) -> list[str]:
+    """Every reason why this objective, set of regularisers and discriminator make no sense together."""
     messages = [message for r in regularisers.values() for message in r.warnings(objective, regularisers)]
     if objective.needs_lipschitz_critic and not any(r.constrains_lipschitz for r in regularisers.values()):
         messages.append(f"{type(objective).__name__} without a Lipschitz constraint: its critic's loss is unbounded "
-                        "below unless D is kept Lipschitz; add regulariser=gp, spectral_norm or clip")
+                        "below unless D is kept Lipschitz where real and generated samples lie (r1, r2 and dragan "
+                        "constrain D only near some samples; gp0 pulls its slopes to 0, not to 1); add regulariser=gp "
+                        "(target 1 on interpolates), spectral_norm or clip")
+    penalties = sorted(name for name, r in regularisers.items() if r.penalises_input_gradient)
+    if penalties and discriminator is not None and has_batch_norm(discriminator):
+        messages.append(f"{', '.join(penalties)} with a batch-normalised discriminator: batch norm makes D's gradient "
+                        "at one sample depend on the others in its batch, so the penalty is not the published one "
+                        "(Gulrajani et al. 2017, section 4); use arch.discriminator.norm=layer (or instance, or "
+                        "none) with the DCGAN discriminator")
     return messages

@@ -41,7 +41,8 @@ class Orthogonal(Regulariser):
 
     def penalty(
         self, critic: Critic, real: torch.Tensor, fake: torch.Tensor,
-        real_scores: torch.Tensor, fake_scores: torch.Tensor,
+        real_scores: torch.Tensor | None = None, fake_scores: torch.Tensor | None = None,
+        real_labels: torch.Tensor | None = None, fake_labels: torch.Tensor | None = None,
     ) -> torch.Tensor | None:
         return orthogonality_penalty(layer_weights(self.D)) if self.D is not None else None
 

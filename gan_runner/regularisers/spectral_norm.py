@@ -16,7 +16,6 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser
-from gan_runner.regularisers.weight_clipping import WeightClipping
 
 NORMALISED = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d,
               nn.ConvTranspose3d, nn.Embedding)
@@ -50,7 +49,7 @@ class SpectralNorm(Regulariser):
                 apply_spectral_norm(model, self.power_iterations)
 
     def warnings(self, objective: Objective, regularisers: dict[str, Regulariser]) -> list[str]:
-        if self.discriminator and any(isinstance(r, WeightClipping) for r in regularisers.values()):
+        if self.discriminator and any(r.edits_weights_after_step for r in regularisers.values()):
             return ["weight clipping with spectral normalisation: spectral normalisation already makes every "
                     "layer of D 1-Lipschitz, and clipping the raw weights underneath it changes nothing that "
                     "matters except to slow learning down; drop one of them"]

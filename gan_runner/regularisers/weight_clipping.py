@@ -10,11 +10,11 @@ from torch import nn
 
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser
-from gan_runner.regularisers.gradient_penalty import GradientPenalty
 
 
 class WeightClipping(Regulariser):
     constrains_lipschitz = True
+    edits_weights_after_step = True
 
     def __init__(self, clip_value: float = 0.01) -> None:
         super().__init__()
@@ -23,7 +23,7 @@ class WeightClipping(Regulariser):
         self.clip_value = clip_value
 
     def warnings(self, objective: Objective, regularisers: dict[str, Regulariser]) -> list[str]:
-        if any(isinstance(r, GradientPenalty) and r.target > 0 for r in regularisers.values()):
+        if any(r.penalises_input_gradient and r.constrains_lipschitz for r in regularisers.values()):
             return ["weight clipping with a gradient penalty: the penalty was introduced to replace clipping "
                     "(Gulrajani et al. 2017), and clipping keeps the critic from reaching the gradient norm "
                     "the penalty asks for; drop clip"]

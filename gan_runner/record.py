@@ -1,0 +1,90 @@
+"""What a run leaves behind: metrics.jsonl rows of statistics averaged since the previous row, sample pictures,
+checkpoints and summary.json, mirrored to the logger. Only the loop calls these, and only these talk to the
+logger."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from gan_runner.checkpoint import keep_latest, save_checkpoint
+from gan_runner.loggers import Logger
+from gan_runner.state import TrainingState
+from gan_runner.stopping import check_parameters
+from gan_runner.visualise import image_grid, save_png, scatter_plot
+
+
+STATISTICS = ("loss", "reg", "reg_g", "d")  # the prefixes of the training steps' statistics
+
+
+class RunRecord:
+    """The run directory's files, mirrored to the logger."""
+
+    def __init__(self, run_dir: Path, logger: Logger, checkpoint_extras: dict[str, Any], keep_checkpoints: int) -> None:
+        self.run_dir, self.logger = run_dir, logger
+        self.metrics_file = run_dir / "metrics.jsonl"
+        self.checkpoints = run_dir / "checkpoints"
+        self.checkpoint_extras, self.keep_checkpoints = checkpoint_extras, keep_checkpoints
+        self.latest: dict[str, float] = {}
+
+    def log(self, values: dict[str, float], step: int) -> None:
+        if not values:
+            return
+        self.latest.update(values)
+        with open(self.metrics_file, "a") as handle:
+            handle.write(json.dumps({"step": step, **values}) + "\n")
+        self.logger.log(values, step)
+
+    def image(self, key: str, image: np.ndarray, file: Path, step: int) -> None:
+        save_png(image, self.run_dir / file)
+        self.logger.log_image(key, image, step)
+
+    def checkpoint(self, state: TrainingState, file: str = "last.pt") -> None:
+        """Writes the state atomically; a state holding a NaN never replaces a good checkpoint (Diverged)."""
+        check_parameters({"G": state.G, "D": state.D})
+        save_checkpoint(self.checkpoints / file, {**state.state_dict(), **self.checkpoint_extras,
+                                                  "logger_run_id": self.logger.run_id})
+        if file == "last.pt":
+            keep_latest(self.checkpoints, state.step, self.keep_checkpoints)
+
+    def finish(self, summary: dict[str, Any], best_key: str | None) -> dict[str, Any]:
+        """summary.json, with the last losses logged, and the logger's summary; closes the logger."""
+        summary["final_losses"] = {k: v for k, v in self.latest.items() if k.split("/")[0] in STATISTICS}
+        # The best key's summary is its minimum or maximum (track_best), not its final value.
+        last_values = {k: v for k, v in summary["metrics"].items() if k != best_key}
+        self.logger.summary({**last_values, "status": summary["status"], **{
+            f"params/{network}": count for network, count in summary["params"].items()}})
+        summary["wandb"] = self.logger.finish() or None
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        return summary
+
+
+def truncate_metrics(metrics_file: Path, step: int) -> None:
+    """Drops rows logged after `step`: a run resumed from its checkpoint at `step` logs them again."""
+    if metrics_file.is_file():
+        rows = [row for row in metrics_file.read_text().splitlines() if row and json.loads(row)["step"] <= step]
+        metrics_file.write_text("".join(row + "\n" for row in rows))
+
+
+def sample_picture(G_ema: nn.Module, D: nn.Module, fixed: tuple[torch.Tensor, torch.Tensor | None],
+                   dataset: Any, sample: Callable[[int], torch.Tensor], seed: int, step: int) -> np.ndarray:
+    """Images: a grid of the averaged G's samples of the fixed z (a row per class when conditional). 2-D data:
+    1,000 samples over 1,000 real points and D's landscape (none for a conditional D, which has one per class)."""
+    z, labels = fixed
+    with torch.no_grad():
+        fake = G_ema(z, labels)
+    if fake.dim() == 4:
+        return image_grid(fake, rows=8 if labels is not None else None)
+    real, _ = dataset.sample(1000, torch.Generator().manual_seed(seed + 3))
+    device = next(D.parameters()).device
+    landscape = None if labels is not None else (lambda x: D(x.to(device)))
+    D.eval()
+    try:
+        return scatter_plot(sample(1000), real, landscape, f"step {step}")
+    finally:
+        D.train()

@@ -1,0 +1,96 @@
+"""The training state, with one owner: everything a run changes as it trains, and so everything its
+checkpoint holds. A new stateful part (a scheduler, a second average) is one entry in `TrainingState.parts`."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+from torch import nn
+
+from gan_runner.checkpoint import rng_state
+from gan_runner.errors import UserError
+from gan_runner.regularisers import Regulariser
+from gan_runner.stats import StatsCollector
+
+
+class EMA:
+    """An exponential moving average of a generator: θ_ema <- β θ_ema + (1 - β) θ after each G update, for
+    the parameters and for the floating-point buffers alike (batch norm's running statistics), so that the
+    averaged weights are evaluated with statistics averaged over the same horizon rather than with the
+    current generator's (which belong to other weights). Integer buffers (batch counts) are copied.
+
+    Averaging the buffers was chosen over BigGAN's "standing statistics" (re-estimating them by running the
+    averaged generator on many batches before each use): it costs nothing per use, needs no choice of how
+    many batches, and makes evaluation a pure function of the state.
+
+    The horizon ramps up with the run (stylegan2-ada's `ema_rampup`): the half-life, in G updates, is that
+    of `decay` but at most `rampup` x the updates done so far, so a young run's average does not lag its
+    generator by more than a fraction of what it has seen. `rampup` 0 or None: the plain fixed decay."""
+
+    def __init__(self, model: nn.Module, decay: float, rampup: float | None = 0.05) -> None:
+        self.decay, self.rampup = decay, rampup
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+
+    def beta(self, updates: int) -> float:
+        """The weight of the old average at the update that makes `updates` of them (1, 2, ...)."""
+        if not self.rampup or self.decay == 0:
+            return self.decay
+        return min(self.decay, 0.5 ** (1.0 / (self.rampup * updates)))
+
+    @torch.no_grad()
+    def update(self, model: nn.Module, updates: int) -> None:
+        beta = self.beta(updates)
+        averaged = [*self.model.parameters()] + [b for b in self.model.buffers() if b.is_floating_point()]
+        current = [*model.parameters()] + [b for b in model.buffers() if b.is_floating_point()]
+        torch._foreach_lerp_(averaged, current, 1.0 - beta)
+        for mine, theirs in zip(self.model.buffers(), model.buffers()):
+            if not mine.is_floating_point():
+                mine.copy_(theirs)
+
+
+class TrainingState:
+    """G, D, the averaged G, both optimisers, the regularisers' states, the statistics collected since the last
+    log row, the step and D-step counters and the best evaluation so far. `state_dict()` is what a checkpoint holds (with the RNG states); `load_state_dict`
+    puts it back into freshly built parts."""
+
+    def __init__(self, G: nn.Module, D: nn.Module, ema: EMA, opt_g: torch.optim.Optimizer,
+                 opt_d: torch.optim.Optimizer, regularisers: dict[str, Regulariser]) -> None:
+        self.G, self.D, self.ema, self.opt_g, self.opt_d = G, D, ema, opt_g, opt_d
+        self.regularisers = regularisers
+        self.stats = StatsCollector()
+        self.step = 0      # generator updates done
+        self.d_steps = 0   # discriminator updates done (the data order's position)
+        self.best: dict[str, Any] | None = None  # {"key", "value", "step"} of the best evaluation
+
+    def parts(self) -> dict[str, Any]:
+        """Everything with a state_dict, by its key in the checkpoint."""
+        return {"G": self.G, "D": self.D, "G_ema": self.ema.model, "opt_g": self.opt_g, "opt_d": self.opt_d,
+                "stats": self.stats}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            **{key: part.state_dict() for key, part in self.parts().items()},
+            "regularisers": {name: r.state_dict() for name, r in self.regularisers.items()},
+            "step": self.step, "d_steps": self.d_steps, "best": self.best, "rng": rng_state(),
+        }
+
+    def resume_from(self, checkpoint: dict[str, Any]) -> None:
+        """load_state_dict, or one paragraph saying why the checkpoint does not fit these parts."""
+        try:
+            self.load_state_dict(checkpoint)
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise UserError(f"The checkpoint does not fit this configuration ({str(error).splitlines()[0]}). "
+                            "Resume with the run's own architecture and regularisers; only values such as "
+                            "train.steps may change.") from None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Everything but the RNG states, which the loop restores last (see train.py). A part the checkpoint
+        lacks (it was written before the part existed) stays as built."""
+        for key, part in self.parts().items():
+            if key in state:
+                part.load_state_dict(state[key])
+        for name, regulariser in self.regularisers.items():
+            regulariser.load_state_dict(state["regularisers"].get(name, {}))
+        self.step, self.d_steps, self.best = int(state["step"]), int(state["d_steps"]), state.get("best")

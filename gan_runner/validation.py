@@ -1,0 +1,72 @@
+"""Checks of the values that would otherwise fail deep inside training, made before any work starts. (The
+components check their own options when they are built, also before training: see build.py.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from gan_runner.errors import UserError
+
+
+def _number(kind: type) -> Any:
+    """A test that a value is a `kind` (an int counts as a float; a bool counts as neither)."""
+    allowed = (int,) if kind is int else (int, float)
+    return lambda value: isinstance(value, allowed) and not isinstance(value, bool)
+
+
+def _optional_fraction(value: Any) -> bool:
+    return value is None or (_number(float)(value) and 0 <= value <= 1)
+
+
+# key: (is the right type, is in range, what it must be)
+TRAIN_RULES = {
+    "steps": (_number(int), lambda v: v > 0, "a positive whole number of generator updates"),
+    "batch_size": (_number(int), lambda v: v > 0, "a positive whole number"),
+    "n_critic": (_number(int), lambda v: v > 0, "a positive whole number of D updates per G update"),
+    "log_every": (_number(int), lambda v: v > 0, "a positive whole number of steps"),
+    "sample_every": (_number(int), lambda v: v > 0, "a positive whole number of steps"),
+    "checkpoint_every": (_number(int), lambda v: v > 0, "a positive whole number of steps"),
+    "keep_checkpoints": (_number(int), lambda v: v > 0, "a positive whole number (1: last.pt alone)"),
+    "lr_g": (_number(float), lambda v: v > 0, "a positive number"),
+    "lr_d": (_number(float), lambda v: v > 0, "a positive number"),
+    "lr_end_factor": (_number(float), lambda v: 0 <= v <= 1,
+                      "where the learning rates end as a fraction of where they start, in [0, 1] (1.0: constant)"),
+    "ema": (_number(float), lambda v: 0 <= v < 1, "the decay of the generator's moving average, in [0, 1) "
+            "(0.999 for a long average, 0 to sample G itself)"),
+    "ema_rampup": (_optional_fraction, lambda v: True, "the largest half-life of the moving average as a fraction "
+                   "of the steps done so far, in [0, 1] (0.05 as stylegan2-ada; null or 0: no ramp)"),
+}
+
+
+def validate(cfg: DictConfig) -> None:
+    rules = {f"train.{key}": rule for key, rule in TRAIN_RULES.items()}
+    rules["z_dim"] = (_number(int), lambda v: v > 0, "a positive whole number")
+    rules["seed"] = (_number(int), lambda v: True, "a whole number")
+    for key, (right_type, in_range, meaning) in rules.items():
+        value = OmegaConf.select(cfg, key)
+        if not (right_type(value) and in_range(value)):
+            raise UserError(f"{key} must be {meaning}, got {value!r}. Fix: gan-run {key}=<such a value>.")
+    conditional = OmegaConf.select(cfg, "conditional", default=False)  # runs saved before the key existed lack it
+    if not isinstance(conditional, bool):
+        raise UserError(f"conditional must be true or false, got {conditional!r}. Fix: gan-run conditional=true "
+                        "(class-conditional G and D) or conditional=false.")
+    betas = cfg.train.betas
+    if not (OmegaConf.is_list(betas) and len(betas) == 2 and all(_number(float)(b) and 0 <= b < 1 for b in betas)):
+        raise UserError(f"train.betas must be Adam's two decay rates in [0, 1), got {betas}. "
+                        "Fix: e.g. gan-run 'train.betas=[0.5,0.999]'.")
+
+
+def check_writable(run_dir: Path) -> None:
+    """Finds an unwritable run directory before training, not at the first checkpoint."""
+    probe = run_dir / ".write-test"
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise UserError(f"The run directory {run_dir} cannot be written ({error.strerror or error}). "
+                        "Fix: choose a writable folder with hydra.run.dir=PATH (hydra.sweep.dir=PATH for "
+                        "-m sweeps), or fix the folder's permissions.") from None
