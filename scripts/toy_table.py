@@ -9,9 +9,14 @@ its cell says how many seeds diverged.
     python scripts/toy_table.py                                  # every objective x {none, gp, spectral_norm}
     python scripts/toy_table.py --objectives hinge --regularisers gp0 --seeds 1 -- train.steps=2000
     python scripts/toy_table.py --table-only                     # the table from the runs done so far
+    python scripts/toy_table.py --table-only --doc docs/results/toy2d.md   # ... and into the docs page
 
 Writes OUT/runs.jsonl (one line per run, with its wall time), OUT/table.md and
-OUT/<dataset>_<objective>_<regulariser>_seed<S>.png (OUT: outputs/toy_table). Runs already in
+OUT/<dataset>_<objective>_<regulariser>_seed<S>.png (OUT: outputs/toy_table). With --doc PAGE it also
+rewrites the table's section of that Markdown page: the lines between the markers
+`<!-- toy_table.py SECTION: begin -->` and `<!-- toy_table.py SECTION: end -->` (SECTION: OUT's folder name
+unless --section says otherwise), leaving the rest of the page as it is; a page without them gets the
+section appended. Runs already in
 OUT/runs.jsonl with the same overrides are not run again, so the script can be stopped and restarted;
 seeds run in order, so a partial table has whole seeds. Two runs share the two cores here: a 4,000-step
 ring8 run takes about 80 s and a 7,000-step grid25 run about 140 s.
@@ -114,6 +119,21 @@ def table(rows: list[dict], datasets: list[str], objectives: list[str], regulari
     return "\n".join(lines)
 
 
+def write_doc(page: Path, section: str, text: str) -> None:
+    """Put `text` between the section's markers in a Markdown page, keeping everything outside them; a page
+    (or a page without the markers) gets the section at its end."""
+    begin, end = f"<!-- toy_table.py {section}: begin -->", f"<!-- toy_table.py {section}: end -->"
+    block = f"{begin}\n{text.strip()}\n{end}"
+    old = page.read_text() if page.exists() else ""
+    if begin in old and end in old.split(begin, 1)[1]:
+        head, rest = old.split(begin, 1)
+        new = head + block + rest.split(end, 1)[1]
+    else:
+        new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + block + "\n"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(new)
+
+
 def main() -> None:
     conf = Path(__file__).resolve().parents[1] / "conf"
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -124,6 +144,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="runs at a time, one CPU thread each")
     parser.add_argument("--out", type=Path, default=Path("outputs/toy_table"))
     parser.add_argument("--table-only", action="store_true", help="write the table from the runs done so far")
+    parser.add_argument("--doc", type=Path, help="also rewrite the table's section of this Markdown page, "
+                        "e.g. docs/results/toy2d.md")
+    parser.add_argument("--section", help="the section's name in --doc's markers (default: OUT's folder name)")
     parser.add_argument("overrides", nargs="*", help="extra gan-run overrides for every run (after --)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -151,7 +174,11 @@ def main() -> None:
     text = table(rows, args.datasets, args.objectives, args.regularisers)
     command = " ".join(["python scripts/toy_table.py", *(a for a in sys.argv[1:] if a != "--table-only")])
     hours = sum(r["wall_time_s"] for r in rows) / 3600
-    (args.out / "table.md").write_text(f"{text}\nMade by `{command}` ({len(rows)} runs, {hours:.1f} CPU-run hours).\n")
+    made = f"{text}\nMade by `{command}` ({len(rows)} runs, {hours:.1f} CPU-run hours).\n"
+    (args.out / "table.md").write_text(made)
+    if args.doc:
+        write_doc(args.doc, args.section or args.out.name, made)
+        print(f"wrote section {args.section or args.out.name} of {args.doc}")
     print("\n" + text)
 
 

@@ -90,3 +90,19 @@ def test_toy_table_counts_a_diverged_run_as_covering_nothing() -> None:
     # none: mean of 50 % and 70 %, not bold (one seed below 70 %); gp: bold; spectral_norm: one seed, diverged
     assert row == ("| hinge | 8.0 / 60.0 / 0.01 | **8.0 / 90.0 / 0.01** | "
                    "0.0 / 0.0 / inf (1 diverged) (1 seed) |")
+
+
+def test_toy_table_rewrites_only_its_section_of_a_docs_page(tmp_path) -> None:
+    toy_table = load_script("toy_table")
+    page = tmp_path / "docs" / "results" / "toy2d.md"
+    toy_table.write_doc(page, "toy_table", "| old | table |\n")  # no page yet: made, with the markers
+    assert page.read_text() == ("<!-- toy_table.py toy_table: begin -->\n| old | table |\n"
+                                "<!-- toy_table.py toy_table: end -->\n")
+    page.write_text("# Title\n\nRebuilt by ...\n\n" + page.read_text() + "\nFindings, ![p](../p.png)\n")
+    toy_table.write_doc(page, "toy_table_gp0", "| gp0 |")  # another section: appended, the first kept
+    toy_table.write_doc(page, "toy_table", "| new | table |\n\nMade by `python scripts/toy_table.py`.\n")
+    assert page.read_text() == (
+        "# Title\n\nRebuilt by ...\n\n"
+        "<!-- toy_table.py toy_table: begin -->\n| new | table |\n\nMade by `python scripts/toy_table.py`.\n"
+        "<!-- toy_table.py toy_table: end -->\n\nFindings, ![p](../p.png)\n\n"
+        "<!-- toy_table.py toy_table_gp0: begin -->\n| gp0 |\n<!-- toy_table.py toy_table_gp0: end -->\n")
