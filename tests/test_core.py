@@ -304,3 +304,25 @@ def test_a_target_that_cannot_be_imported_is_a_clear_error(tmp_path: Path) -> No
     cfg.objective._target_ = "nowhere.Missing"
     with pytest.raises(UserError, match="objective: .*nowhere.Missing.*PYTHONPATH"):
         train(cfg, tmp_path)
+
+
+# --- the GPU path ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_conditional_run_trains_checkpoints_and_resumes_on_cuda(tmp_path: Path) -> None:
+    from gan_runner.checkpoint import load_for_resume
+
+    common = [*(o for o in SHRINK if not o.startswith("train.device")), "train.device=cuda", "arch=resnet",
+              *TINY_ARCH["resnet"], "dataset=digits", "conditional=true", "objective=hinge",
+              "regulariser=[spectral_norm,r1]", "train.ema=0.9"]
+    whole = train(make_config(*common, "train.steps=4"), tmp_path / "whole")
+    assert whole["status"] == "completed" and whole["device"] == "cuda"
+    train(make_config(*common, "train.steps=2"), tmp_path / "parts")
+    resumed = make_config(*common, "train.steps=4")
+    train(resumed, tmp_path / "parts", resume=load_for_resume(tmp_path / "parts" / "checkpoints" / "last.pt"))
+    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "parts" / "checkpoints" / "last.pt")
+    for key in a["G_ema"]:  # cuDNN may pick other algorithms between processes' runs: close, not bit-equal
+        torch.testing.assert_close(a["G_ema"][key], b["G_ema"][key], rtol=1e-4, atol=1e-5, msg=key)
+    assert (tmp_path / "parts" / "samples" / "step_000004.png").is_file()
