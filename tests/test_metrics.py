@@ -19,7 +19,8 @@ def test_perfect_samples_cover_every_mode_with_zero_reverse_kl() -> None:
     ring = Ring()
     samples = ring.centres.repeat(10, 1) + 0.02  # within 3 std = 0.03 of their mode
     stats = mode_statistics(samples, ring.centres, ring.std)
-    assert stats == {"toy/modes": 8.0, "toy/high_quality": 1.0, "toy/reverse_kl": pytest.approx(0.0, abs=1e-12)}
+    assert stats == {"toy/modes": 8.0, "toy/high_quality": 1.0, "toy/reverse_kl": pytest.approx(0.0, abs=1e-12),
+                     "toy/modes_then_quality": 8.5}
 
 
 def test_mode_collapse_is_counted() -> None:
@@ -36,6 +37,40 @@ def test_reverse_kl_of_two_equal_modes() -> None:
     ring = Ring()
     samples = torch.cat([ring.centres[0].repeat(50, 1), ring.centres[3].repeat(50, 1)])
     assert mode_statistics(samples, ring.centres, ring.std)["toy/reverse_kl"] == pytest.approx(math.log(4))
+
+
+def hand_made_ring_samples(ring: Ring, modes: int, quality: float, n: int = 2500, seed: int = 0) -> torch.Tensor:
+    """n points: round(quality x n) within 2 std of the first `modes` centres (taking turns), the rest at the
+    ring's centre, 100 std from every mode (low quality)."""
+    g = torch.Generator().manual_seed(seed)
+    good = round(quality * n)
+    angle, radius = torch.rand(good, generator=g) * 2 * math.pi, torch.rand(good, generator=g) * 2 * ring.std
+    near = ring.centres[torch.arange(good) % modes] + torch.stack([angle.cos(), angle.sin()], 1) * radius[:, None]
+    return torch.cat([near, torch.zeros(n - good, 2)])
+
+
+def judged(ring: Ring, modes: int, quality: float) -> dict[str, float]:
+    stats = mode_statistics(hand_made_ring_samples(ring, modes, quality), ring.centres, ring.std)
+    assert (stats["toy/modes"], stats["toy/high_quality"]) == (modes, pytest.approx(quality))  # as made
+    return stats
+
+
+def test_best_checkpoint_prefers_covering_every_mode_to_collapse() -> None:
+    ring, metric = Ring(), ToyModes()
+    collapsed, covering = judged(ring, 1, 1.0), judged(ring, 8, 0.9)
+    assert metric.better(covering[metric.best_key], collapsed[metric.best_key])
+    assert not metric.better(collapsed[metric.best_key], covering[metric.best_key])
+    # More modes win however poor their quality: one sample on each of 8 modes beats 7 modes at 100 %.
+    assert metric.better(judged(ring, 8, 8 / 2500)[metric.best_key], judged(ring, 7, 1.0)[metric.best_key])
+
+
+def test_best_checkpoint_between_equal_mode_counts_prefers_higher_quality() -> None:
+    ring, metric = Ring(), ToyModes()
+    for modes in (8, 3):
+        worse, better = judged(ring, modes, 0.90), judged(ring, modes, 0.95)
+        assert metric.better(better[metric.best_key], worse[metric.best_key])
+        assert not metric.better(worse[metric.best_key], better[metric.best_key])
+    assert judged(ring, 8, 0.9)[metric.best_key] == 8.45  # the docstring's reading: 8 modes, 90 %
 
 
 def test_toy_metric_draws_its_samples_and_refuses_images() -> None:
