@@ -27,7 +27,7 @@ from gan_runner.errors import UserError
 from gan_runner.loggers import Logger
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser, combination_warnings
-from gan_runner.sample import draw
+from gan_runner.sample import draw_batches
 from gan_runner.stopping import Diverged, StopSignals, check_finite, check_parameters
 from gan_runner.visualise import image_grid, loss_curves, save_png, scatter_plot
 
@@ -295,8 +295,8 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
         fixed_y = torch.arange(min(num_classes, 16)).repeat_interleave(8).to(device)
         fixed_z = fixed_z[:8].repeat(min(num_classes, 16), 1)
 
-    def sample(n: int) -> torch.Tensor:  # the same z at every evaluation, from the EMA generator
-        return draw(G_ema.model, cfg.z_dim, n, seed=cfg.seed + 2, device=device)
+    def sample(n: int) -> Iterator[torch.Tensor]:  # the same z at every evaluation, from the EMA generator
+        return draw_batches(G_ema.model, cfg.z_dim, n, seed=cfg.seed + 2, device=device)
 
     def draw_samples(step: int) -> None:
         with torch.no_grad():
@@ -307,7 +307,7 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
         else:  # 2-D data: samples over the real mixture and D's landscape (a conditional D has one per class: none)
             real, _ = dataset.sample(1000, torch.Generator().manual_seed(cfg.seed + 3))
             landscape = None if num_classes is not None else lambda x: D.eval()(x.to(device))
-            picture = scatter_plot(sample(1000), real, landscape, f"step {step}")
+            picture = scatter_plot(torch.cat(list(sample(1000))), real, landscape, f"step {step}")
             D.train()
             record.image("samples", picture, Path("samples") / f"step_{step:06d}.png", step)
 

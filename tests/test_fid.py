@@ -25,6 +25,7 @@ from pytorch_fid.fid_score import (
 from pytorch_fid.inception import InceptionV3
 from torchvision.utils import save_image
 
+from gan_runner import sample
 from gan_runner.checkpoint import load_checkpoint
 from gan_runner.data.digits import Digits
 from gan_runner.data.torchvision_datasets import MNIST
@@ -33,6 +34,7 @@ from gan_runner.evaluate import main as gan_eval
 from gan_runner.metrics.fid import (
     FID, count_label, dataset_images, frechet_distance, inception_score, kernel_inception_distance, precision_recall, statistics,
 )
+from gan_runner.metrics import inception
 from gan_runner.metrics.inception import (
     WEIGHTS_FILE, FIDInception, extract, fid_inception_structure, image_files, quantise, sha256_of,
 )
@@ -230,7 +232,7 @@ def test_in_memory_fid_equals_fid_of_the_same_samples_saved_as_png(
     for i, image in enumerate(samples):  # torchvision's writer, not ours
         save_image((image + 1) / 2, pngs / f"{i:02d}.png")
     metric = FID(n_samples=16, reference=str(folders["C"]), dims=DIMS, cache_dir=str(tmp_path / "cache"))
-    in_memory = metric(lambda n: samples[:n], None)["fid16_c_64d"]
+    in_memory = metric(lambda n: iter(samples[:n].split(5)), None)["fid16_c_64d"]  # batches of 5, 5, 5, 1
     out = tmp_path / "png.json"
     gan_eval([f"fake={pngs}", f"real={folders['C']}", f"dims={DIMS}", f"cache_dir={tmp_path / 'cache'}", f"out={out}"])
     from_png = json.loads(out.read_text())["fid"]
@@ -239,6 +241,44 @@ def test_in_memory_fid_equals_fid_of_the_same_samples_saved_as_png(
     expected = get_activations(image_files(pngs), model, 50, DIMS, "cpu", num_workers=0)
     features, _ = extract(metric.network(), quantise(samples).split(50), 16)
     assert np.abs(features - expected).max() <= 1e-3 * np.abs(expected).max()
+
+
+def record_network_calls(monkeypatch: pytest.MonkeyPatch, events: list[tuple[str, int]]) -> None:
+    """Appends ("inception", batch size) to `events` at every forward pass of the Inception network."""
+    forward = FIDInception.forward
+
+    def recorded(self: FIDInception, images: torch.Tensor, logits: bool = False) -> tuple:
+        events.append(("inception", len(images)))
+        return forward(self, images, logits)
+
+    monkeypatch.setattr(FIDInception, "forward", recorded)
+
+
+def test_fid_measures_each_generated_batch_before_drawing_the_next(
+    weights: Path, folders: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    metric = FID(n_samples=40, reference=str(folders["C"]), dims=DIMS, batch_size=5, cache_dir=str(tmp_path))
+    metric.check(None)
+    metric.reference_statistics(None)  # the real images' passes, before the ones counted
+    events: list[tuple[str, int]] = []
+    record_network_calls(monkeypatch, events)
+    quantise_one = inception.quantise
+
+    def recorded_quantise(images: torch.Tensor) -> torch.Tensor:
+        events.append(("quantised", len(images)))
+        return quantise_one(images)
+
+    monkeypatch.setattr(inception, "quantise", recorded_quantise)
+
+    def sampler(n: int):
+        g = torch.Generator().manual_seed(7)
+        for start in range(0, n, 10):
+            events.append(("generated", min(10, n - start)))
+            yield torch.rand(min(10, n - start), 3, 16, 16, generator=g) * 2 - 1
+
+    assert np.isfinite(metric(sampler, None)["fid40_c_64d"])
+    # Never more than one generated batch in memory: each is quantised and measured before the next is drawn.
+    assert events == [("generated", 10), ("quantised", 10), ("inception", 5), ("inception", 5)] * 4
 
 
 def test_inception_score_logits_are_the_fc_head_without_its_bias(weights: Path, folders: dict[str, Path]) -> None:
@@ -309,3 +349,22 @@ def test_gan_run_logs_fid_and_gan_eval_of_the_run_agrees(weights: Path, tmp_path
     result = json.loads(out.read_text())
     assert relative(result["fid"], scores["fid20_train_64d"]) < 1e-6
     assert result["protocol"]["reference"].startswith("reference=train: Digits as configured, 20 of 1797 images")
+
+
+def test_gan_eval_of_a_run_measures_each_generated_batch_before_drawing_the_next(
+    weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train(make_config(*SHRINK, "dataset=digits", "dataset.resolution=8", *TINY_ARCH["dcgan"]), tmp_path / "run")
+    gan_eval([f"run={tmp_path / 'run'}", "n=20", f"dims={DIMS}", f"cache_dir={tmp_path / 'cache'}"])  # real side
+    events: list[tuple[str, int]] = []
+    record_network_calls(monkeypatch, events)
+    draw_in_500s = sample.draw_batches
+
+    def draw_in_fives(*args: object, **kwargs: object):
+        for batch in draw_in_500s(*args, **{**kwargs, "batch_size": 5}):
+            events.append(("generated", len(batch)))
+            yield batch
+
+    monkeypatch.setattr(sample, "draw_batches", draw_in_fives)
+    gan_eval([f"run={tmp_path / 'run'}", "n=20", f"dims={DIMS}", f"cache_dir={tmp_path / 'cache'}"])
+    assert events == [("generated", 5), ("inception", 5)] * 4
