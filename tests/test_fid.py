@@ -23,6 +23,7 @@ from pytorch_fid.fid_score import (
     calculate_frechet_distance, compute_statistics_of_path, get_activations, save_fid_stats,
 )
 from pytorch_fid.inception import InceptionV3
+from scipy.spatial.distance import cdist
 from torchvision.utils import save_image
 
 from gan_runner import sample
@@ -98,6 +99,44 @@ def test_precision_and_recall_of_identical_and_of_far_apart_sets() -> None:
     x = rng.normal(size=(50, 8))
     assert precision_recall(x, x.copy()) == (1.0, 1.0)
     assert precision_recall(x, x + 100.0) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("k, expected", [(1, (0.4, 0.6)), (2, (0.6, 0.8)), (3, (0.8, 0.8)), (4, (1.0, 1.0))])
+def test_precision_and_recall_on_a_line_by_hand(k: int, expected: tuple[float, float]) -> None:
+    """Kynkaanniemi et al. 2019: a sample's ball reaches its k-th nearest neighbour in its own set, itself not
+    counted. Every k gives other values, so using the (k+1)-th or forgetting to skip the point itself (the k-th
+    counting itself: the (k-1)-th neighbour) gives a neighbouring row's answer. By hand, every edge at least
+    0.4 from a point:
+    real 0, 1, 3, 6, 10; neighbour distances 0: 1 3 6 10; 1: 1 2 5 9; 3: 2 3 3 7; 6: 3 4 5 6; 10: 4 7 9 10.
+      Their balls' union: k=1 [-1, 14], k=2 [-3, 17], k=3 [-6, 19], k=4 [-10, 20].
+      Generated -8, -5, -2, 0.5, 2.2 inside: k=1 0.5, 2.2 (2/5); k=2 also -2 (3/5); k=3 also -5 (4/5); k=4 all.
+    generated -8, -5, -2, 0.5, 2.2; neighbour distances -8: 3 6 8.5 10.2; -5: 3 3 5.5 7.2; -2: 2.5 3 4.2 6;
+      0.5: 1.7 2.5 5.5 8.5; 2.2: 1.7 4.2 7.2 10.2. Their balls' union: k=1 [-11, 3.9], k=2 [-14, 6.4],
+      k=3 [-16.5, 9.4], k=4 [-18.2, 12.4]. Real inside: k=1 0, 1, 3 (3/5); k=2 and 3 also 6 (4/5); k=4 all.
+    """
+    real, fake = np.array([[0.0], [1], [3], [6], [10]]), np.array([[-8.0], [-5], [-2], [0.5], [2.2]])
+    assert precision_recall(real, fake, k) == pytest.approx(expected)
+
+
+def brute_force_precision_recall(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:
+    """The definition read literally, in float64: sort each centre's distances to its own set (the first is
+    to itself) and take the k-th after it."""
+
+    def inside(points: np.ndarray, centres: np.ndarray) -> float:
+        radii = np.sort(cdist(centres, centres), axis=1)[:, k]
+        return float((cdist(points, centres) <= radii).any(1).mean())
+
+    return inside(fake, real), inside(real, fake)
+
+
+def test_precision_and_recall_agree_with_brute_force() -> None:
+    # Small integer coordinates: every distance is exact in float32 too, so ties break alike in both. More
+    # than 1,000 points on each side crosses precision_recall's 1,000-row chunks.
+    rng = np.random.default_rng(5)
+    real, fake = rng.integers(0, 8, size=(1300, 6)), rng.integers(0, 8, size=(1100, 6)) + [1, 0, 0, 0, 0, 0]
+    results = {k: precision_recall(real, fake, k) for k in (1, 2, 3, 4)}
+    assert results == {k: brute_force_precision_recall(real, fake, k) for k in (1, 2, 3, 4)}
+    assert len(set(results.values())) == 4  # the data tells every k apart
 
 
 def test_metric_names_record_the_protocol() -> None:
