@@ -242,7 +242,27 @@ def test_gan_eval_agrees_with_pytorch_fid(ours: dict, theirs: dict, folders: dic
     assert result["protocol"]["dims"] == "64" and result["protocol"]["n"] == "72"
     assert result["protocol"]["weights"].endswith(WEIGHTS_FILE) and len(result["protocol"]["weights_sha256"]) == 64
     assert result["is_mean"] is None  # dims=64: the Inception Score would cost the rest of the network
-    assert result["kid_mean"] > 0 and 0 <= result["precision"] <= 1 and 0 <= result["recall"] <= 1
+    a, b = theirs["acts"]["A"], theirs["acts"]["B"]  # KID and precision/recall from pytorch-fid's features
+    assert relative(result["kid_mean"], kernel_inception_distance(a, b)[0]) < 1e-3
+    assert (result["precision"], result["recall"]) == brute_force_precision_recall(b, a, 3) == (0.0, 0.0)  # apart
+
+
+def test_gan_eval_precision_and_recall_of_overlapping_sets_agree_with_brute_force(
+    weights: Path, theirs: dict, folders: dict[str, Path], tmp_path: Path
+) -> None:
+    # Real: A's first 36 images and B's first 36; generated: all of A. Precision and recall differ (a swap of
+    # the two shows) and lie strictly between 0 and 1.
+    real = tmp_path / "real"
+    real.mkdir()
+    for key in "AB":
+        for file in image_files(folders[key])[:36]:
+            (real / f"{key}_{file.name}").write_bytes(file.read_bytes())
+    out = tmp_path / "result.json"
+    gan_eval([f"fake={folders['A']}", f"real={real}", f"dims={DIMS}", f"cache_dir={tmp_path / 'cache'}", f"out={out}"])
+    result = json.loads(out.read_text())
+    expected = brute_force_precision_recall(np.concatenate([theirs["acts"]["A"][:36], theirs["acts"]["B"][:36]]),
+                                            theirs["acts"]["A"], 3)
+    assert (result["precision"], result["recall"]) == expected == (68 / 72, 36 / 72)
 
 
 def test_statistics_files_interoperate_with_pytorch_fid(
