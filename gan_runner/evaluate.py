@@ -3,8 +3,9 @@
     gan-eval run=RUN_DIR [checkpoint=last] [n=10000] [seed=0] [real=train|test|DIR|FILE.npz|DATASET]
     gan-eval fake=DIR real=DIR|FILE.npz|DATASET [n=N]
 
-- run=: n images from the run's EMA generator (gan-sample's draw with `seed`); real defaults to `train`,
-  the run's own training images (`test`: the test split of MNIST, Fashion-MNIST or CIFAR-10).
+- run=: n images from the run's EMA generator (gan-sample's draw with `seed`, generated and measured a batch
+  at a time); real defaults to `train`, the run's own training images (`test`: the test split of MNIST,
+  Fashion-MNIST or CIFAR-10).
 - fake=: a folder's images as pytorch-fid lists them (not recursive; all of them, or the first n).
 - real=: a folder (every image, as pytorch-fid), a .npz of statistics (pytorch-fid's format; FID only,
   unless features were saved beside it as gan-runner's cache does), or a dataset config of conf/dataset/
@@ -29,7 +30,7 @@ from omegaconf import OmegaConf
 
 from gan_runner.errors import UserError
 from gan_runner.metrics.fid import FID, SPLITS
-from gan_runner.metrics.inception import file_batches, image_files, quantise, read_rgb
+from gan_runner.metrics.inception import file_batches, image_files, quantised_batches, read_rgb
 
 USAGE = ("usage: gan-eval run=RUN_DIR [real=train|test|DIR|FILE.npz|DATASET] | fake=DIR real=DIR|FILE.npz|DATASET; "
          "options: n= dims= batch_size= out=FILE.json weights= cache_dir= seed= checkpoint= device= "
@@ -122,7 +123,7 @@ def evaluate(args: Any, overrides: list[str]) -> dict[str, Any]:
 
     if "run" in args:
         from gan_runner.checkpoint import load_checkpoint
-        from gan_runner.sample import draw, load_generator
+        from gan_runner.sample import draw_batches, load_generator
 
         run_dir, checkpoint = Path(str(args.run)), str(args.get("checkpoint", "last"))
         metric = FID(n_samples=n, reference=reference, **options)
@@ -136,8 +137,9 @@ def evaluate(args: Any, overrides: list[str]) -> dict[str, Any]:
         else:
             dataset = None if reference != "train" else named_dataset(real, overrides, resolution)
         metric.check(dataset)
-        fake = quantise(draw(generator, z_dim, n, seed, str(metric.device)))
-        batches, described = fake.split(metric.batch_size), f"{n} samples of {run_dir.resolve()} ({checkpoint}.pt)"
+        # Generated, quantised and measured a batch at a time: n images never sit in memory together.
+        batches = quantised_batches(draw_batches(generator, z_dim, n, seed, str(metric.device)), metric.batch_size)
+        described = f"{n} samples of {run_dir.resolve()} ({checkpoint}.pt)"
     else:
         folder = Path(str(args.fake)).expanduser()
         files = image_files(folder) if folder.is_dir() else []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,6 +14,7 @@ from torch import nn
 
 from gan_runner.checkpoint import keep_latest, save_checkpoint
 from gan_runner.loggers import Logger
+from gan_runner.metrics import Sampler
 from gan_runner.state import TrainingState
 from gan_runner.stopping import check_parameters
 from gan_runner.visualise import image_grid, save_png, scatter_plot
@@ -72,7 +73,7 @@ def truncate_metrics(metrics_file: Path, step: int) -> None:
 
 
 def sample_picture(G_ema: nn.Module, D: nn.Module, fixed: tuple[torch.Tensor, torch.Tensor | None],
-                   dataset: Any, sample: Callable[[int], torch.Tensor], seed: int, step: int) -> np.ndarray:
+                   dataset: Any, sample: Sampler, seed: int, step: int) -> np.ndarray:
     """Images: a grid of the averaged G's samples of the fixed z (a row per class when conditional). 2-D data:
     1,000 samples over 1,000 real points and D's landscape (none for a conditional D, which has one per class)."""
     z, labels = fixed
@@ -85,6 +86,6 @@ def sample_picture(G_ema: nn.Module, D: nn.Module, fixed: tuple[torch.Tensor, to
     landscape = None if labels is not None else (lambda x: D(x.to(device)))
     D.eval()
     try:
-        return scatter_plot(sample(1000), real, landscape, f"step {step}")
+        return scatter_plot(torch.cat(list(sample(1000))), real, landscape, f"step {step}")
     finally:
         D.train()

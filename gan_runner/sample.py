@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -46,12 +47,14 @@ def load_generator(run_dir: Path, checkpoint: str = "last", device: str = "cpu")
     return generator.to(device).eval(), int(cfg.z_dim)
 
 
-def draw(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, device: str = "cpu",
-         y: int | None = None) -> torch.Tensor:
-    """n samples from z ~ N(0, I) drawn with `seed`, generated in chunks of 500. A class-conditional
-    generator (num_classes set) makes class `y`, or uniformly random classes (drawn after z) when y is None."""
+def draw_batches(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, device: str = "cpu",
+                 y: int | None = None, batch_size: int = 500) -> Iterator[torch.Tensor]:
+    """n samples from z ~ N(0, I) drawn with `seed`, yielded `batch_size` at a time (on the CPU), so that n
+    images never need to fit in memory at once. A class-conditional generator (num_classes set) makes class
+    `y`, or uniformly random classes (drawn after all n z) when y is None. The same arguments give the same
+    samples in the same order, whatever the batch size (up to the rounding of batched arithmetic)."""
     rng = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, z_dim, generator=rng)
+    z = torch.randn(n, z_dim, generator=rng)  # all n at once: chunked draws would give other numbers
     num_classes = getattr(generator, "num_classes", None)
     if num_classes is None:
         if y is not None:
@@ -65,11 +68,20 @@ def draw(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, device: 
     else:
         raise ValueError(f"y={y} is not a class of this run, whose classes are 0 to {num_classes - 1}; "
                          f"give y= one of those")
-    with torch.no_grad():
-        if labels is None:
-            return torch.cat([generator(chunk.to(device)).cpu() for chunk in z.split(500)])
-        return torch.cat([generator(chunk.to(device), classes.to(device)).cpu()
-                          for chunk, classes in zip(z.split(500), labels.split(500))])
+    for start in range(0, n, batch_size):
+        chunk = z[start : start + batch_size].to(device)
+        with torch.no_grad():
+            if labels is None:
+                images = generator(chunk)
+            else:
+                images = generator(chunk, labels[start : start + batch_size].to(device))
+        yield images.cpu()
+
+
+def draw(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, device: str = "cpu",
+         y: int | None = None) -> torch.Tensor:
+    """All n samples of draw_batches at once (its default batches of 500)."""
+    return torch.cat(list(draw_batches(generator, z_dim, n, seed, device, y)))
 
 
 def main(argv: list[str] | None = None) -> None:

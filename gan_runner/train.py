@@ -18,7 +18,7 @@ from gan_runner.build import Run, build, resolve_device, run_parts
 from gan_runner.checkpoint import set_rng_state
 from gan_runner.errors import UserError
 from gan_runner.record import RunRecord, sample_picture, truncate_metrics
-from gan_runner.sample import draw
+from gan_runner.sample import draw_batches
 from gan_runner.state import TrainingState
 from gan_runner.steps import Batches, d_step, fixed_inputs, g_step
 from gan_runner.stopping import Diverged, StopSignals, check_parameters
@@ -83,7 +83,7 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
         set_rng_state(resume["rng"])  # last, after everything above that draws random numbers
     fixed = fixed_inputs(cfg.z_dim, run.num_classes, cfg.seed + 1, device)
     # The metric's samples: the same z at every evaluation, from the averaged generator.
-    sample = functools.partial(draw, state.ema.model, cfg.z_dim, seed=cfg.seed + 2, device=device)
+    sample = functools.partial(draw_batches, state.ema.model, cfg.z_dim, seed=cfg.seed + 2, device=device)
 
     status, failure, final_metrics, step = "completed", None, {}, start_step
     progress = tqdm(range(start_step + 1, last + 1), initial=start_step, total=last, unit="step", desc=name,

@@ -313,6 +313,12 @@ def test_cgan_digits_check_reports_each_class(tmp_path: Path) -> None:
     train(make_config(*SHRINK, "arch=resnet", *TINY_ARCH["resnet"], "dataset=digits", "conditional=true"), tmp_path)
     check = load_script("cgan_digits_check")
     table, agreement = check.check(tmp_path, n=20)
-    assert set(agreement) == set(range(10)) and all(0 <= value <= 1 for value in agreement.values())
+    assert set(agreement) == set(range(10))
+    generator, z_dim = load_generator(tmp_path)
+    judge = check.DigitsClassifier(seed=0)
+    for k, value in agreement.items():  # recomputed without gan-sample: class k's 20 samples (seed 0), judged
+        samples = draw(generator, z_dim, 20, seed=0, y=k)
+        assert torch.equal(torch.from_numpy(np.load(tmp_path / "class_check" / f"class_{k}.npz")["x"]), samples)
+        assert value == float((judge.classifier.predict(check.to_8x8(samples)) == k).mean())
     assert table.splitlines()[0].startswith("| class")
     assert check.main([str(tmp_path), "--n", "20", "--threshold", "1.01"]) == 1  # nothing reaches 101%

@@ -23,8 +23,10 @@ from pytorch_fid.fid_score import (
     calculate_frechet_distance, compute_statistics_of_path, get_activations, save_fid_stats,
 )
 from pytorch_fid.inception import InceptionV3
+from scipy.spatial.distance import cdist
 from torchvision.utils import save_image
 
+from gan_runner import sample
 from gan_runner.checkpoint import load_checkpoint
 from gan_runner.data.digits import Digits
 from gan_runner.data.torchvision_datasets import MNIST
@@ -33,6 +35,7 @@ from gan_runner.evaluate import main as gan_eval
 from gan_runner.metrics.fid import (
     FID, count_label, dataset_images, frechet_distance, inception_score, kernel_inception_distance, precision_recall, statistics,
 )
+from gan_runner.metrics import inception
 from gan_runner.metrics.inception import (
     WEIGHTS_FILE, FIDInception, extract, fid_inception_structure, image_files, quantise, sha256_of,
 )
@@ -96,6 +99,44 @@ def test_precision_and_recall_of_identical_and_of_far_apart_sets() -> None:
     x = rng.normal(size=(50, 8))
     assert precision_recall(x, x.copy()) == (1.0, 1.0)
     assert precision_recall(x, x + 100.0) == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("k, expected", [(1, (0.4, 0.6)), (2, (0.6, 0.8)), (3, (0.8, 0.8)), (4, (1.0, 1.0))])
+def test_precision_and_recall_on_a_line_by_hand(k: int, expected: tuple[float, float]) -> None:
+    """Kynkaanniemi et al. 2019: a sample's ball reaches its k-th nearest neighbour in its own set, itself not
+    counted. Every k gives other values, so using the (k+1)-th or forgetting to skip the point itself (the k-th
+    counting itself: the (k-1)-th neighbour) gives a neighbouring row's answer. By hand, every edge at least
+    0.4 from a point:
+    real 0, 1, 3, 6, 10; neighbour distances 0: 1 3 6 10; 1: 1 2 5 9; 3: 2 3 3 7; 6: 3 4 5 6; 10: 4 7 9 10.
+      Their balls' union: k=1 [-1, 14], k=2 [-3, 17], k=3 [-6, 19], k=4 [-10, 20].
+      Generated -8, -5, -2, 0.5, 2.2 inside: k=1 0.5, 2.2 (2/5); k=2 also -2 (3/5); k=3 also -5 (4/5); k=4 all.
+    generated -8, -5, -2, 0.5, 2.2; neighbour distances -8: 3 6 8.5 10.2; -5: 3 3 5.5 7.2; -2: 2.5 3 4.2 6;
+      0.5: 1.7 2.5 5.5 8.5; 2.2: 1.7 4.2 7.2 10.2. Their balls' union: k=1 [-11, 3.9], k=2 [-14, 6.4],
+      k=3 [-16.5, 9.4], k=4 [-18.2, 12.4]. Real inside: k=1 0, 1, 3 (3/5); k=2 and 3 also 6 (4/5); k=4 all.
+    """
+    real, fake = np.array([[0.0], [1], [3], [6], [10]]), np.array([[-8.0], [-5], [-2], [0.5], [2.2]])
+    assert precision_recall(real, fake, k) == pytest.approx(expected)
+
+
+def brute_force_precision_recall(real: np.ndarray, fake: np.ndarray, k: int) -> tuple[float, float]:
+    """The definition read literally, in float64: sort each centre's distances to its own set (the first is
+    to itself) and take the k-th after it."""
+
+    def inside(points: np.ndarray, centres: np.ndarray) -> float:
+        radii = np.sort(cdist(centres, centres), axis=1)[:, k]
+        return float((cdist(points, centres) <= radii).any(1).mean())
+
+    return inside(fake, real), inside(real, fake)
+
+
+def test_precision_and_recall_agree_with_brute_force() -> None:
+    # Small integer coordinates: every distance is exact in float32 too, so ties break alike in both. More
+    # than 1,000 points on each side crosses precision_recall's 1,000-row chunks.
+    rng = np.random.default_rng(5)
+    real, fake = rng.integers(0, 8, size=(1300, 6)), rng.integers(0, 8, size=(1100, 6)) + [1, 0, 0, 0, 0, 0]
+    results = {k: precision_recall(real, fake, k) for k in (1, 2, 3, 4)}
+    assert results == {k: brute_force_precision_recall(real, fake, k) for k in (1, 2, 3, 4)}
+    assert len(set(results.values())) == 4  # the data tells every k apart
 
 
 def test_metric_names_record_the_protocol() -> None:
@@ -201,7 +242,27 @@ def test_gan_eval_agrees_with_pytorch_fid(ours: dict, theirs: dict, folders: dic
     assert result["protocol"]["dims"] == "64" and result["protocol"]["n"] == "72"
     assert result["protocol"]["weights"].endswith(WEIGHTS_FILE) and len(result["protocol"]["weights_sha256"]) == 64
     assert result["is_mean"] is None  # dims=64: the Inception Score would cost the rest of the network
-    assert result["kid_mean"] > 0 and 0 <= result["precision"] <= 1 and 0 <= result["recall"] <= 1
+    a, b = theirs["acts"]["A"], theirs["acts"]["B"]  # KID and precision/recall from pytorch-fid's features
+    assert relative(result["kid_mean"], kernel_inception_distance(a, b)[0]) < 1e-3
+    assert (result["precision"], result["recall"]) == brute_force_precision_recall(b, a, 3) == (0.0, 0.0)  # apart
+
+
+def test_gan_eval_precision_and_recall_of_overlapping_sets_agree_with_brute_force(
+    weights: Path, theirs: dict, folders: dict[str, Path], tmp_path: Path
+) -> None:
+    # Real: A's first 36 images and B's first 36; generated: all of A. Precision and recall differ (a swap of
+    # the two shows) and lie strictly between 0 and 1.
+    real = tmp_path / "real"
+    real.mkdir()
+    for key in "AB":
+        for file in image_files(folders[key])[:36]:
+            (real / f"{key}_{file.name}").write_bytes(file.read_bytes())
+    out = tmp_path / "result.json"
+    gan_eval([f"fake={folders['A']}", f"real={real}", f"dims={DIMS}", f"cache_dir={tmp_path / 'cache'}", f"out={out}"])
+    result = json.loads(out.read_text())
+    expected = brute_force_precision_recall(np.concatenate([theirs["acts"]["A"][:36], theirs["acts"]["B"][:36]]),
+                                            theirs["acts"]["A"], 3)
+    assert (result["precision"], result["recall"]) == expected == (68 / 72, 36 / 72)
 
 
 def test_statistics_files_interoperate_with_pytorch_fid(
@@ -230,7 +291,7 @@ def test_in_memory_fid_equals_fid_of_the_same_samples_saved_as_png(
     for i, image in enumerate(samples):  # torchvision's writer, not ours
         save_image((image + 1) / 2, pngs / f"{i:02d}.png")
     metric = FID(n_samples=16, reference=str(folders["C"]), dims=DIMS, cache_dir=str(tmp_path / "cache"))
-    in_memory = metric(lambda n: samples[:n], None)["fid16_c_64d"]
+    in_memory = metric(lambda n: iter(samples[:n].split(5)), None)["fid16_c_64d"]  # batches of 5, 5, 5, 1
     out = tmp_path / "png.json"
     gan_eval([f"fake={pngs}", f"real={folders['C']}", f"dims={DIMS}", f"cache_dir={tmp_path / 'cache'}", f"out={out}"])
     from_png = json.loads(out.read_text())["fid"]
@@ -239,6 +300,44 @@ def test_in_memory_fid_equals_fid_of_the_same_samples_saved_as_png(
     expected = get_activations(image_files(pngs), model, 50, DIMS, "cpu", num_workers=0)
     features, _ = extract(metric.network(), quantise(samples).split(50), 16)
     assert np.abs(features - expected).max() <= 1e-3 * np.abs(expected).max()
+
+
+def record_network_calls(monkeypatch: pytest.MonkeyPatch, events: list[tuple[str, int]]) -> None:
+    """Appends ("inception", batch size) to `events` at every forward pass of the Inception network."""
+    forward = FIDInception.forward
+
+    def recorded(self: FIDInception, images: torch.Tensor, logits: bool = False) -> tuple:
+        events.append(("inception", len(images)))
+        return forward(self, images, logits)
+
+    monkeypatch.setattr(FIDInception, "forward", recorded)
+
+
+def test_fid_measures_each_generated_batch_before_drawing_the_next(
+    weights: Path, folders: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    metric = FID(n_samples=40, reference=str(folders["C"]), dims=DIMS, batch_size=5, cache_dir=str(tmp_path))
+    metric.check(None)
+    metric.reference_statistics(None)  # the real images' passes, before the ones counted
+    events: list[tuple[str, int]] = []
+    record_network_calls(monkeypatch, events)
+    quantise_one = inception.quantise
+
+    def recorded_quantise(images: torch.Tensor) -> torch.Tensor:
+        events.append(("quantised", len(images)))
+        return quantise_one(images)
+
+    monkeypatch.setattr(inception, "quantise", recorded_quantise)
+
+    def sampler(n: int):
+        g = torch.Generator().manual_seed(7)
+        for start in range(0, n, 10):
+            events.append(("generated", min(10, n - start)))
+            yield torch.rand(min(10, n - start), 3, 16, 16, generator=g) * 2 - 1
+
+    assert np.isfinite(metric(sampler, None)["fid40_c_64d"])
+    # Never more than one generated batch in memory: each is quantised and measured before the next is drawn.
+    assert events == [("generated", 10), ("quantised", 10), ("inception", 5), ("inception", 5)] * 4
 
 
 def test_inception_score_logits_are_the_fc_head_without_its_bias(weights: Path, folders: dict[str, Path]) -> None:
@@ -309,3 +408,22 @@ def test_gan_run_logs_fid_and_gan_eval_of_the_run_agrees(weights: Path, tmp_path
     result = json.loads(out.read_text())
     assert relative(result["fid"], scores["fid20_train_64d"]) < 1e-6
     assert result["protocol"]["reference"].startswith("reference=train: Digits as configured, 20 of 1797 images")
+
+
+def test_gan_eval_of_a_run_measures_each_generated_batch_before_drawing_the_next(
+    weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train(make_config(*SHRINK, "dataset=digits", "dataset.resolution=8", *TINY_ARCH["dcgan"]), tmp_path / "run")
+    gan_eval([f"run={tmp_path / 'run'}", "n=20", f"dims={DIMS}", f"cache_dir={tmp_path / 'cache'}"])  # real side
+    events: list[tuple[str, int]] = []
+    record_network_calls(monkeypatch, events)
+    draw_in_500s = sample.draw_batches
+
+    def draw_in_fives(*args: object, **kwargs: object):
+        for batch in draw_in_500s(*args, **{**kwargs, "batch_size": 5}):
+            events.append(("generated", len(batch)))
+            yield batch
+
+    monkeypatch.setattr(sample, "draw_batches", draw_in_fives)
+    gan_eval([f"run={tmp_path / 'run'}", "n=20", f"dims={DIMS}", f"cache_dir={tmp_path / 'cache'}"])
+    assert events == [("generated", 5), ("inception", 5)] * 4

@@ -1,14 +1,18 @@
-"""Metrics: objects called with a sampler (n -> n samples from the EMA generator) and the dataset,
-returning a flat dict of floats, e.g. {"toy/modes": 8.0}. `every` is the evaluation cadence in steps
-during training (0: only at the end)."""
+"""Metrics: objects called with a sampler and the dataset, returning a flat dict of floats, e.g.
+{"toy/modes": 8.0}. `every` is the evaluation cadence in steps during training (0: only at the end).
+
+A sampler is a function n -> an iterator over n samples of the EMA generator, in batches (on the CPU):
+gan_runner.sample.draw_batches with a fixed seed, so every call yields the same n samples in the same order.
+Batches let a metric over many images (FID's 50,000 at 128 x 128 are 10 GB as float32) hold one batch at a
+time; a metric of a few samples may concatenate them."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
-Sampler = Callable[[int], torch.Tensor]
+Sampler = Callable[[int], Iterator[torch.Tensor]]
 
 
 class Metric:

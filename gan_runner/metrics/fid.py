@@ -40,8 +40,8 @@ import torch
 from gan_runner.errors import UserError
 from gan_runner.metrics import Metric, Sampler
 from gan_runner.metrics.inception import (
-    DIMS, WEIGHTS_SHA256_PREFIX, FIDInception, extract, file_batches, image_files, locate_weights, quantise,
-    sha256_of,
+    DIMS, WEIGHTS_SHA256_PREFIX, FIDInception, extract, file_batches, image_files, locate_weights,
+    quantised_batches, sha256_of,
 )
 
 log = logging.getLogger(__name__)
@@ -357,10 +357,10 @@ class FID(Metric):
         return compare(features, logits, reference, self.kid, self.precision_recall)
 
     def __call__(self, sample: Sampler, dataset: object) -> dict[str, float]:
-        # One call for all n: the sampler draws the same z each time, so chunked calls would repeat images.
-        # Quantising at once keeps 8 bits a pixel in memory, not 32.
-        fake = quantise(sample(self.n_samples))
-        scores = self.evaluate(fake.split(self.batch_size), len(fake), dataset)
+        # One call for all n (the sampler draws the same z each time, so several calls would repeat images),
+        # consumed a batch at a time: generated, quantised and through the network before the next is drawn.
+        fake = quantised_batches(sample(self.n_samples), self.batch_size)
+        scores = self.evaluate(fake, self.n_samples, dataset)
         names = self.names()
         return {names[key]: value for key, value in scores.items()}
 

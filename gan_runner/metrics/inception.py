@@ -185,6 +185,14 @@ def quantise(images: torch.Tensor) -> torch.Tensor:
     return ((images.detach().float().cpu() + 1) / 2).clamp(0, 1).mul(255).round().to(torch.uint8)
 
 
+def quantised_batches(generated: Iterable[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:
+    """Generated batches in [-1, 1] (of any size) -> uint8 batches of at most `batch_size` for the network,
+    each quantised when its turn comes: one generated batch is in memory at a time, never all n images
+    (50,000 at 128 x 128 are 10 GB as float32)."""
+    for images in generated:
+        yield from quantise(images).split(batch_size)
+
+
 def image_files(folder: Path) -> list[Path]:
     """The images of a folder as pytorch-fid lists them: not recursive, its lower-case extensions, sorted."""
     return sorted(f for extension in IMAGE_EXTENSIONS for f in folder.glob(f"*.{extension}"))
