@@ -326,3 +326,15 @@ def test_a_conditional_run_trains_checkpoints_and_resumes_on_cuda(tmp_path: Path
     for key in a["G_ema"]:  # cuDNN may pick other algorithms between processes' runs: close, not bit-equal
         torch.testing.assert_close(a["G_ema"][key], b["G_ema"][key], rtol=1e-4, atol=1e-5, msg=key)
     assert (tmp_path / "parts" / "samples" / "step_000004.png").is_file()
+
+
+def test_a_gradient_penalty_saved_by_an_earlier_version_still_builds() -> None:
+    # Until 2026-11 conf/regulariser/*.yaml named the points as partial functions; saved runs keep that.
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    old = OmegaConf.create({"_target_": "gan_runner.regularisers.gradient_penalty.GradientPenalty", "target": 1.0,
+                            "points": {"_target_": "gan_runner.regularisers.gradient_penalty.perturbed_real",
+                                       "_partial_": True, "scale": 0.25}})
+    penalty = instantiate(old)
+    assert isinstance(penalty.points, PerturbedReal) and penalty.points.scale == 0.25
