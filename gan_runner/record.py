@@ -47,6 +47,7 @@ class RunRecord:
 
     def checkpoint(self, state: TrainingState, file: str = "last.pt") -> None:
         """Writes the state atomically; a state holding a NaN never replaces a good checkpoint (Diverged)."""
+        state.stats.check()
         check_parameters({"G": state.G, "D": state.D})
         save_checkpoint(self.checkpoints / file, {**state.state_dict(), **self.checkpoint_extras,
                                                   "logger_run_id": self.logger.run_id})

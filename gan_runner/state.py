@@ -56,8 +56,9 @@ class TrainingState:
     puts it back into freshly built parts."""
 
     def __init__(self, G: nn.Module, D: nn.Module, ema: EMA, opt_g: torch.optim.Optimizer,
-                 opt_d: torch.optim.Optimizer, regularisers: dict[str, Regulariser]) -> None:
+                 opt_d: torch.optim.Optimizer, regularisers: dict[str, Regulariser], precision: Any = None) -> None:
         self.G, self.D, self.ema, self.opt_g, self.opt_d = G, D, ema, opt_g, opt_d
+        self.precision = precision  # its loss scalers (fp16) are state
         self.regularisers = regularisers
         self.stats = StatsCollector()
         self.step = 0      # generator updates done
@@ -66,8 +67,11 @@ class TrainingState:
 
     def parts(self) -> dict[str, Any]:
         """Everything with a state_dict, by its key in the checkpoint."""
-        return {"G": self.G, "D": self.D, "G_ema": self.ema.model, "opt_g": self.opt_g, "opt_d": self.opt_d,
-                "stats": self.stats}
+        parts = {"G": self.G, "D": self.D, "G_ema": self.ema.model, "opt_g": self.opt_g, "opt_d": self.opt_d,
+                 "stats": self.stats}
+        if self.precision is not None:
+            parts.update(scaler_d=self.precision.scaler_d, scaler_g=self.precision.scaler_g)
+        return parts
 
     def state_dict(self) -> dict[str, Any]:
         return {

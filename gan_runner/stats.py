@@ -1,4 +1,4 @@
-"""Training statistics, averaged between log rows."""
+"""Training statistics, averaged between log rows, and the divergence check that rides on them."""
 
 from __future__ import annotations
 
@@ -6,34 +6,81 @@ from typing import Any
 
 import torch
 
+from gan_runner.stopping import Diverged
+
+NEVER = float(2**62)  # "no bad step yet"; exact in float64, beyond any run's length
+
 
 class StatsCollector:
     """Each statistic's mean over the steps that reported it since the last row, as stylegan2-ada's
     training_stats: a lazy penalty computed on one step in four is the mean of those steps, not lost because
-    the row's last step skipped it. Sums stay on the device; a row fetches them in one transfer. Its state is
-    part of the training state, so a run resumed between two rows writes the same row as an uninterrupted one."""
+    the row's last step skipped it.
+
+    Nothing is fetched from the device between rows: sums stay there, and so does the first step whose
+    statistics held a NaN or an infinity. A row (`means`) or a checkpoint (`check`) fetches them in one
+    transfer and raises Diverged naming that step and the quantity, so a GPU never waits for Python in the
+    steady state and a non-finite value never reaches a log row or a checkpoint. Its state is part of the
+    training state, so a run resumed between two rows writes the same row as an uninterrupted one.
+
+    Under fp16 a step also reports `amp/skipped_d` or `amp/skipped_g`: 1 when its loss scaler found
+    overflowing gradients and skipped the update (as it does while it searches for its scale). Such a step's
+    other statistics are left out of the means and of the divergence check; the flag's own mean is the
+    fraction of updates skipped."""
 
     def __init__(self) -> None:
         self.sums: dict[str, torch.Tensor] = {}
-        self.counts: dict[str, int] = {}
+        self.counts: dict[str, int | torch.Tensor] = {}
+        self.first_bad: torch.Tensor | None = None
 
-    def add(self, stats: dict[str, torch.Tensor]) -> None:
-        for key, value in stats.items():
-            value = value.detach().double()
+    def add(self, stats: dict[str, torch.Tensor], step: int) -> None:
+        values = torch.stack([value.detach().double() for value in stats.values()])
+        if self.first_bad is None:
+            self.first_bad = torch.full((), NEVER, dtype=torch.float64, device=values.device)
+        skipped = [value for key, value in zip(stats, values.unbind()) if key.startswith("amp/skipped")]
+        finite = torch.isfinite(values).all()
+        if skipped:
+            kept = skipped[0] == 0
+            finite = finite | ~kept
+        self.first_bad = torch.minimum(self.first_bad, torch.where(finite, NEVER, float(step)))
+        for key, value in zip(stats, values.unbind()):
+            count: int | torch.Tensor = 1
+            if skipped and not key.startswith("amp/"):
+                value, count = torch.where(kept, value, 0.0), kept.double()
             self.sums[key] = self.sums[key] + value if key in self.sums else value
-            self.counts[key] = self.counts.get(key, 0) + 1
+            self.counts[key] = self.counts.get(key, 0) + count
+
+    def _fetch(self) -> tuple[dict[str, float], dict[str, float], float]:
+        """Sums, counts and the first bad step, in one transfer from the device."""
+        if not self.sums:
+            return {}, {}, NEVER
+        device = self.first_bad.device
+        counts = [torch.as_tensor(c, dtype=torch.float64, device=device) for c in self.counts.values()]
+        fetched = torch.stack([*self.sums.values(), *counts, self.first_bad]).cpu().tolist()
+        n = len(self.sums)
+        return dict(zip(self.sums, fetched[:n])), dict(zip(self.sums, fetched[n:2 * n])), fetched[-1]
+
+    def _raise_if_bad(self, sums: dict[str, float], first_bad: float) -> None:
+        if first_bad < NEVER:
+            key = next((k for k, total in sums.items() if not torch.isfinite(torch.tensor(total))), next(iter(sums)))
+            raise Diverged(key, sums[key], step=int(first_bad))
+
+    def check(self) -> None:
+        """Raises Diverged if a statistic since the last row was a NaN or an infinity (a checkpoint asks)."""
+        sums, _, first_bad = self._fetch()
+        self._raise_if_bad(sums, first_bad)
 
     def means(self) -> dict[str, float]:
-        """The means since the last call, which starts the next row afresh."""
-        if not self.sums:
-            return {}
-        totals = torch.stack(list(self.sums.values())).cpu().tolist()
-        means = {key: total / self.counts[key] for key, total in zip(self.sums, totals)}
-        self.sums, self.counts = {}, {}
+        """The means since the last call, which starts the next row afresh; Diverged if one went bad. A key
+        with no kept step since the last row (every update skipped) is left out."""
+        sums, counts, first_bad = self._fetch()
+        self._raise_if_bad(sums, first_bad)
+        means = {key: total / counts[key] for key, total in sums.items() if counts[key] > 0}
+        self.sums, self.counts, self.first_bad = {}, {}, None
         return means
 
     def state_dict(self) -> dict[str, Any]:
-        return {"sums": {key: value.cpu() for key, value in self.sums.items()}, "counts": dict(self.counts)}
+        counts = {key: c.cpu() if isinstance(c, torch.Tensor) else c for key, c in self.counts.items()}
+        return {"sums": {key: value.cpu() for key, value in self.sums.items()}, "counts": counts}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.sums, self.counts = dict(state["sums"]), dict(state["counts"])

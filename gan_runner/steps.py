@@ -1,8 +1,10 @@
 """One discriminator update and one generator update, and the batches they consume. Each step returns a flat
-dict of device tensors (`loss/d`, `d/real`, `reg/gp`, ...) that the loop's collector averages."""
+dict of device tensors (`loss/d`, `d/real`, `reg/gp`, ...) that the loop's collector averages; nothing in a
+step fetches a value from the device (the collector checks finiteness at log rows and checkpoints)."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -12,7 +14,6 @@ from torch import nn
 from gan_runner.data import Batch as DataBatch
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser
-from gan_runner.stopping import check_finite
 
 Stats = dict[str, torch.Tensor]
 
@@ -37,8 +38,18 @@ class Batches:
 
     def next(self) -> Batch:
         real, labels = next(self.data)
-        conditional = self.num_classes is not None
-        return self.with_new_fakes(real.to(self.device), labels.to(self.device) if conditional else None)
+        real_labels = self.to_device(labels) if self.num_classes is not None else None
+        real = self.to_device(real)
+        if real.dim() == 4 and self.device.type == "cuda":  # as the networks' weights (build.py)
+            real = real.contiguous(memory_format=torch.channels_last)
+        return self.with_new_fakes(real, real_labels)
+
+    def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
+        """On the step's device; from the CPU to CUDA through pinned memory, so the copy never waits for the
+        GPU to finish its queue (a copy from pageable memory would)."""
+        if self.device.type == "cuda" and not tensor.is_cuda:
+            return tensor.pin_memory().to(self.device, non_blocking=True)
+        return tensor.to(self.device)
 
     def with_new_fakes(self, real: torch.Tensor, real_labels: torch.Tensor | None) -> Batch:
         """The same real samples with fresh noise (and fake labels): the generator's step after D's."""
@@ -50,47 +61,101 @@ class Batches:
         return self.with_new_fakes(last.real, last.real_labels)
 
 
+class Precision:
+    """How the steps compute: `fp32`, or autocast to `bf16` or `fp16` (losses stay float32). fp16 also scales
+    each network's loss with its own GradScaler (whose state the checkpoint keeps); with fp32 and bf16 the
+    scalers are disabled and pass everything through unchanged."""
+
+    DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+    def __init__(self, name: str, device: torch.device) -> None:
+        self.name, self.device_type, self.dtype = name, device.type, self.DTYPES[name]
+        self.scaler_d = torch.amp.GradScaler(device.type, enabled=name == "fp16")
+        self.scaler_g = torch.amp.GradScaler(device.type, enabled=name == "fp16")
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+
+class StepCritic:
+    """D as a D step's penalties see it: its scores under the step's precision, and under fp16 the loss scale
+    as `gradient_scale` (a device tensor), so that input gradients do not underflow (regularisers.input_gradient).
+    A compiled D's penalties use the eager module: double backward does not compile."""
+
+    def __init__(self, D: nn.Module, precision: Precision) -> None:
+        self.D, self.precision = getattr(D, "_orig_mod", D), precision
+        scaler = precision.scaler_d
+        self.gradient_scale = scaler.scale(torch.ones((), device=self._device())) if scaler.is_enabled() else None
+
+    def _device(self) -> torch.device:
+        return next(self.D.parameters()).device
+
+    def __call__(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        with self.precision.autocast():
+            return self.D(x, labels).float()
+
+
+def _update(loss: torch.Tensor, optimiser: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+            ) -> torch.Tensor | None:
+    """Backward and the optimiser's step through the loss scaler; under fp16, whether the scaler skipped the
+    update (overflowing gradients), as a device tensor (read before `update` forgets it)."""
+    optimiser.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimiser)
+    skipped = sum(scaler._found_inf_per_device(optimiser).values()).clamp(max=1) if scaler.is_enabled() else None
+    scaler.update()
+    return skipped
+
+
 def _joint(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
     """The labels of one pass over real and fake samples together."""
     return None if a is None else torch.cat([a, b])
 
 
 def d_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser],
-           optimiser: torch.optim.Optimizer, batch: Batch, d_steps_done: int) -> Stats:
+           optimiser: torch.optim.Optimizer, batch: Batch, d_steps_done: int, precision: Precision | None = None
+           ) -> Stats:
     """One discriminator update; `d_steps_done` sets the lazy regularisers' phase."""
-    with torch.no_grad():
-        fake = G(batch.z, batch.fake_labels)
+    precision = precision or FP32
+    with torch.no_grad(), precision.autocast():
+        fake = G(batch.z, batch.fake_labels).float()
     real = batch.real
     # One forward pass over real and fake together, so batch statistics see both halves alike.
-    scores = D(torch.cat([real, fake]), _joint(batch.real_labels, batch.fake_labels))
+    with precision.autocast():
+        scores = D(torch.cat([real, fake]), _joint(batch.real_labels, batch.fake_labels)).float()
     real_scores, fake_scores = scores.split([len(real), len(fake)])
     loss = objective.d_loss(real_scores, fake_scores)
     stats = {"loss/d": loss.detach(), "d/real": real_scores.detach().mean(), "d/fake": fake_scores.detach().mean()}
+    critic = StepCritic(D, precision)
     for name, regulariser in regularisers.items():
-        term, raw = regulariser.scaled_penalty(d_steps_done, D, real, fake, real_scores, fake_scores,
+        term, raw = regulariser.scaled_penalty(d_steps_done, critic, real, fake, real_scores, fake_scores,
                                                batch.real_labels, batch.fake_labels)
         if term is not None:
             loss = loss + term
             stats[f"reg/{name}"] = raw.detach()
-    check_finite(stats)  # before the update, so that a bad number never reaches the weights
-    optimiser.zero_grad(set_to_none=True)
-    loss.backward()
-    optimiser.step()
+    skipped = _update(loss, optimiser, precision.scaler_d)
+    if skipped is not None:
+        stats["amp/skipped_d"] = skipped
     for regulariser in regularisers.values():
         regulariser.after_d_step(D)
     return stats
 
 
 def g_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser],
-           optimiser: torch.optim.Optimizer, batch: Batch, g_steps_done: int) -> Stats:
+           optimiser: torch.optim.Optimizer, batch: Batch, g_steps_done: int, precision: Precision | None = None
+           ) -> Stats:
     """One generator update; the real samples serve relativistic objectives only."""
+    precision = precision or FP32
     D.requires_grad_(False)  # G's loss needs gradients through D, not for it
-    fake = G(batch.z, batch.fake_labels)
-    if objective.g_needs_real_scores:
-        scores = D(torch.cat([batch.real, fake]), _joint(batch.real_labels, batch.fake_labels))
-        real_scores, fake_scores = scores.split([len(batch.real), len(fake)])
-    else:
-        real_scores, fake_scores = None, D(fake, batch.fake_labels)
+    with precision.autocast():
+        fake = G(batch.z, batch.fake_labels).float()
+        if objective.g_needs_real_scores:
+            scores = D(torch.cat([batch.real, fake]), _joint(batch.real_labels, batch.fake_labels)).float()
+            real_scores, fake_scores = scores.split([len(batch.real), len(fake)])
+        else:
+            real_scores, fake_scores = None, D(fake, batch.fake_labels).float()
     loss = objective.g_loss(fake_scores, real_scores)
     stats = {"loss/g": loss.detach()}
     for name, regulariser in regularisers.items():
@@ -98,10 +163,9 @@ def g_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[
         if term is not None:
             loss = loss + term
             stats[f"reg_g/{name}"] = raw.detach()
-    check_finite(stats)
-    optimiser.zero_grad(set_to_none=True)
-    loss.backward()
-    optimiser.step()
+    skipped = _update(loss, optimiser, precision.scaler_g)
+    if skipped is not None:
+        stats["amp/skipped_g"] = skipped
     D.requires_grad_(True)
     return stats
 
@@ -115,3 +179,6 @@ def fixed_inputs(z_dim: int, num_classes: int | None, seed: int, device: torch.d
         return z, None
     rows = min(num_classes, 16)
     return z[:8].repeat(rows, 1), torch.arange(rows).repeat_interleave(8).to(device)
+
+
+FP32 = Precision("fp32", torch.device("cpu"))  # the steps' default: plain float32, scalers disabled

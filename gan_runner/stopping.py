@@ -45,27 +45,20 @@ class StopSignals:
 class Diverged(Exception):
     """A loss or a parameter stopped being a finite number. The loop fills in `step`."""
 
-    def __init__(self, quantity: str, value: float) -> None:
+    def __init__(self, quantity: str, value: float, step: int | None = None) -> None:
         super().__init__(quantity, value)
-        self.quantity, self.value, self.step = quantity, value, None
+        self.quantity, self.value, self.step = quantity, value, step
 
     def __str__(self) -> str:
         return f"{self.quantity} became {self.value} at step {self.step}"
 
 
-def check_finite(stats: dict[str, torch.Tensor]) -> None:
-    """Raises Diverged naming the first statistic (a 0-d tensor) that is a NaN or an infinity: one check,
-    one fetch from the device, for the whole dict."""
-    finite = torch.isfinite(torch.stack([value.float() for value in stats.values()]))
-    if not finite.all():
-        key = list(stats)[int((~finite).nonzero()[0])]
-        raise Diverged(key, stats[key].item())
-
-
 def check_parameters(models: dict[str, nn.Module]) -> None:
-    """Raises Diverged naming the first parameter holding a NaN or an infinity."""
-    for model_name, model in models.items():
-        for name, parameter in model.named_parameters():
-            finite = parameter.isfinite()
-            if not finite.all():
-                raise Diverged(f"{model_name}.{name}", parameter.detach()[~finite][0].item())
+    """Raises Diverged naming the first parameter holding a NaN or an infinity (one fetch from the device
+    when all is well)."""
+    named = [(f"{model_name}.{name}", p.detach()) for model_name, model in models.items()
+             for name, p in model.named_parameters()]
+    finite = torch.stack([p.isfinite().all() for _, p in named])
+    if not finite.all():
+        name, parameter = named[int((~finite).nonzero()[0])]
+        raise Diverged(name, parameter[~parameter.isfinite()][0].item())

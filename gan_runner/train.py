@@ -77,7 +77,7 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
         logger.track_best(run.metric.best_key, run.metric.higher_is_better)
     record = RunRecord(run_dir, logger, {"config": OmegaConf.to_container(cfg), "data_shape": list(run.dataset.shape),
                                          "num_classes": run.num_classes}, train_cfg.keep_checkpoints)
-    data = run.dataset.batches(train_cfg.batch_size, torch.Generator().manual_seed(cfg.seed), start=state.d_steps)
+    data = run.dataset.batches(train_cfg.batch_size, torch.Generator().manual_seed(cfg.seed), state.d_steps, device)
     batches = Batches(data, cfg.z_dim, run.num_classes, device)
     if resume is not None:
         set_rng_state(resume["rng"])  # last, after everything above that draws random numbers
@@ -96,20 +96,20 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
                         param_group["lr"] = lr * learning_rate_factor(cfg, step - 1)
                 for _ in range(train_cfg.n_critic):
                     batch = batches.next()
-                    state.stats.add(d_step(state.G, state.D, run.objective, state.regularisers, state.opt_d, batch,
-                                           state.d_steps))
+                    state.stats.add(d_step(run.G, run.D, run.objective, state.regularisers, state.opt_d, batch,
+                                           state.d_steps, run.precision), step)
                     state.d_steps += 1
-                state.stats.add(g_step(state.G, state.D, run.objective, state.regularisers, state.opt_g,
-                                       batches.for_generator(batch), step - 1))
+                state.stats.add(g_step(run.G, run.D, run.objective, state.regularisers, state.opt_g,
+                                       batches.for_generator(batch), step - 1, run.precision), step)
                 state.ema.update(state.G, step)
                 state.step = step
 
                 stopping = signals.received is not None
                 if due(step, train_cfg.log_every, last):
+                    row = state.stats.means()  # Diverged if a statistic went bad since the last row
                     check_parameters({"G": state.G, "D": state.D})
-                    row = state.stats.means()
                     record.log(row, step)
-                    progress.set_postfix({"d": f"{row['loss/d']:.3f}", "g": f"{row['loss/g']:.3f}"}, refresh=False)
+                    progress.set_postfix({k: f"{row.get(f'loss/{k}', float('nan')):.3f}" for k in "dg"}, refresh=False)
                 if due(step, run.metric.every, last) and not stopping:
                     final_metrics = evaluate(run, state, record, sample)
                 if due(step, train_cfg.sample_every, last) and not stopping:
@@ -123,7 +123,7 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
                                 signals.received.name, step, record.checkpoints / "last.pt", run_dir)
                     break
         except Diverged as bad:
-            bad.step = step
+            bad.step = bad.step or step
             status, failure = "diverged", {"step": bad.step, "quantity": bad.quantity, "value": str(bad.value)}
             kept = (f"the last good checkpoint ({record.checkpoints / 'last.pt'}) was kept"
                     if (record.checkpoints / "last.pt").is_file() else "no checkpoint had been written yet")

@@ -38,7 +38,21 @@ TRAIN_RULES = {
             "(0.999 for a long average, 0 to sample G itself)"),
     "ema_rampup": (_optional_fraction, lambda v: True, "the largest half-life of the moving average as a fraction "
                    "of the steps done so far, in [0, 1] (0.05 as stylegan2-ada; null or 0: no ramp)"),
+    "precision": (lambda v: v in ("fp32", "bf16", "fp16"), lambda v: True,
+                  "fp32, bf16 or fp16 (autocast; fp16 also scales the losses)"),
+    "compile": (lambda v: isinstance(v, bool), lambda v: True, "true (torch.compile G and D) or false"),
+    "tf32": (lambda v: isinstance(v, bool), lambda v: True,
+             "true (TF32 matrix products and convolutions on CUDA, the default) or false (exact fp32)"),
 }
+
+
+# Keys added after runs were saved: a resumed run's config may lack them, and then has these values.
+LATER_DEFAULTS = {"train.ema_rampup": None, "train.precision": "fp32", "train.compile": False, "train.tf32": True}
+
+
+def setting(cfg: DictConfig, key: str) -> Any:
+    """cfg's value at `key`, or the value that a config saved before the key existed means."""
+    return OmegaConf.select(cfg, key, default=LATER_DEFAULTS.get(key))
 
 
 def validate(cfg: DictConfig) -> None:
@@ -46,7 +60,7 @@ def validate(cfg: DictConfig) -> None:
     rules["z_dim"] = (_number(int), lambda v: v > 0, "a positive whole number")
     rules["seed"] = (_number(int), lambda v: True, "a whole number")
     for key, (right_type, in_range, meaning) in rules.items():
-        value = OmegaConf.select(cfg, key)
+        value = setting(cfg, key)
         if not (right_type(value) and in_range(value)):
             raise UserError(f"{key} must be {meaning}, got {value!r}. Fix: gan-run {key}=<such a value>.")
     conditional = OmegaConf.select(cfg, "conditional", default=False)  # runs saved before the key existed lack it

@@ -101,13 +101,13 @@ def test_the_collector_averages_each_statistic_over_the_steps_that_reported_it()
         stats = {"loss/d": torch.tensor(float(step))}
         if step % 4 == 1:  # a lazy penalty, on steps 1 and 5
             stats["reg/gp0"] = torch.tensor(10.0 * step)
-        collector.add(stats)
+        collector.add(stats, step)
     assert collector.means() == {"loss/d": pytest.approx(3.5), "reg/gp0": pytest.approx(30.0)}
     assert collector.means() == {}  # a row starts the next one afresh
-    collector.add({"loss/g": torch.tensor(2.0)})
+    collector.add({"loss/g": torch.tensor(2.0)}, 8)
     restored = StatsCollector()
     restored.load_state_dict(collector.state_dict())
-    restored.add({"loss/g": torch.tensor(4.0)})
+    restored.add({"loss/g": torch.tensor(4.0)}, 9)
     assert restored.means() == {"loss/g": pytest.approx(3.0)}
 
 
@@ -338,3 +338,157 @@ def test_a_gradient_penalty_saved_by_an_earlier_version_still_builds() -> None:
                                        "_partial_": True, "scale": 0.25}})
     penalty = instantiate(old)
     assert isinstance(penalty.points, PerturbedReal) and penalty.points.scale == 0.25
+
+
+# --- no host synchronisation in the steady state --------------------------------------------------------
+
+FETCHES = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__")
+
+
+@pytest.mark.parametrize("overrides", [
+    ["dataset=ring8", *TINY_ARCH["mlp"]],
+    ["arch=resnet", *TINY_ARCH["resnet"], "conditional=true", "regulariser=[spectral_norm,r1,instance_noise]"],
+], ids=["ring8-gp0", "conditional-resnet"])
+def test_steady_state_steps_return_device_tensors_and_fetch_nothing_until_a_row(
+        monkeypatch: pytest.MonkeyPatch, overrides: list[str]) -> None:
+    from gan_runner.build import run_parts
+    from gan_runner.steps import Batches, g_step
+
+    cfg = make_config(*SHRINK, *overrides)
+    run, state = run_parts(cfg, torch.device("cpu"))
+    batches = Batches(run.dataset.batches(8, torch.Generator().manual_seed(0)), cfg.z_dim, run.num_classes,
+                      torch.device("cpu"))
+
+    def refusing(name: str):
+        original = getattr(torch.Tensor, name)
+
+        def refuse(self, *args, **kwargs):
+            # foreach Adam reads its step counters, CPU scalars, with .item(): no device fetch (on CUDA the
+            # counters are CPU tensors, or device tensors with fused Adam). Anything else is refused.
+            if "torch/optim" in sys._getframe(1).f_code.co_filename:
+                return original(self, *args, **kwargs)
+            raise AssertionError(f"Tensor.{name} fetched a value inside the steady-state step")
+        return refuse
+
+    with monkeypatch.context() as patch:
+        for name in FETCHES:
+            patch.setattr(torch.Tensor, name, refusing(name))
+        for step in range(1, 6):
+            batch = batches.next()
+            d_stats = d_step(state.G, state.D, run.objective, state.regularisers, state.opt_d, batch, step - 1)
+            g_stats = g_step(state.G, state.D, run.objective, state.regularisers, state.opt_g,
+                             batches.for_generator(batch), step - 1)
+            assert all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in {**d_stats, **g_stats}.values())
+            state.stats.add(d_stats, step)
+            state.stats.add(g_stats, step)
+            state.ema.update(state.G, step)
+    row = state.stats.means()  # the row fetches, once
+    assert {"loss/d", "loss/g", "d/real", "d/fake"} <= set(row)
+
+
+def test_a_non_finite_statistic_names_its_first_step_at_the_next_row() -> None:
+    from gan_runner.stopping import Diverged
+
+    collector = StatsCollector()
+    for step, value in ((1, 0.5), (2, float("inf")), (3, float("nan")), (4, 0.5)):
+        collector.add({"loss/d": torch.tensor(0.1), "loss/g": torch.tensor(value)}, step)
+    with pytest.raises(Diverged) as bad:
+        collector.check()
+    assert (bad.value.quantity, bad.value.step) == ("loss/g", 2)
+    with pytest.raises(Diverged):
+        collector.means()
+
+
+# --- precision ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_every_precision_trains_on_the_cpu(tmp_path: Path, precision: str) -> None:
+    cfg = make_config(*SHRINK, "train.steps=4", *TINY_ARCH["dcgan"], "regulariser=[gp]", "arch.discriminator.norm=layer",
+                      f"train.precision={precision}")
+    summary = train(cfg, tmp_path)
+    assert summary["status"] == "completed" and summary["step"] == 4
+    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    assert (state["scaler_d"] != {}) is (precision == "fp16")  # fp16's loss scales are training state
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(v) for row in rows for v in row.values())
+
+
+class TinyCritic(nn.Module):
+    """A critic whose input gradients (~1e-8) lie below fp16's smallest number (6e-8)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 1))
+        with torch.no_grad():
+            self.net[0].weight.mul_(1e-2)
+            self.net[2].weight.mul_(1e-5)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x).squeeze(1)
+
+
+def test_an_fp16_gradient_penalty_scales_its_inner_gradient_and_equals_fp32() -> None:
+    from gan_runner.steps import Precision, StepCritic
+
+    D, cpu = TinyCritic(), torch.device("cpu")
+    real, fake, penalty = torch.randn(32, 8), torch.randn(32, 8), GradientPenalty(target=0)
+    torch.manual_seed(1)
+    fp32 = penalty.penalty(StepCritic(D, Precision("fp32", cpu)), real, fake).item()
+    fp16 = Precision("fp16", cpu)
+    fp16.scaler_d = torch.amp.GradScaler("cpu", init_scale=2.0**15)
+    critic = StepCritic(D, fp16)
+    torch.manual_seed(1)
+    scaled = penalty.penalty(critic, real, fake).item()
+    critic.gradient_scale = None  # the same fp16 pass without the loss scale: the gradient underflows to 0
+    torch.manual_seed(1)
+    unscaled = penalty.penalty(critic, real, fake).item()
+    assert fp32 > 0 and scaled == pytest.approx(fp32, rel=1e-2) and unscaled == 0.0
+
+
+def test_a_compiled_run_matches_the_eager_one(tmp_path: Path) -> None:
+    # torch.compile of G and D (inductor builds CPU kernels with the system's C compiler); the gradient
+    # penalty's double backward runs on the eager D. Fused kernels round differently: close, not equal.
+    common = [*SHRINK, "train.steps=3", *TINY_ARCH["dcgan"], "regulariser=[gp,spectral_norm]", "arch.discriminator.norm=layer"]
+    train(make_config(*common), tmp_path / "eager")
+    train(make_config(*common, "train.compile=true"), tmp_path / "compiled")
+    rows = [[json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+            for run in ("eager", "compiled")]
+    for eager, compiled in zip(*rows):
+        assert compiled.keys() == eager.keys()
+        for key in eager:
+            assert compiled[key] == pytest.approx(eager[key], rel=1e-3, abs=1e-5), key
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_steady_state_steps_never_synchronise_on_cuda(precision: str) -> None:
+    from gan_runner.build import run_parts
+    from gan_runner.steps import Batches, g_step
+
+    cfg = make_config(*(o for o in SHRINK if not o.startswith("train.device")), "train.device=cuda", "arch=resnet",
+                      *TINY_ARCH["resnet"], "conditional=true", "regulariser=[spectral_norm,r1]",
+                      f"train.precision={precision}")
+    device = torch.device("cuda")
+    run, state = run_parts(cfg, device)
+    data = run.dataset.batches(8, torch.Generator().manual_seed(0), 0, device)
+    batches = Batches(data, cfg.z_dim, run.num_classes, device)
+
+    def steps(first: int, last: int) -> None:
+        for step in range(first, last):
+            batch = batches.next()
+            state.stats.add(d_step(run.G, run.D, run.objective, state.regularisers, state.opt_d, batch, step - 1,
+                                   run.precision), step)
+            state.stats.add(g_step(run.G, run.D, run.objective, state.regularisers, state.opt_g,
+                                   batches.for_generator(batch), step - 1, run.precision), step)
+            state.ema.update(state.G, step)
+
+    steps(1, 3)  # warm-up: cuDNN's autotuner and first allocations may synchronise
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        steps(3, 8)
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+    assert "loss/d" in state.stats.means()

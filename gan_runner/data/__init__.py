@@ -2,9 +2,10 @@
 
 - `shape`: the shape of one sample (C x H x W for images, (2,) for the 2-D mixtures),
 - `num_classes`: the number of labels, or None when it has none,
-- `batches(batch_size, generator, start=0)`: an endless iterator of (x, y) batches drawn with `generator`
-  (y is None without labels), images as float tensors in [-1, 1], beginning with batch number `start` of
-  that order, which a resumed run reaches without building the batches before it.
+- `batches(batch_size, generator, start=0, device=None)`: an endless iterator of (x, y) batches drawn with
+  `generator` (y is None without labels), images as float tensors in [-1, 1], beginning with batch number
+  `start` of that order, which a resumed run reaches without building the batches before it. With a CUDA
+  `device`, a dataset may make its batches there (the loop moves any that are not, without waiting).
 """
 
 from __future__ import annotations
@@ -31,9 +32,24 @@ class ImageTensorDataset:
     def __len__(self) -> int:
         return self.images.shape[0]
 
-    def batches(self, batch_size: int, generator: torch.Generator, start: int = 0) -> Iterator[Batch]:
+    def on(self, device: torch.device | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The images and labels where batches are made: on a CUDA device when the uint8 images take at most a
+        quarter of its free memory (indexed there, nothing crosses the bus but the epoch's order), else here."""
+        if device is None or device.type != "cuda":
+            return self.images, self.labels
+        free, _ = torch.cuda.mem_get_info(device)
+        if self.images.numel() > free / 4:
+            return self.images, self.labels
+        if getattr(self, "_on_device", (None,))[0] != device:
+            labels = self.labels.to(device) if self.labels is not None else None
+            self._on_device = (device, self.images.to(device), labels)
+        return self._on_device[1:]
+
+    def batches(self, batch_size: int, generator: torch.Generator, start: int = 0,
+                device: torch.device | None = None) -> Iterator[Batch]:
         if batch_size > len(self):
             raise ValueError(f"batch size {batch_size} is larger than the dataset ({len(self)} images)")
+        images, labels = self.on(device)
         # Each epoch is one permutation; the last incomplete batch is dropped so every batch has the same size.
         per_epoch = len(self) // batch_size
         for _ in range(start // per_epoch):  # skipped epochs: their permutations only, no images
@@ -41,10 +57,12 @@ class ImageTensorDataset:
         skip = start % per_epoch
         while True:
             order = torch.randperm(len(self), generator=generator)
+            if images.is_cuda:
+                order = order.pin_memory().to(images.device, non_blocking=True)
             for first in range(skip * batch_size, per_epoch * batch_size, batch_size):
                 index = order[first : first + batch_size]
-                x = self.images[index].float() / 127.5 - 1.0
-                yield x, (self.labels[index] if self.labels is not None else None)
+                x = images[index].float() / 127.5 - 1.0
+                yield x, (labels[index] if labels is not None else None)
             skip = 0
 
 

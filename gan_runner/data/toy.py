@@ -34,7 +34,9 @@ class GaussianMixture:
         noise = torch.randn(n, 2, generator=generator) * self.std
         return self.centres[modes] + noise, modes
 
-    def batches(self, batch_size: int, generator: torch.Generator, start: int = 0) -> Iterator[Batch]:
+    def batches(self, batch_size: int, generator: torch.Generator, start: int = 0,
+                device: torch.device | None = None) -> Iterator[Batch]:
+        """Drawn on the CPU with `generator` (the same numbers on any machine); the loop moves them."""
         for _ in range(start):  # a skipped batch is nothing but its random draws: make them, keep nothing
             torch.randint(len(self.centres), (batch_size,), generator=generator)
             torch.randn(batch_size, 2, generator=generator)

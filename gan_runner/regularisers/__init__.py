@@ -27,6 +27,18 @@ from gan_runner.objectives import Objective
 Critic = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
 
+def input_gradient(critic: Critic, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+    """d(sum of critic(x, labels))/dx, kept differentiable for the penalty's own backward pass. A critic that
+    carries `gradient_scale` (the loss scale of an fp16 step, a device tensor) has its scores multiplied by it
+    before differentiating and the gradient divided after, so that small gradients do not underflow in half
+    precision (PyTorch's AMP recipe for gradient penalties)."""
+    scale = getattr(critic, "gradient_scale", None)
+    scores = critic(x, labels).float().sum()
+    if scale is None:
+        return torch.autograd.grad(scores, x, create_graph=True)[0]
+    return torch.autograd.grad(scores * scale, x, create_graph=True)[0] / scale
+
+
 class Regulariser:
     """Hooks on the training steps, with lazy regularisation built in.
 

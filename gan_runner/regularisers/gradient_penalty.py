@@ -23,7 +23,7 @@ import functools
 
 import torch
 
-from gan_runner.regularisers import Critic, Regulariser
+from gan_runner.regularisers import Critic, Regulariser, input_gradient
 
 class Points:
     """Where a gradient penalty takes D's gradient: (points, their labels) from the real and fake batches."""
@@ -96,8 +96,7 @@ class GradientPenalty(Regulariser):
     ) -> torch.Tensor:
         x, labels = self.points(real.detach(), fake.detach(), real_labels, fake_labels)
         x = x.detach().requires_grad_(True)
-        (grad,) = torch.autograd.grad(critic(x, labels).sum(), x, create_graph=True)
-        grad = grad.flatten(1)
+        grad = input_gradient(critic, x, labels).float().flatten(1)
         if self.target == 0:  # ||g||² directly, a polynomial, rather than through the norm
             return grad.pow(2).sum(1).mean()
         # vector_norm's backward is 0 where g = 0 (a dead ReLU region); sqrt(Σ g²) would give NaN there.
