@@ -10,7 +10,7 @@ from hydra.utils import instantiate
 
 from gan_runner.arch import count_parameters
 from gan_runner.train import train
-from tests.conftest import SHRINK, TINY_ARCH, make_config
+from tests.conftest import SHRINK, TINY_ARCH, load_script, make_config
 
 # pytorch/examples' dcgan/main.py at --imageSize 64 --nz 100 --ngf 64 --ndf 64 with 3 channels (no convolution
 # has a bias there): counted by hand from its layers, and printed by the example's own networks.
@@ -47,3 +47,15 @@ def test_dcgan_preset_trains_on_digits_as_typed(tmp_path: Path) -> None:
     assert summary["status"] == "completed" and summary["step"] == 2
     grid = tmp_path / "samples" / "step_000002.png"
     assert grid.is_file()
+
+
+def test_bench_step_times_both_loops_and_leaves_variants_to_come() -> None:
+    bench = load_script("bench_step")
+    tiny = tuple(TINY_ARCH["dcgan"])
+    for loop in ("plain", "gan-runner"):
+        row = bench.measure(loop, "cpu", "fp32", False, resolution=8, batch_size=4, iters=2, warmup=1, overrides=tiny)
+        assert row["it_s"] > 0 and row["peak_mib"] >= 0
+    assert bench.measure("plain", "cpu", "bf16", False, resolution=8, batch_size=4, iters=1, warmup=0,
+                         overrides=tiny)["it_s"] > 0
+    assert bench.measure("gan-runner", "cpu", "bf16", False, resolution=8, batch_size=4, iters=1, warmup=0,
+                         overrides=tiny) is None
