@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan_runner.arch import dcgan, mlp
+from gan_runner.arch import count_parameters, dcgan, mlp
 
 
 @pytest.mark.parametrize("resolution", [8, 16, 32, 64])
@@ -26,6 +26,21 @@ def test_dcgan_paper_widths_at_32() -> None:
     d_widths = [m.out_channels for m in D.modules() if isinstance(m, torch.nn.Conv2d)]
     assert g_widths == [256, 128, 64, 3]
     assert d_widths == [64, 128, 256, 1]
+
+
+def test_dcgan_bias_default_keeps_the_earlier_networks() -> None:
+    """bias=True (the default) is the networks of earlier versions, whose checkpoints still load: pytorch/examples'
+    (bias=False; G 3,576,704 and D 2,765,568 at 64x64x3) plus G's last convolution's 3 biases and D's first and
+    last convolutions' 64 + 1."""
+    G = dcgan.Generator(z_dim=100, data_shape=(3, 64, 64))
+    D = dcgan.Discriminator((3, 64, 64))
+    assert (count_parameters(G), count_parameters(D)) == (3_576_704 + 3, 2_765_568 + 65)
+    G.load_state_dict(dcgan.Generator(z_dim=100, data_shape=(3, 64, 64), bias=True).state_dict())
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        dcgan.Generator(z_dim=100, data_shape=(3, 64, 64), bias=False).load_state_dict(G.state_dict())
+    # With no normalisation, every convolution of D is one that no normalisation follows.
+    plain = dcgan.Discriminator((3, 32, 32), width=8, norm="none", bias=False)
+    assert all(m.bias is None for m in plain.modules() if isinstance(m, torch.nn.Conv2d))
 
 
 @pytest.mark.parametrize("shape", [(1, 24, 24), (1, 4, 4), (1, 32, 16), (2,)])

@@ -10,6 +10,11 @@ rest of the batch, so the penalty would not be the published one; WGAN-GP (Gulra
 recommends layer normalisation ("layer": over each sample's C x H x W, with a gain and a bias per channel)
 and names instance normalisation as an alternative ("instance"); "none" uses no normalisation.
 At resolution 32 with width 64 the generator's widths are 256-128-64 and the discriminator's 64-128-256.
+`bias` (G and D) puts a bias in the convolutions that no normalisation follows (G's last; D's first and last,
+and its inner ones with norm "none"); the others never have one, as a normalisation's own bias replaces it.
+True (the default) is the networks of earlier versions, whose checkpoints load; False is pytorch/examples'
+dcgan/main.py, which has no bias in any convolution (at 64x64, 3 channels, width 64: G 3,576,704 and D
+2,765,568 parameters).
 
 Class-conditional (num_classes set), as in the conditional DCGANs that followed Mirza & Osindero 2014: G
 concatenates a learned label embedding of `embed_dim` to z; D receives the embedding broadcast over the
@@ -75,7 +80,7 @@ def _init_weights(module: nn.Module) -> None:
 
 class Generator(nn.Module):
     def __init__(self, z_dim: int, data_shape: Sequence[int], width: int = 64, num_classes: int | None = None,
-                 embed_dim: int = 16) -> None:
+                 embed_dim: int = 16, bias: bool = True) -> None:
         super().__init__()
         check_num_classes(num_classes)
         self.num_classes = num_classes
@@ -92,7 +97,7 @@ class Generator(nn.Module):
                 nn.BatchNorm2d(w_out),
                 nn.ReLU(True),
             ]
-        layers += [nn.ConvTranspose2d(widths[-1], data_shape[0], 4, 2, 1), nn.Tanh()]
+        layers += [nn.ConvTranspose2d(widths[-1], data_shape[0], 4, 2, 1, bias=bias), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.apply(_init_weights)
         if num_classes is not None:  # after the weights' initialisation: N(0, 1), like a random code
@@ -113,6 +118,7 @@ class Discriminator(nn.Module):
         norm: Union[str, Norm, None] = "batch",
         num_classes: int | None = None,
         embed_dim: int = 16,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         check_num_classes(num_classes)
@@ -120,12 +126,12 @@ class Discriminator(nn.Module):
         norm = _norm(norm)
         widths = _widths(data_shape, width)[::-1]
         inputs = data_shape[0] + (embed_dim if num_classes is not None else 0)
-        layers: list[nn.Module] = [nn.Conv2d(inputs, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        layers: list[nn.Module] = [nn.Conv2d(inputs, widths[0], 4, 2, 1, bias=bias), nn.LeakyReLU(0.2, True)]
         for w_in, w_out in zip(widths, widths[1:]):
-            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm is None)]
+            layers += [nn.Conv2d(w_in, w_out, 4, 2, 1, bias=bias and norm is None)]
             layers += [norm(w_out)] if norm is not None else []
             layers += [nn.LeakyReLU(0.2, True)]
-        layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0))
+        layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=bias))
         self.net = nn.Sequential(*layers)
         self.apply(_init_weights)
         if num_classes is not None:

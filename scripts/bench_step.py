@@ -1,0 +1,209 @@
+"""Iterations per second of the dcgan preset's networks (`+experiment=dcgan`) trained two ways, on the same
+in-memory data (random images in [-1, 1], random batches), from the same initial weights:
+
+  (a) plain: the ~30-line loop of pytorch/examples' dcgan/main.py, written here: D on a real batch with label 1
+      and on G(z).detach() with label 0 (BCEWithLogits), then G on the same fakes with label 1; Adam as the
+      preset says. The example's per-iteration print (four .item() calls) is left out.
+  (b) gan-runner: gan_runner.steps.d_step and g_step with a Batch, the NonSaturating objective, no regularisers,
+      Adam(foreach=True) as gan_runner.build.run_parts makes it.
+
+One iteration is one D update and one G update. Warm-up iterations are not timed; on CUDA the clock is read
+after torch.cuda.synchronize(). Peak memory: on CUDA torch.cuda.max_memory_allocated() (everything allocated:
+weights, optimiser state, data, activations); on the CPU the peak resident set size minus the resident set size
+before the first iteration (the peak is reset through /proc/self/clear_refs). Each row runs in a fresh process.
+
+    python scripts/bench_step.py [--resolution 64] [--batch-size 64] [--iters N] [--warmup N]
+        [--devices cpu cuda] [--variants fp32 bf16 compile] [--override arch.generator.width=8 ...]
+
+--resolution 32 is the issue's GPU target (DCGAN at 32x32, batch 64, >= 500 it/s on an H100); G and D then
+have the preset's widths at that size (G 256-128-64, D 64-128-256). Prints a markdown table; the last column is
+(b)'s time per iteration over (a)'s (below 1: gan-runner is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import multiprocessing
+import re
+import time
+from typing import Callable, Optional
+
+import torch
+from hydra import compose, initialize_config_module
+from omegaconf import DictConfig
+from torch import nn
+
+from gan_runner.arch import count_parameters
+from gan_runner.build import networks
+from gan_runner.objectives.nonsaturating import NonSaturating
+from gan_runner.steps import Batch, d_step, g_step
+
+LOOPS = {"plain": "(a) plain loop", "gan-runner": "(b) gan-runner d_step/g_step"}
+# A variant is a (precision, compile) pair; each makes one row per loop and device.
+VARIANTS = {"fp32": ("fp32", False), "bf16": ("bf16", False), "compile": ("fp32", True),
+            "bf16-compile": ("bf16", True)}
+CHANNELS, DATA_BATCHES = 3, 10  # the data: DATA_BATCHES x batch size random RGB images, held on the device
+
+Iteration = Callable[[torch.Tensor], None]
+
+
+def preset_config(resolution: int, overrides: tuple[str, ...] = ()) -> DictConfig:
+    with initialize_config_module(config_module="gan_runner.conf", version_base="1.3"):
+        return compose(config_name="config",
+                       overrides=["+experiment=dcgan", f"dataset.resolution={resolution}", *overrides])
+
+
+def adam(cfg: DictConfig, module: nn.Module, lr: float, **options: bool) -> torch.optim.Adam:
+    return torch.optim.Adam(module.parameters(), lr=lr, betas=tuple(float(b) for b in cfg.train.betas), **options)
+
+
+def plain_loop(G: nn.Module, D: nn.Module, cfg: DictConfig, device: torch.device, precision: str,
+               compile: bool) -> Optional[Iteration]:
+    """(a): pytorch/examples' dcgan loop, with BCEWithLogits on D's raw scores instead of Sigmoid + BCELoss."""
+    opt_g, opt_d = adam(cfg, G, cfg.train.lr_g), adam(cfg, D, cfg.train.lr_d)
+    if compile:
+        G, D = torch.compile(G), torch.compile(D)
+    autocast = ((lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16"
+                else contextlib.nullcontext)
+    criterion = nn.BCEWithLogitsLoss()
+    batch_size = cfg.train.batch_size
+    ones, zeros = torch.ones(batch_size, device=device), torch.zeros(batch_size, device=device)
+
+    def iteration(real: torch.Tensor) -> None:
+        D.zero_grad(set_to_none=True)
+        with autocast():
+            err_real = criterion(D(real), ones)
+        err_real.backward()
+        noise = torch.randn(batch_size, cfg.z_dim, device=device)
+        with autocast():
+            fake = G(noise)
+            err_fake = criterion(D(fake.detach()), zeros)
+        err_fake.backward()
+        opt_d.step()
+        G.zero_grad(set_to_none=True)
+        with autocast():
+            err_g = criterion(D(fake), ones)
+        err_g.backward()
+        opt_g.step()
+
+    return iteration
+
+
+def runner_loop(G: nn.Module, D: nn.Module, cfg: DictConfig, device: torch.device, precision: str,
+                compile: bool) -> Optional[Iteration]:
+    """(b): gan-runner's own steps, as train.py calls them (fresh z for G's step, as steps.Batches does)."""
+    # HOOK (precision variants): the owner is adding train.precision and train.compile. When they exist, build
+    # (b) with them here (e.g. from preset_config(..., overrides=("train.precision=bf16",)) and the function that
+    # train.py uses to wrap G and D) and drop this refusal; main() prints "n/a (not yet)" for a None.
+    if precision != "fp32" or compile:
+        return None
+    objective = NonSaturating()
+    opt_g = adam(cfg, G, cfg.train.lr_g, foreach=True)
+    opt_d = adam(cfg, D, cfg.train.lr_d, foreach=True)
+    batch_size, steps = cfg.train.batch_size, itertools.count()
+
+    def iteration(real: torch.Tensor) -> None:
+        step = next(steps)
+        d_step(G, D, objective, {}, opt_d, Batch(real, None, torch.randn(batch_size, cfg.z_dim, device=device), None),
+               step)
+        g_step(G, D, objective, {}, opt_g, Batch(real, None, torch.randn(batch_size, cfg.z_dim, device=device), None),
+               step)
+
+    return iteration
+
+
+LOOP_BUILDERS = {"plain": plain_loop, "gan-runner": runner_loop}
+
+
+def _status_kib(key: str) -> int:
+    with open("/proc/self/status") as status:
+        return int(re.search(rf"^{key}:\s+(\d+) kB", status.read(), re.M).group(1))
+
+
+def measure(loop: str, device_name: str, precision: str, compile: bool, resolution: int, batch_size: int,
+            iters: int, warmup: int, overrides: tuple[str, ...] = (), seed: int = 0) -> Optional[dict]:
+    """One row: {"it_s", "peak_mib", "threads"}, or None where the loop has no such variant yet."""
+    device = torch.device(device_name)
+    cfg = preset_config(resolution, (*overrides, f"train.batch_size={batch_size}"))
+    torch.manual_seed(seed)
+    G, D, _ = networks(cfg, (CHANNELS, resolution, resolution), None)
+    G, D = G.to(device), D.to(device)
+    iteration = LOOP_BUILDERS[loop](G, D, cfg, device, precision, compile)
+    if iteration is None:
+        return None
+    data = (torch.rand(DATA_BATCHES * batch_size, CHANNELS, resolution, resolution) * 2 - 1).to(device)
+
+    def batch() -> torch.Tensor:
+        return data[torch.randint(len(data), (batch_size,), device=device)]
+
+    cuda = device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        with open("/proc/self/clear_refs", "w") as clear:  # resets VmHWM (the peak RSS) to the current RSS
+            clear.write("5")
+        rss_before = _status_kib("VmRSS")
+    for _ in range(warmup):
+        iteration(batch())
+    if cuda:
+        torch.cuda.synchronize()
+    started = time.perf_counter()
+    for _ in range(iters):
+        iteration(batch())
+    if cuda:
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - started
+    peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else (_status_kib("VmHWM") - rss_before) / 2**10
+    return {"it_s": iters / elapsed, "peak_mib": peak, "threads": torch.get_num_threads()}
+
+
+def measure_in_new_process(**kwargs: object) -> Optional[dict]:
+    """A fresh process per row, so that no row inherits another's compiled graphs, caches or peak memory."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(measure, kwds=kwargs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--iters", type=int, help="timed iterations (default: 10 on the CPU, 300 on CUDA)")
+    parser.add_argument("--warmup", type=int, help="untimed iterations first (default: 2 on the CPU, 30 on CUDA)")
+    parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], choices=["cpu", "cuda"])
+    parser.add_argument("--variants", nargs="+", default=["fp32", "bf16", "compile"], choices=list(VARIANTS))
+    parser.add_argument("--override", nargs="*", default=[], help="Hydra overrides of the preset, e.g. "
+                        "arch.generator.width=32")
+    args = parser.parse_args(argv)
+    devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
+    cfg = preset_config(args.resolution, tuple(args.override))
+    G, D, _ = networks(cfg, (CHANNELS, args.resolution, args.resolution), None)
+    print(f"+experiment=dcgan at {args.resolution}x{args.resolution}x{CHANNELS} {' '.join(args.override)}, batch "
+          f"{args.batch_size}: G {count_parameters(G):,}, D {count_parameters(D):,} parameters; torch "
+          f"{torch.__version__}; CPU threads {torch.get_num_threads()}; CUDA: "
+          f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}\n")
+    print("| device | variant | loop | iters (+warm-up) | it/s | ms/it | peak memory (MiB) | time (b)/(a) |")
+    print("|---|---|---|---:|---:|---:|---:|---:|")
+    for device, variant in itertools.product(devices, args.variants):
+        precision, compile = VARIANTS[variant]
+        iters = args.iters or (300 if device == "cuda" else 10)
+        warmup = args.warmup if args.warmup is not None else (30 if device == "cuda" else 2)
+        plain_speed = None
+        for loop, label in LOOPS.items():
+            row = measure_in_new_process(loop=loop, device_name=device, precision=precision, compile=compile,
+                                         resolution=args.resolution, batch_size=args.batch_size, iters=iters,
+                                         warmup=warmup, overrides=tuple(args.override))
+            if row is None:
+                print(f"| {device} | {variant} | {label} | | n/a (not yet) | | | |", flush=True)
+                continue
+            plain_speed = row["it_s"] if loop == "plain" else plain_speed
+            ratio = f"{plain_speed / row['it_s']:.2f}" if loop != "plain" and plain_speed else ""
+            memory = f"{row['peak_mib']:.0f}" + (" (RSS delta)" if device == "cpu" else "")
+            print(f"| {device} | {variant} | {label} | {iters} (+{warmup}) | {row['it_s']:.2f} | {1000 / row['it_s']:.1f} | {memory} "
+                  f"| {ratio} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
