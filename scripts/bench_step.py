@@ -5,7 +5,8 @@ in-memory data (random images in [-1, 1], random batches), from the same initial
       and on G(z).detach() with label 0 (BCEWithLogits), then G on the same fakes with label 1; Adam as the
       preset says. The example's per-iteration print (four .item() calls) is left out.
   (b) gan-runner: gan_runner.steps.d_step and g_step with a Batch, the NonSaturating objective, no regularisers,
-      Adam(foreach=True) as gan_runner.build.run_parts makes it.
+      set up as gan_runner.build.run_parts does (Adam foreach on the CPU; fused Adam, TF32 and channels-last
+      on CUDA), with train.precision and train.compile as the variant says.
 
 One iteration is one D update and one G update. Warm-up iterations are not timed; on CUDA the clock is read
 after torch.cuda.synchronize(). Peak memory: on CUDA torch.cuda.max_memory_allocated() (everything allocated:
@@ -36,9 +37,9 @@ from omegaconf import DictConfig
 from torch import nn
 
 from gan_runner.arch import count_parameters
-from gan_runner.build import networks
+from gan_runner.build import configure_device, networks, optimiser
 from gan_runner.objectives.nonsaturating import NonSaturating
-from gan_runner.steps import Batch, d_step, g_step
+from gan_runner.steps import Batch, Precision, d_step, g_step
 
 LOOPS = {"plain": "(a) plain loop", "gan-runner": "(b) gan-runner d_step/g_step"}
 # A variant is a (precision, compile) pair; each makes one row per loop and device.
@@ -93,23 +94,25 @@ def plain_loop(G: nn.Module, D: nn.Module, cfg: DictConfig, device: torch.device
 
 def runner_loop(G: nn.Module, D: nn.Module, cfg: DictConfig, device: torch.device, precision: str,
                 compile: bool) -> Optional[Iteration]:
-    """(b): gan-runner's own steps, as train.py calls them (fresh z for G's step, as steps.Batches does)."""
-    # HOOK (precision variants): the owner is adding train.precision and train.compile. When they exist, build
-    # (b) with them here (e.g. from preset_config(..., overrides=("train.precision=bf16",)) and the function that
-    # train.py uses to wrap G and D) and drop this refusal; main() prints "n/a (not yet)" for a None.
-    if precision != "fp32" or compile:
-        return None
+    """(b): gan-runner's own steps as train.py sets them up (build.run_parts): channels-last networks and
+    batches, fused Adam and TF32 on CUDA, train.precision, train.compile; fresh z for G's step."""
+    configure_device(cfg, device)
+    layout = torch.channels_last if device.type == "cuda" else torch.preserve_format
+    G, D = G.to(memory_format=layout), D.to(memory_format=layout)
+    betas = tuple(float(b) for b in cfg.train.betas)
+    opt_g, opt_d = optimiser(G.parameters(), cfg.train.lr_g, betas, device), optimiser(D.parameters(), cfg.train.lr_d, betas, device)
+    mixed = Precision(precision, device)
+    G_step, D_step = (torch.compile(G), torch.compile(D)) if compile else (G, D)
     objective = NonSaturating()
-    opt_g = adam(cfg, G, cfg.train.lr_g, foreach=True)
-    opt_d = adam(cfg, D, cfg.train.lr_d, foreach=True)
     batch_size, steps = cfg.train.batch_size, itertools.count()
 
     def iteration(real: torch.Tensor) -> None:
         step = next(steps)
-        d_step(G, D, objective, {}, opt_d, Batch(real, None, torch.randn(batch_size, cfg.z_dim, device=device), None),
-               step)
-        g_step(G, D, objective, {}, opt_g, Batch(real, None, torch.randn(batch_size, cfg.z_dim, device=device), None),
-               step)
+        real = real.contiguous(memory_format=layout)
+        d_step(G_step, D_step, objective, {}, opt_d,
+               Batch(real, None, torch.randn(batch_size, cfg.z_dim, device=device), None), step, mixed)
+        g_step(G_step, D_step, objective, {}, opt_g,
+               Batch(real, None, torch.randn(batch_size, cfg.z_dim, device=device), None), step, mixed)
 
     return iteration
 
