@@ -13,7 +13,7 @@
 #   3. a 2,000-step SNGAN run (+experiment=sngan, ResNet, n_critic 5) in fp32 and in bf16 on 2,000 generated
 #      32x32 RGB images (coloured digits), with FID against them from a random-weight Inception: a plumbing
 #      check, not a FID to quote; then the fp32 run resumed for 100 more steps;
-# and prints one table of the runs at the end. Checkpoints are deleted afterwards (they are not results).
+# and prints one table of the runs at the end. Checkpoints and the made-up inputs are deleted afterwards.
 set -u
 OUT=${OUT:-${1:-outputs/gpu_check}}
 mkdir -p "$OUT"
@@ -96,4 +96,5 @@ for name in ("sngan_fp32", "sngan_bf16"):
           f"{'' if fid is None else f'{fid:.2f}'} | {losses} |")
 PY
 find "$OUT" -name "*.pt" -delete
+rm -rf "$OUT/images" "$OUT/torch_home" "$OUT/fid_cache"  # inputs, not results
 echo "== done $(elapsed)"
