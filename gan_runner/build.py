@@ -100,6 +100,15 @@ def configure_device(cfg: DictConfig, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+def layout(device: torch.device, data_shape: Any, compiled: bool) -> torch.memory_format:
+    """Channels-last (NHWC) for convolutional networks on CUDA, the layout cuDNN's kernels use natively. Not
+    under torch.compile, which chooses layouts itself (and whose backward failed on channels-last weights in
+    torch 2.11: a stride mismatch in convolution_backward, seen on an H100)."""
+    if device.type == "cuda" and len(data_shape) == 3 and not compiled:
+        return torch.channels_last
+    return torch.preserve_format
+
+
 def optimiser(parameters: Any, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
     """Adam, fused into one kernel on CUDA (no host synchronisation, even with fp16's loss scaling), foreach
     on the CPU (the same numbers as earlier versions)."""
@@ -121,9 +130,9 @@ def run_parts(cfg: DictConfig, device: torch.device) -> tuple[Run, TrainingState
     num_classes = class_count(cfg, dataset)
     G, D, regularisers = networks(cfg, dataset.shape, num_classes)
     configure_device(cfg, device)
-    # Convolutions on CUDA run fastest on channels-last tensors (NHWC), which cuDNN's kernels use natively.
-    layout = torch.channels_last if device.type == "cuda" and len(dataset.shape) == 3 else torch.preserve_format
-    G, D = G.to(device, memory_format=layout), D.to(device, memory_format=layout)
+    compiled = setting(cfg, "train.compile")
+    memory_format = layout(device, dataset.shape, compiled)
+    G, D = G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     objective: Objective = build(cfg, "objective")
     warnings = combination_warnings(objective, regularisers, D)
     betas = tuple(float(b) for b in cfg.train.betas)  # Adam refuses a mix of int and float
@@ -135,6 +144,5 @@ def run_parts(cfg: DictConfig, device: torch.device) -> tuple[Run, TrainingState
     precision = Precision(setting(cfg, "train.precision"), device)
     state = TrainingState(G, D, ema, opt_g, opt_d, regularisers, precision)
     # torch.compile wraps the modules the steps call; the state keeps (and checkpoints) the originals.
-    compiled = setting(cfg, "train.compile")
     G_step, D_step = (torch.compile(G), torch.compile(D)) if compiled else (G, D)
     return Run(dataset, num_classes, objective, metric, warnings, precision, G_step, D_step), state

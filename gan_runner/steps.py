@@ -39,10 +39,7 @@ class Batches:
     def next(self) -> Batch:
         real, labels = next(self.data)
         real_labels = self.to_device(labels) if self.num_classes is not None else None
-        real = self.to_device(real)
-        if real.dim() == 4 and self.device.type == "cuda":  # as the networks' weights (build.py)
-            real = real.contiguous(memory_format=torch.channels_last)
-        return self.with_new_fakes(real, real_labels)
+        return self.with_new_fakes(self.to_device(real), real_labels)
 
     def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
         """On the step's device; from the CPU to CUDA through pinned memory, so the copy never waits for the

@@ -37,7 +37,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from gan_runner.arch import count_parameters
-from gan_runner.build import configure_device, networks, optimiser
+from gan_runner.build import configure_device, layout, networks, optimiser
 from gan_runner.objectives.nonsaturating import NonSaturating
 from gan_runner.steps import Batch, Precision, d_step, g_step
 
@@ -97,8 +97,8 @@ def runner_loop(G: nn.Module, D: nn.Module, cfg: DictConfig, device: torch.devic
     """(b): gan-runner's own steps as train.py sets them up (build.run_parts): channels-last networks and
     batches, fused Adam and TF32 on CUDA, train.precision, train.compile; fresh z for G's step."""
     configure_device(cfg, device)
-    layout = torch.channels_last if device.type == "cuda" else torch.preserve_format
-    G, D = G.to(memory_format=layout), D.to(memory_format=layout)
+    memory_format = layout(device, (CHANNELS, 1, 1), compile)
+    G, D = G.to(memory_format=memory_format), D.to(memory_format=memory_format)
     betas = tuple(float(b) for b in cfg.train.betas)
     opt_g, opt_d = optimiser(G.parameters(), cfg.train.lr_g, betas, device), optimiser(D.parameters(), cfg.train.lr_d, betas, device)
     mixed = Precision(precision, device)
@@ -108,7 +108,7 @@ def runner_loop(G: nn.Module, D: nn.Module, cfg: DictConfig, device: torch.devic
 
     def iteration(real: torch.Tensor) -> None:
         step = next(steps)
-        real = real.contiguous(memory_format=layout)
+        real = real.contiguous(memory_format=memory_format)
         d_step(G_step, D_step, objective, {}, opt_d,
                Batch(real, None, torch.randn(batch_size, cfg.z_dim, device=device), None), step, mixed)
         g_step(G_step, D_step, objective, {}, opt_g,

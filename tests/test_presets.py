@@ -49,13 +49,13 @@ def test_dcgan_preset_trains_on_digits_as_typed(tmp_path: Path) -> None:
     assert grid.is_file()
 
 
-def test_bench_step_times_both_loops_and_leaves_variants_to_come() -> None:
+def test_bench_step_measures_both_loops_in_every_precision() -> None:
+    # A smoke test of the benchmark (its numbers are not asserted: speed lives in scripts, not tests). The peak
+    # memory is an RSS delta on the CPU, which may be slightly negative when memory is returned.
     bench = load_script("bench_step")
     tiny = tuple(TINY_ARCH["dcgan"])
     for loop in ("plain", "gan-runner"):
-        row = bench.measure(loop, "cpu", "fp32", False, resolution=8, batch_size=4, iters=2, warmup=1, overrides=tiny)
-        assert row["it_s"] > 0 and row["peak_mib"] >= 0
-    assert bench.measure("plain", "cpu", "bf16", False, resolution=8, batch_size=4, iters=1, warmup=0,
-                         overrides=tiny)["it_s"] > 0
-    assert bench.measure("gan-runner", "cpu", "bf16", False, resolution=8, batch_size=4, iters=1, warmup=0,
-                         overrides=tiny) is None
+        for precision in ("fp32", "bf16"):
+            row = bench.measure(loop, "cpu", precision, False, resolution=8, batch_size=4, iters=1, warmup=1,
+                                overrides=tiny)
+            assert row["it_s"] > 0 and isinstance(row["peak_mib"], float)
