@@ -27,9 +27,9 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, 'available', torch.cuda.is_available())"
 
 echo "== 1. tests $(elapsed)"
-timeout 180 python3 -m pytest -q -p no:cacheprovider -rs tests/test_core.py tests/test_arch_modern.py \
-  tests/test_presets.py --deselect tests/test_core.py::test_a_users_own_objective_plugs_in_from_their_folder \
-  2>&1 | tail -8
+# The tests that touch the GPU path (the whole suite runs in CI on a CPU and took 145 s there on this check).
+timeout 150 python3 -m pytest -q -p no:cacheprovider -rs tests/test_core.py tests/test_arch_modern.py \
+  -k "cuda or synchronise or precision or fp16 or compiled or fetch" 2>&1 | tail -8
 
 echo "== 2. bench_step (32x32, batch 64, CUDA) $(elapsed)"
 timeout 200 python3 scripts/bench_step.py --devices cuda --resolution 32 --iters 300 --warmup 30 \
@@ -66,13 +66,16 @@ for module in net.modules():
 torch.save(net.state_dict(), torch_home / "hub" / "checkpoints" / WEIGHTS_FILE)
 print(f"2,000 images in {images}; random Inception weights in {torch_home}")
 PY
+# Both precisions side by side: the steps are bound by Python's kernel launches (12.5 steps/s in fp32 on an
+# H100, 2026-11-26), so two processes share the GPU with little loss, and the check stays under 8 minutes.
 for precision in fp32 bf16; do
-  timeout 150 gan-run +experiment=sngan dataset=image_folder dataset.root="$OUT/images" dataset.resolution=32 \
+  (timeout 240 gan-run +experiment=sngan dataset=image_folder dataset.root="$OUT/images" dataset.resolution=32 \
     train.steps=2000 train.precision=$precision train.log_every=500 train.sample_every=1000 \
-    train.checkpoint_every=1000 metrics=fid metrics.n_samples=5000 metrics.cache_dir="$OUT/fid_cache" \
+    train.checkpoint_every=1000 metrics=fid metrics.n_samples=5000 metrics.cache_dir="$OUT/fid_cache_$precision" \
     logger=none hydra.run.dir="$OUT/sngan_$precision" > "$OUT/sngan_$precision.log" 2>&1
-  echo "sngan $precision: exit $? $(elapsed)"
+   echo "sngan $precision: exit $? $(elapsed)") &
 done
+wait
 timeout 60 gan-run resume="$OUT/sngan_fp32" train.steps=2100 > "$OUT/sngan_fp32_resume.log" 2>&1
 echo "sngan fp32 resumed to 2,100 steps: exit $? $(elapsed)"
 
@@ -96,5 +99,5 @@ for name in ("sngan_fp32", "sngan_bf16"):
           f"{'' if fid is None else f'{fid:.2f}'} | {losses} |")
 PY
 find "$OUT" -name "*.pt" -delete
-rm -rf "$OUT/images" "$OUT/torch_home" "$OUT/fid_cache"  # inputs, not results
+rm -rf "$OUT/images" "$OUT/torch_home" "$OUT"/fid_cache_*  # inputs, not results
 echo "== done $(elapsed)"
