@@ -13,7 +13,7 @@ weights, optimiser state, data, activations); on the CPU the peak resident set s
 before the first iteration (the peak is reset through /proc/self/clear_refs). Each row runs in a fresh process.
 
     python scripts/bench_step.py [--resolution 64] [--batch-size 64] [--iters N] [--warmup N]
-        [--devices cpu cuda] [--variants fp32 bf16 compile] [--override arch.generator.width=8 ...]
+        [--devices cpu cuda] [--variants fp32 bf16 compile] [--threads N] [--override arch.generator.width=8 ...]
 
 --resolution 32 is the issue's GPU target (DCGAN at 32x32, batch 64, >= 500 it/s on an H100); G and D then
 have the preset's widths at that size (G 256-128-64, D 64-128-256). Prints a markdown table; the last column is
@@ -123,8 +123,11 @@ def _status_kib(key: str) -> int:
 
 
 def measure(loop: str, device_name: str, precision: str, compile: bool, resolution: int, batch_size: int,
-            iters: int, warmup: int, overrides: tuple[str, ...] = (), seed: int = 0) -> Optional[dict]:
+            iters: int, warmup: int, overrides: tuple[str, ...] = (), seed: int = 0,
+            threads: Optional[int] = None) -> Optional[dict]:
     """One row: {"it_s", "peak_mib", "threads"}, or None where the loop has no such variant yet."""
+    if threads:
+        torch.set_num_threads(threads)
     device = torch.device(device_name)
     cfg = preset_config(resolution, (*overrides, f"train.batch_size={batch_size}"))
     torch.manual_seed(seed)
@@ -174,15 +177,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, help="untimed iterations first (default: 2 on the CPU, 30 on CUDA)")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], choices=["cpu", "cuda"])
     parser.add_argument("--variants", nargs="+", default=["fp32", "bf16", "compile"], choices=list(VARIANTS))
+    parser.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads); default: PyTorch's "
+                        "choice. On a CPU shared with other work, 2 threads where one core is busy can be 10x slower")
     parser.add_argument("--override", nargs="*", default=[], help="Hydra overrides of the preset, e.g. "
                         "arch.generator.width=32")
     args = parser.parse_args(argv)
     devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
     cfg = preset_config(args.resolution, tuple(args.override))
     G, D, _ = networks(cfg, (CHANNELS, args.resolution, args.resolution), None)
-    print(f"+experiment=dcgan at {args.resolution}x{args.resolution}x{CHANNELS} {' '.join(args.override)}, batch "
+    overrides = "".join(f" {o}" for o in args.override)
+    print(f"+experiment=dcgan at {args.resolution}x{args.resolution}x{CHANNELS}{overrides}, batch "
           f"{args.batch_size}: G {count_parameters(G):,}, D {count_parameters(D):,} parameters; torch "
-          f"{torch.__version__}; CPU threads {torch.get_num_threads()}; CUDA: "
+          f"{torch.__version__}; CPU threads {args.threads or torch.get_num_threads()}; CUDA: "
           f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}\n")
     print("| device | variant | loop | iters (+warm-up) | it/s | ms/it | peak memory (MiB) | time (b)/(a) |")
     print("|---|---|---|---:|---:|---:|---:|---:|")
@@ -194,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
         for loop, label in LOOPS.items():
             row = measure_in_new_process(loop=loop, device_name=device, precision=precision, compile=compile,
                                          resolution=args.resolution, batch_size=args.batch_size, iters=iters,
-                                         warmup=warmup, overrides=tuple(args.override))
+                                         warmup=warmup, overrides=tuple(args.override), threads=args.threads)
             if row is None:
                 print(f"| {device} | {variant} | {label} | | n/a (not yet) | | | |", flush=True)
                 continue
