@@ -151,14 +151,16 @@ def main(argv: list[str] | None = None) -> int:
                 summary = json.loads((out / "summary.json").read_text())
                 ok = row["rc"] == 0 and summary["status"] == "completed" and summary["step"] == args.iters
                 row["train_s"] = summary["wall_time_s"]
-                note = f"train(): {summary['wall_time_s']:.1f} s, the rest {row['wall_s'] - summary['wall_time_s']:.1f} s"
+                note = f"train(): {row['train_s']:.1f} s, the rest {row['wall_s'] - row['train_s']:.1f} s"
             else:
-                lines = re.findall(r"^\[0/1\]\[(\d+)/(\d+)\]", (args.work / "runs" / f"{out.name}.log").read_text(), re.M)
+                log = (args.work / "runs" / f"{out.name}.log").read_text()
+                lines = re.findall(r"^\[0/1\]\[(\d+)/(\d+)\]", log, re.M)
                 ok = row["rc"] == 0 and len(lines) == args.iters and int(lines[-1][1]) == args.iters
                 note = f"{len(lines)} iterations"
             note += f"; CPU {row['cpu_s']:.0f} s, other processes' CPU meanwhile {row['others_cpu_s']:.0f} s"
             if not ok:
-                print(f"{kind} failed or did not train {args.iters} iterations: see {args.work / 'runs'}", file=sys.stderr)
+                print(f"{kind} failed or did not train {args.iters} iterations: see {args.work / 'runs'}",
+                      file=sys.stderr)
                 return 1
             results[kind].append(row)
             print(f"| {rep} | {kind} | {row['wall_s']:.2f} | {row['rss_mib']:.0f} | {note} |", flush=True)
