@@ -14,11 +14,13 @@ weights, optimiser state, data, activations); on the CPU the peak resident set s
 before the first iteration (the peak is reset through /proc/self/clear_refs). Each row runs in a fresh process.
 
     python scripts/bench_step.py [--resolution 64] [--batch-size 64] [--iters N] [--warmup N]
-        [--devices cpu cuda] [--variants fp32 bf16 compile] [--override arch.generator.width=8 ...]
+        [--devices cpu cuda] [--variants fp32 bf16 compile] [--threads N] [--retries N]
+        [--override arch.generator.width=8 ...]
 
 --resolution 32 is the issue's GPU target (DCGAN at 32x32, batch 64, >= 500 it/s on an H100); G and D then
 have the preset's widths at that size (G 256-128-64, D 64-128-256). Prints a markdown table; the last column is
-(b)'s time per iteration over (a)'s (below 1: gan-runner is faster).
+(b)'s time per iteration over (a)'s (below 1: gan-runner is faster), then the CPU seconds that other processes
+took while the row was timed (on a shared CPU, a row with more than a few is not to be trusted).
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import argparse
 import contextlib
 import itertools
 import multiprocessing
+import os
 import re
+import resource
 import time
 from typing import Callable, Optional
 
@@ -125,9 +129,25 @@ def _status_kib(key: str) -> int:
         return int(re.search(rf"^{key}:\s+(\d+) kB", status.read(), re.M).group(1))
 
 
+def _busy_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (/proc/stat), to tell what other processes took."""
+    with open("/proc/stat") as stat:
+        user, nice, system, idle, iowait, irq, softirq, steal = map(int, stat.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def _own_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measure(loop: str, device_name: str, precision: str, compile: bool, resolution: int, batch_size: int,
-            iters: int, warmup: int, overrides: tuple[str, ...] = (), seed: int = 0) -> Optional[dict]:
-    """One row: {"it_s", "peak_mib", "threads"}, or None where the loop has no such variant yet."""
+            iters: int, warmup: int, overrides: tuple[str, ...] = (), seed: int = 0,
+            threads: Optional[int] = None) -> Optional[dict]:
+    """One row: {"it_s", "peak_mib", "threads", "others_cpu_s"} (the CPU seconds other processes took while
+    this row was timed), or None where the loop has no such variant yet."""
+    if threads:
+        torch.set_num_threads(threads)
     device = torch.device(device_name)
     cfg = preset_config(resolution, (*overrides, f"train.batch_size={batch_size}"))
     torch.manual_seed(seed)
@@ -153,20 +173,26 @@ def measure(loop: str, device_name: str, precision: str, compile: bool, resoluti
         iteration(batch())
     if cuda:
         torch.cuda.synchronize()
-    started = time.perf_counter()
+    started, busy, own = time.perf_counter(), _busy_seconds(), _own_seconds()
     for _ in range(iters):
         iteration(batch())
     if cuda:
         torch.cuda.synchronize()
     elapsed = time.perf_counter() - started
+    others = max(0.0, _busy_seconds() - busy - (_own_seconds() - own))
     peak = torch.cuda.max_memory_allocated() / 2**20 if cuda else (_status_kib("VmHWM") - rss_before) / 2**10
-    return {"it_s": iters / elapsed, "peak_mib": peak, "threads": torch.get_num_threads()}
+    return {"it_s": iters / elapsed, "peak_mib": peak, "threads": torch.get_num_threads(), "others_cpu_s": others}
 
 
-def measure_in_new_process(**kwargs: object) -> Optional[dict]:
-    """A fresh process per row, so that no row inherits another's compiled graphs, caches or peak memory."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(measure, kwds=kwargs)
+def measure_in_new_process(retries: int = 0, **kwargs: object) -> Optional[dict]:
+    """A fresh process per row, so that no row inherits another's compiled graphs, caches or peak memory. A row
+    during which other processes kept more than 5% of the CPU busy is measured again, up to `retries` times."""
+    for _ in range(retries + 1):
+        with multiprocessing.get_context("spawn").Pool(1) as pool:
+            row = pool.apply(measure, kwds=kwargs)
+        if row is None or row["others_cpu_s"] <= 0.05 * os.cpu_count() * kwargs["iters"] / row["it_s"]:
+            break
+    return row
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -177,35 +203,42 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, help="untimed iterations first (default: 2 on the CPU, 30 on CUDA)")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"], choices=["cpu", "cuda"])
     parser.add_argument("--variants", nargs="+", default=["fp32", "bf16", "compile"], choices=list(VARIANTS))
+    parser.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads); default: PyTorch's "
+                        "choice. On a CPU shared with other work, 2 threads where one core is busy can be 10x slower")
+    parser.add_argument("--retries", type=int, default=0, help="measure a row again (at most this many times) "
+                        "when other processes took more than 5%% of the CPU while it was timed")
     parser.add_argument("--override", nargs="*", default=[], help="Hydra overrides of the preset, e.g. "
                         "arch.generator.width=32")
     args = parser.parse_args(argv)
     devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
     cfg = preset_config(args.resolution, tuple(args.override))
     G, D, _ = networks(cfg, (CHANNELS, args.resolution, args.resolution), None)
-    print(f"+experiment=dcgan at {args.resolution}x{args.resolution}x{CHANNELS} {' '.join(args.override)}, batch "
+    overrides = "".join(f" {o}" for o in args.override)
+    print(f"+experiment=dcgan at {args.resolution}x{args.resolution}x{CHANNELS}{overrides}, batch "
           f"{args.batch_size}: G {count_parameters(G):,}, D {count_parameters(D):,} parameters; torch "
-          f"{torch.__version__}; CPU threads {torch.get_num_threads()}; CUDA: "
+          f"{torch.__version__}; CPU threads {args.threads or torch.get_num_threads()}; CUDA: "
           f"{torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}\n")
-    print("| device | variant | loop | iters (+warm-up) | it/s | ms/it | peak memory (MiB) | time (b)/(a) |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+    print("| device | variant | loop | iters (+warm-up) | it/s | ms/it | peak memory (MiB) | time (b)/(a) "
+          "| others' CPU s |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for device, variant in itertools.product(devices, args.variants):
         precision, compile = VARIANTS[variant]
         iters = args.iters or (300 if device == "cuda" else 10)
         warmup = args.warmup if args.warmup is not None else (30 if device == "cuda" else 2)
         plain_speed = None
         for loop, label in LOOPS.items():
-            row = measure_in_new_process(loop=loop, device_name=device, precision=precision, compile=compile,
-                                         resolution=args.resolution, batch_size=args.batch_size, iters=iters,
-                                         warmup=warmup, overrides=tuple(args.override))
+            row = measure_in_new_process(args.retries, loop=loop, device_name=device, precision=precision,
+                                         compile=compile, resolution=args.resolution, batch_size=args.batch_size,
+                                         iters=iters, warmup=warmup, overrides=tuple(args.override),
+                                         threads=args.threads)
             if row is None:
-                print(f"| {device} | {variant} | {label} | | n/a (not yet) | | | |", flush=True)
+                print(f"| {device} | {variant} | {label} | | n/a (not yet) | | | | |", flush=True)
                 continue
             plain_speed = row["it_s"] if loop == "plain" else plain_speed
             ratio = f"{plain_speed / row['it_s']:.2f}" if loop != "plain" and plain_speed else ""
             memory = f"{row['peak_mib']:.0f}" + (" (RSS delta)" if device == "cpu" else "")
-            print(f"| {device} | {variant} | {label} | {iters} (+{warmup}) | {row['it_s']:.2f} | {1000 / row['it_s']:.1f} | {memory} "
-                  f"| {ratio} |", flush=True)
+            print(f"| {device} | {variant} | {label} | {iters} (+{warmup}) | {row['it_s']:.2f} | "
+                  f"{1000 / row['it_s']:.1f} | {memory} | {ratio} | {row['others_cpu_s']:.1f} |", flush=True)
 
 
 if __name__ == "__main__":

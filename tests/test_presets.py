@@ -32,7 +32,8 @@ def test_dcgan_preset_has_the_examples_parameter_counts_at_64x64_rgb() -> None:
     G = instantiate(cfg.arch.generator, z_dim=cfg.z_dim, data_shape=(3, 64, 64), num_classes=None)
     D = instantiate(cfg.arch.discriminator, data_shape=(3, 64, 64), num_classes=None)
     assert (count_parameters(G), count_parameters(D)) == (EXAMPLES_G, EXAMPLES_D)
-    convolutions = [m for m in [*G.modules(), *D.modules()] if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    convolutions = [m for m in [*G.modules(), *D.modules()]
+                    if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
     assert len(convolutions) == 10 and all(m.bias is None for m in convolutions)
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in G.modules()) == 4
     assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules()) == 3  # none after the first layer
