@@ -9,11 +9,12 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torchvision.utils import make_grid
 
 
 def image_grid(images: torch.Tensor, rows: int | None = None) -> np.ndarray:
     """Images in [-1, 1] (N x C x H x W) -> one uint8 H x W x 3 grid, `rows` images a row."""
+    from torchvision.utils import make_grid  # here: importing torchvision costs a second at start-up
+
     nrow = rows or int(np.ceil(np.sqrt(len(images))))
     images = images.detach().float().cpu().clamp(-1, 1)
     if images.shape[-1] < 32:  # small images are enlarged (nearest neighbour) so that people can see them
