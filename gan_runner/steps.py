@@ -94,16 +94,25 @@ class StepCritic:
             return self.D(x, labels).float()
 
 
-def _update(loss: torch.Tensor, optimiser: torch.optim.Optimizer, scaler: torch.amp.GradScaler
-            ) -> torch.Tensor | None:
-    """Backward and the optimiser's step through the loss scaler; under fp16, whether the scaler skipped the
-    update (overflowing gradients), as a device tensor (read before `update` forgets it)."""
+def _with_terms(loss: torch.Tensor, terms: Iterator[tuple[str, tuple]], stats: Stats, prefix: str) -> torch.Tensor:
+    """`loss` plus each regulariser's term that is due this step; its raw value is logged as prefix/name."""
+    for name, (term, raw) in terms:
+        if term is not None:
+            loss = loss + term
+            stats[f"{prefix}/{name}"] = raw.detach()
+    return loss
+
+
+def _update(loss: torch.Tensor, optimiser: torch.optim.Optimizer, scaler: torch.amp.GradScaler, stats: Stats,
+            skipped_key: str) -> None:
+    """Backward and the optimiser's step through the loss scaler. Under fp16, whether the scaler skipped the
+    update (overflowing gradients) is logged as `skipped_key`, a device tensor read before `update` forgets it."""
     optimiser.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.step(optimiser)
-    skipped = sum(scaler._found_inf_per_device(optimiser).values()).clamp(max=1) if scaler.is_enabled() else None
+    if scaler.is_enabled():
+        stats[skipped_key] = sum(scaler._found_inf_per_device(optimiser).values()).clamp(max=1)
     scaler.update()
-    return skipped
 
 
 def _joint(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | None:
@@ -126,15 +135,10 @@ def d_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[
     loss = objective.d_loss(real_scores, fake_scores)
     stats = {"loss/d": loss.detach(), "d/real": real_scores.detach().mean(), "d/fake": fake_scores.detach().mean()}
     critic = StepCritic(D, precision)
-    for name, regulariser in regularisers.items():
-        term, raw = regulariser.scaled_penalty(d_steps_done, critic, real, fake, real_scores, fake_scores,
-                                               batch.real_labels, batch.fake_labels)
-        if term is not None:
-            loss = loss + term
-            stats[f"reg/{name}"] = raw.detach()
-    skipped = _update(loss, optimiser, precision.scaler_d)
-    if skipped is not None:
-        stats["amp/skipped_d"] = skipped
+    terms = ((name, r.scaled_penalty(d_steps_done, critic, real, fake, real_scores, fake_scores, batch.real_labels,
+                                     batch.fake_labels)) for name, r in regularisers.items())
+    loss = _with_terms(loss, terms, stats, "reg")
+    _update(loss, optimiser, precision.scaler_d, stats, "amp/skipped_d")
     for regulariser in regularisers.values():
         regulariser.after_d_step(D)
     return stats
@@ -155,14 +159,9 @@ def g_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[
             real_scores, fake_scores = None, D(fake, batch.fake_labels).float()
     loss = objective.g_loss(fake_scores, real_scores)
     stats = {"loss/g": loss.detach()}
-    for name, regulariser in regularisers.items():
-        term, raw = regulariser.scaled_generator_penalty(g_steps_done)
-        if term is not None:
-            loss = loss + term
-            stats[f"reg_g/{name}"] = raw.detach()
-    skipped = _update(loss, optimiser, precision.scaler_g)
-    if skipped is not None:
-        stats["amp/skipped_g"] = skipped
+    terms = ((name, r.scaled_generator_penalty(g_steps_done)) for name, r in regularisers.items())
+    loss = _with_terms(loss, terms, stats, "reg_g")
+    _update(loss, optimiser, precision.scaler_g, stats, "amp/skipped_g")
     D.requires_grad_(True)
     return stats
 
