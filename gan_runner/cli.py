@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_runner.checkpoint import load_for_resume
 from gan_runner.errors import UserError
+from gan_runner.study import RunIdentity, identify, job_dirname, objective_value, record_sweep
 
 log = logging.getLogger("gan_runner")
 
@@ -34,19 +35,34 @@ def _output_subdir(resume: str | None) -> str:
     return ".hydra" if resume in (None, "auto") else f".hydra/resumed-{datetime.now():%Y-%m-%d_%H-%M-%S}"
 
 
-# Used by conf/config.yaml's hydra.run.dir, so that resume=RUN_DIR runs in RUN_DIR.
+def _job_dirname() -> str:
+    hydra_cfg = HydraConfig.get()  # set when a job resolves its folder
+    return job_dirname(hydra_cfg.job.num, hydra_cfg.sweep.dir, list(hydra_cfg.overrides.task))
+
+
+# Used by conf/config.yaml's hydra.run.dir, so that resume=RUN_DIR runs in RUN_DIR, and by hydra.sweep.subdir.
 OmegaConf.register_new_resolver("gan_run_dir", _run_dir, replace=True)
 OmegaConf.register_new_resolver("gan_output_subdir", _output_subdir, replace=True)
+OmegaConf.register_new_resolver("gan_job_dirname", _job_dirname, replace=True)
 
 
-def run_identity() -> tuple[Path, str, str | None]:
-    """The job's output directory, its name (its command-line overrides) and, in a sweep, its group."""
+def run_identity(cfg: DictConfig, checkpoint: dict[str, Any] | None) -> RunIdentity:
+    """The job's name, group and chosen options in its study; a resumed run keeps the ones it started with."""
+    if checkpoint is not None and "identity" in checkpoint:
+        saved = checkpoint["identity"]
+        return RunIdentity(saved["run_name"], saved["name"], saved["group"], saved["varied"], saved["choices"])
     hydra_cfg = HydraConfig.get()
-    name = hydra_cfg.job.override_dirname or "defaults"
-    group = None
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        group = "sweep-" + Path(hydra_cfg.sweep.dir).as_posix().replace("/", "_").lstrip("_.")
-    return Path(hydra_cfg.runtime.output_dir), name, group
+    sweep_dir = hydra_cfg.sweep.dir if hydra_cfg.mode == RunMode.MULTIRUN else None
+    return identify(cfg, list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices), sweep_dir)
+
+
+def with_sweeper_direction(cfg: DictConfig) -> DictConfig:
+    """An Optuna sweeper's direction becomes study.direction (unless set), so the run checks it against the
+    metric before it trains (study.check_direction)."""
+    direction = HydraConfig.get().sweeper.get("direction")
+    if isinstance(direction, str) and cfg.get("study") is not None and cfg.study.get("direction") is None:
+        cfg.study.direction = direction.lower()
+    return cfg
 
 
 def resumed(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> tuple[DictConfig, dict[str, Any] | None]:
@@ -123,20 +139,22 @@ def main() -> None:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://gan_runner.conf", config_name="config")
-def hydra_main(cfg: DictConfig) -> None:
+def hydra_main(cfg: DictConfig) -> float | None:
+    """Trains one run; returns its objective value for a sweeper (study.objective_value: None, a failed trial,
+    when the run did not complete)."""
     from gan_runner.train import train  # imported here so that `gan-run --help` stays quick
 
-    run_dir, name, group = run_identity()
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
     sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         cfg, state = resumed(cfg, run_dir, list(HydraConfig.get().overrides.task))
-        summary = train(cfg, run_dir, name, group, resume=state)
+        summary = train(with_sweeper_direction(cfg), run_dir, run_identity(cfg, state), resume=state)
     except UserError as error:
         print(f"gan-run: error: {error}", file=sys.stderr)
         if not sweeping:
             sys.exit(2)
         write_error_summary(run_dir, str(error))
-        return
+        return None
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in summary["metrics"].items())
     log.info("%s at step %d in %.0f s; run directory %s%s", summary["status"], summary["step"],
              summary["wall_time_s"], run_dir, f"; {metrics}" if metrics else "")
@@ -146,10 +164,17 @@ def hydra_main(cfg: DictConfig) -> None:
         sys.exit(128 + signal.Signals[summary["signal"]].value)
     if summary["status"] == "diverged" and not sweeping:
         sys.exit(1)
+    return objective_value(summary, (cfg.get("study") or {}).get("metric"))
 
 
 class SweepSummary(Callback):
-    """At the end of a -m sweep, a line per job saying how it ended (also written to summary.txt)."""
+    """Before a -m sweep's jobs start, its command line and search space (study.yaml: what varies, which names
+    runs and W&B groups); at its end, a line per job saying how it ended (also written to summary.txt)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        search_space = config.hydra.sweeper.get("params")
+        record_sweep(config.hydra.sweep.dir, list(config.hydra.overrides.task),
+                     OmegaConf.to_container(search_space) if search_space is not None else None)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)

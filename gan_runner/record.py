@@ -33,17 +33,18 @@ class RunRecord:
         self.checkpoint_extras, self.keep_checkpoints = checkpoint_extras, keep_checkpoints
         self.latest: dict[str, float] = {}
 
-    def log(self, values: dict[str, float], step: int) -> None:
+    def log(self, values: dict[str, float], step: int, images_seen: int) -> None:
         if not values:
             return
         self.latest.update(values)
+        row = {"images_seen": images_seen, **values}
         with open(self.metrics_file, "a") as handle:
-            handle.write(json.dumps({"step": step, **values}) + "\n")
-        self.logger.log(values, step)
+            handle.write(json.dumps({"step": step, **row}) + "\n")
+        self.logger.log(row, step)
 
-    def image(self, key: str, image: np.ndarray, file: Path, step: int) -> None:
+    def image(self, key: str, image: np.ndarray, file: Path, step: int, images_seen: int) -> None:
         save_png(image, self.run_dir / file)
-        self.logger.log_image(key, image, step)
+        self.logger.log_image(key, image, step, images_seen)
 
     def checkpoint(self, state: TrainingState, file: str = "last.pt") -> None:
         """Writes the state atomically; a state holding a NaN never replaces a good checkpoint (Diverged)."""
@@ -59,8 +60,11 @@ class RunRecord:
         summary["final_losses"] = {k: v for k, v in self.latest.items() if k.split("/")[0] in STATISTICS}
         # The best key's summary is its minimum or maximum (track_best), not its final value.
         last_values = {k: v for k, v in summary["metrics"].items() if k != best_key}
-        self.logger.summary({**last_values, "status": summary["status"], **{
+        best = {f"best/{k}": v for k, v in (summary["best"] or {}).items()}
+        self.logger.summary({**last_values, **best, "status": summary["status"], **{
             f"params/{network}": count for network, count in summary["params"].items()}})
+        if (self.checkpoints / "best.pt").is_file():
+            self.logger.log_checkpoint(self.checkpoints / "best.pt", "best")
         summary["wandb"] = self.logger.finish() or None
         (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary

@@ -63,6 +63,8 @@ class TrainingState:
         self.stats = StatsCollector()
         self.step = 0      # generator updates done
         self.d_steps = 0   # discriminator updates done (the data order's position)
+        self.images_seen = 0  # real samples the discriminator has seen: the step axis that lines up runs of
+                              # different batch sizes and n_critic
         self.best: dict[str, Any] | None = None  # {"key", "value", "step"} of the best evaluation
 
     def parts(self) -> dict[str, Any]:
@@ -77,7 +79,8 @@ class TrainingState:
         return {
             **{key: part.state_dict() for key, part in self.parts().items()},
             "regularisers": {name: r.state_dict() for name, r in self.regularisers.items()},
-            "step": self.step, "d_steps": self.d_steps, "best": self.best, "rng": rng_state(),
+            "step": self.step, "d_steps": self.d_steps, "images_seen": self.images_seen, "best": self.best,
+            "rng": rng_state(),
         }
 
     def resume_from(self, checkpoint: dict[str, Any]) -> None:
@@ -98,3 +101,4 @@ class TrainingState:
         for name, regulariser in self.regularisers.items():
             regulariser.load_state_dict(state["regularisers"].get(name, {}))
         self.step, self.d_steps, self.best = int(state["step"]), int(state["d_steps"]), state.get("best")
+        self.images_seen = int(state.get("images_seen", 0))  # older checkpoints lack it: see train.py

@@ -104,14 +104,19 @@ def _with_terms(loss: torch.Tensor, terms: Iterator[tuple[str, tuple]], stats: S
 
 
 def _update(loss: torch.Tensor, optimiser: torch.optim.Optimizer, scaler: torch.amp.GradScaler, stats: Stats,
-            skipped_key: str) -> None:
-    """Backward and the optimiser's step through the loss scaler. Under fp16, whether the scaler skipped the
-    update (overflowing gradients) is logged as `skipped_key`, a device tensor read before `update` forgets it."""
+            network: str) -> None:
+    """Backward and the optimiser's step through the loss scaler. Logs the gradient's norm over the network's
+    parameters as `grad_norm/<network>` (of the unscaled gradient) and, under fp16, whether the scaler skipped the
+    update (overflowing gradients) as `amp/skipped_<network>`, a device tensor read before `update` forgets it."""
     optimiser.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
+    if scaler.is_enabled():
+        scaler.unscale_(optimiser)  # the norm of the true gradient; the step then skips its own unscaling
+    gradients = [p.grad for group in optimiser.param_groups for p in group["params"] if p.grad is not None]
+    stats[f"grad_norm/{network}"] = torch.nn.utils.get_total_norm(gradients).detach()
     scaler.step(optimiser)
     if scaler.is_enabled():
-        stats[skipped_key] = sum(scaler._found_inf_per_device(optimiser).values()).clamp(max=1)
+        stats[f"amp/skipped_{network}"] = sum(scaler._found_inf_per_device(optimiser).values()).clamp(max=1)
     scaler.update()
 
 
@@ -138,7 +143,7 @@ def d_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[
     terms = ((name, r.scaled_penalty(d_steps_done, critic, real, fake, real_scores, fake_scores, batch.real_labels,
                                      batch.fake_labels)) for name, r in regularisers.items())
     loss = _with_terms(loss, terms, stats, "reg")
-    _update(loss, optimiser, precision.scaler_d, stats, "amp/skipped_d")
+    _update(loss, optimiser, precision.scaler_d, stats, "d")
     for regulariser in regularisers.values():
         regulariser.after_d_step(D)
     return stats
@@ -161,7 +166,7 @@ def g_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[
     stats = {"loss/g": loss.detach()}
     terms = ((name, r.scaled_generator_penalty(g_steps_done)) for name, r in regularisers.items())
     loss = _with_terms(loss, terms, stats, "reg_g")
-    _update(loss, optimiser, precision.scaler_g, stats, "amp/skipped_g")
+    _update(loss, optimiser, precision.scaler_g, stats, "g")
     D.requires_grad_(True)
     return stats
 

@@ -20,6 +20,7 @@ from gan_runner.errors import UserError
 from gan_runner.record import RunRecord, sample_picture, truncate_metrics
 from gan_runner.sample import draw_batches
 from gan_runner.state import TrainingState
+from gan_runner.study import RunIdentity, check_direction
 from gan_runner.steps import Batches, d_step, fixed_inputs, g_step
 from gan_runner.stopping import Diverged, StopSignals, check_parameters
 from gan_runner.validation import check_writable, validate
@@ -42,7 +43,7 @@ def due(step: int, every: int, last: int) -> bool:
 def evaluate(run: Run, state: TrainingState, record: RunRecord, sample: Any) -> dict[str, float]:
     """The metric, logged; a new best (metric.best_key) is kept as checkpoints/best.pt."""
     values = run.metric(sample, run.dataset)
-    record.log(values, state.step)
+    record.log(values, state.step, state.images_seen)
     score = values.get(run.metric.best_key) if run.metric.best_key else None
     if score is not None and (state.best is None or run.metric.better(score, state.best["value"])):
         state.best = {"key": run.metric.best_key, "value": score, "step": state.step}
@@ -50,11 +51,21 @@ def evaluate(run: Run, state: TrainingState, record: RunRecord, sample: Any) -> 
     return values
 
 
-def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None = None,
+def speed_and_memory(steps: int, seconds: float, device: torch.device) -> dict[str, float]:
+    """Steps per second since the last row and, on CUDA, the peak memory allocated so far."""
+    values = {"speed/steps_per_s": steps / max(seconds, 1e-9)}
+    if device.type == "cuda":
+        values["memory/peak_gpu_gb"] = torch.cuda.max_memory_allocated(device) / 2**30
+    return values
+
+
+def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
           resume: dict[str, Any] | None = None) -> dict[str, Any]:
     """Trains one GAN as `cfg` describes, writing everything under `run_dir`; returns the summary, whose
     `status` is completed, interrupted (a stop signal; resumable) or diverged (a NaN or an infinity).
-    `resume` is a checkpoint (checkpoint.load_for_resume) to continue from."""
+    `identity` names the run in its study (None: a lone run called "run"); `resume` is a checkpoint
+    (checkpoint.load_for_resume) to continue from."""
+    identity = identity or RunIdentity("run")
     started = time.time()
     validate(cfg)
     check_writable(run_dir)
@@ -62,8 +73,11 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
     run, state = run_parts(cfg, device)  # seeded with cfg.seed
     for message in run.warnings:
         log.warning("%s.", message)
+    check_direction(cfg, run.metric)
     if resume is not None:
         state.resume_from(resume)
+        if "images_seen" not in resume:  # a checkpoint from before the counter: each D step saw one batch
+            state.images_seen = state.d_steps * cfg.train.batch_size
         truncate_metrics(run_dir / "metrics.jsonl", state.step)
         if state.step >= cfg.train.steps:
             raise UserError(f"The run in {run_dir} is already at step {state.step} and train.steps is "
@@ -71,12 +85,13 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
                             f"train.steps={2 * state.step}.")
     start_step, train_cfg, last = state.step, cfg.train, cfg.train.steps
     logger = build(cfg, "logger")
-    logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, name, group,
+    logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, identity,
                  run_id=resume.get("logger_run_id") if resume else None)
     if run.metric.best_key:
         logger.track_best(run.metric.best_key, run.metric.higher_is_better)
     record = RunRecord(run_dir, logger, {"config": OmegaConf.to_container(cfg), "data_shape": list(run.dataset.shape),
-                                         "num_classes": run.num_classes}, train_cfg.keep_checkpoints)
+                                         "num_classes": run.num_classes, "identity": identity.summary()},
+                       train_cfg.keep_checkpoints)
     data = run.dataset.batches(train_cfg.batch_size, torch.Generator().manual_seed(cfg.seed), state.d_steps, device)
     batches = Batches(data, cfg.z_dim, run.num_classes, device)
     if resume is not None:
@@ -85,8 +100,9 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
     # The metric's samples: the same z at every evaluation, from the averaged generator.
     sample = functools.partial(draw_batches, state.ema.model, cfg.z_dim, seed=cfg.seed + 2, device=device)
 
-    status, failure, final_metrics, step = "completed", None, {}, start_step
-    progress = tqdm(range(start_step + 1, last + 1), initial=start_step, total=last, unit="step", desc=name,
+    status, failure, final_metrics, step, picture = "completed", None, {}, start_step, None
+    last_row = (start_step, time.perf_counter())  # for the steps per second of each row
+    progress = tqdm(range(start_step + 1, last + 1), initial=start_step, total=last, unit="step", desc=identity.name,
                     mininterval=1.0, dynamic_ncols=True)
     with StopSignals() as signals:
         try:
@@ -99,24 +115,29 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
                     state.stats.add(d_step(run.G, run.D, run.objective, state.regularisers, state.opt_d, batch,
                                            state.d_steps, run.precision), step)
                     state.d_steps += 1
+                    state.images_seen += len(batch.real)
                 state.stats.add(g_step(run.G, run.D, run.objective, state.regularisers, state.opt_g,
                                        batches.for_generator(batch), step - 1, run.precision), step)
                 state.ema.update(state.G, step)
                 state.step = step
 
-                stopping = signals.received is not None
-                if due(step, train_cfg.log_every, last):
+                stopping, row_due = signals.received is not None, due(step, train_cfg.log_every, last)
+                if row_due:
                     row = state.stats.means()  # Diverged if a statistic went bad since the last row
                     check_parameters({"G": state.G, "D": state.D})
-                    record.log(row, step)
+                    row.update({"lr/g": state.opt_g.param_groups[0]["lr"], "lr/d": state.opt_d.param_groups[0]["lr"]})
+                    row.update(speed_and_memory(step - last_row[0], time.perf_counter() - last_row[1], device))
+                    record.log(row, step, state.images_seen)
                     progress.set_postfix({k: f"{row.get(f'loss/{k}', float('nan')):.3f}" for k in "dg"}, refresh=False)
                 if due(step, run.metric.every, last) and not stopping:
                     final_metrics = evaluate(run, state, record, sample)
                 if due(step, train_cfg.sample_every, last) and not stopping:
                     picture = sample_picture(state.ema.model, state.D, fixed, run.dataset, sample, cfg.seed, step)
-                    record.image("samples", picture, Path("samples") / f"step_{step:06d}.png", step)
+                    record.image("samples", picture, Path("samples") / f"step_{step:06d}.png", step, state.images_seen)
                 if due(step, train_cfg.checkpoint_every, last) or stopping:
                     record.checkpoint(state)
+                if row_due:  # the next row's speed counts training steps, not this row's evaluation and files
+                    last_row = (step, time.perf_counter())
                 if stopping:
                     status = "interrupted"
                     log.warning("%s received at step %d: checkpoint written to %s; continue with gan-run resume=%s",
@@ -132,14 +153,17 @@ def train(cfg: DictConfig, run_dir: Path, name: str = "run", group: str | None =
         finally:
             progress.close()
 
+    if picture is not None:  # the last grid again, under its own key: a W&B panel of every run's final samples
+        record.image("final_samples", picture, Path("final_samples.png"), state.step, state.images_seen)
     curves = loss_curves(record.metrics_file)
     if curves is not None:
-        record.image("loss_curves", curves, Path("loss_curves.png"), state.step)
+        record.image("loss_curves", curves, Path("loss_curves.png"), state.step, state.images_seen)
     summary: dict[str, Any] = {
         "status": status, "step": step, "wall_time_s": round(time.time() - started, 2), "device": str(device),
         "params": {"generator": count_parameters(state.G), "discriminator": count_parameters(state.D)},
         "metrics": final_metrics if status == "completed" else {}, "metrics_protocol": run.metric.protocol(),
-        "best": state.best, "warnings": run.warnings,
+        "best": state.best, "images_seen": state.images_seen, "warnings": run.warnings,
+        "study": identity.summary(),
         **({"diverged": failure} if failure else {}),
         **({"signal": signals.received.name} if status == "interrupted" else {}),
         **({"resumed_from_step": start_step} if resume is not None else {}),

@@ -82,19 +82,46 @@ def test_gan_sample_writes_arrays_and_grids(trained_run: Path, tmp_path: Path) -
     assert bad.returncode == 2 and "No checkpoint at" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_sweep_gives_one_directory_and_one_wandb_run_per_job_in_one_group(tmp_path: Path) -> None:
+def test_sweep_gives_a_wandb_run_per_job_and_a_group_per_configuration(tmp_path: Path) -> None:
+    """Seeds of one configuration share a W&B group (W&B then draws their mean and spread); the configurations
+    differ; runs are named by what varies and carry the chosen options as plain config keys and tags."""
     run("gan-run", "-m", "objective=hinge,nonsaturating", "seed=0,1", *TINY, "train.steps=2",
-        "train.sample_every=100", "hydra.sweep.dir=sweep", cwd=tmp_path)
-    jobs = sorted(p for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+        "train.sample_every=100", "metrics=digits", "metrics.n_samples=200", "logger.log_checkpoints=true",
+        "hydra.sweep.dir=studies/hinge_vs_ns", cwd=tmp_path)
+    jobs = sorted(p for p in (tmp_path / "studies" / "hinge_vs_ns").iterdir() if p.is_dir())
     assert len(jobs) == 4
-    runs = []
+    runs, histories, metrics, artifacts = [], [], [], []
     for job in jobs:
         assert json.loads((job / "summary.json").read_text())["status"] == "completed"
-        runs += [r["run"] for r in wandb_records(job) if r["type"] == "run"]
+        records = wandb_records(job)
+        runs += [r["run"] for r in records if r["type"] == "run"]
+        histories.append([r["history"]["item"] for r in records if r["type"] == "history"])
+        metrics.append([r["metric"] for r in records if r["type"] == "metric"])
+        artifacts.append([r["artifact"] for r in records if r["type"] == "artifact"])
     assert len(runs) == 4 and len({r["run_id"] for r in runs}) == 4
-    assert {r["run_group"] for r in runs} == {"sweep-sweep"}
-    names = {r["display_name"] for r in runs}  # each job is named by its overrides
-    assert len(names) == 4 and all("objective=" in n and "seed=" in n for n in names)
+    groups = {}
+    for r in runs:
+        groups.setdefault(r["run_group"], []).append(r["display_name"])
+    assert groups == {"studies_hinge_vs_ns/objective=hinge": ["objective=hinge,seed=0", "objective=hinge,seed=1"],
+                      "studies_hinge_vs_ns/objective=nonsaturating": ["objective=nonsaturating,seed=0",
+                                                                      "objective=nonsaturating,seed=1"]}
+    for r in runs:
+        config = r["config"]["update"]
+        objective = r["display_name"].split(",")[0].split("=")[1]
+        assert config["choice/objective"] == objective and config["choice/arch"] == "dcgan"
+        assert config["choice/regulariser"] == "none" and config["choice/experiment"] == "none"
+        assert config["study/name"] == "studies_hinge_vs_ns" and config["study/varied"] == "objective,seed"
+        assert r["job_type"] == "train" and f"objective={objective}" in r["tags"] and "dataset=digits" in r["tags"]
+    for history, defined, logged in zip(histories, metrics, artifacts):
+        rows = [h for h in history if "loss/d" in h]
+        assert [h["images_seen"] for h in rows] == [16, 32]  # batch 16, one D step per step
+        assert all({"lr/g", "lr/d", "grad_norm/g", "grad_norm/d", "speed/steps_per_s"} <= set(h) for h in rows)
+        assert all(h["grad_norm/d"] > 0 and h["lr/g"] == 2e-4 for h in rows)
+        assert any(h.get("final_samples._type") == "image-file" for h in history)
+        assert {"glob_name": "*", "step_metric": "images_seen"}.items() <= {
+            k: v for m in defined if m.get("glob_name") == "*" for k, v in m.items()}.items()
+        (artifact,) = logged  # best.pt, with logger.log_checkpoints=true
+        assert artifact["type"] == "model" and "best" in artifact["aliases"]
 
 
 def test_logger_none_never_imports_wandb(tmp_path: Path) -> None:

@@ -4,9 +4,12 @@ them. `none` logs nowhere; `wandb` to Weights & Biases (imported only when chose
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from gan_runner.study import RunIdentity
 
 
 class Logger:
@@ -14,18 +17,21 @@ class Logger:
 
     run_id: str | None = None  # kept in checkpoints, so that a resumed run continues the same logger run
 
-    def start(self, config: dict[str, Any], run_dir: Path, name: str, group: str | None,
-              run_id: str | None = None) -> None:
-        """`run_id`: the id of the run to continue (a resumed run), else None."""
+    def start(self, config: dict[str, Any], run_dir: Path, identity: RunIdentity, run_id: str | None = None) -> None:
+        """`identity`: the run's name, group and chosen options; `run_id`: the id of the run to continue (a
+        resumed run), else None."""
 
     def log(self, values: dict[str, float], step: int) -> None:
-        pass
+        """`values` include `images_seen`, every row's second step axis."""
 
     def track_best(self, key: str, higher_is_better: bool) -> None:
         """The run's summary keeps the best value of `key` rather than its last."""
 
-    def log_image(self, key: str, image: np.ndarray, step: int) -> None:
+    def log_image(self, key: str, image: np.ndarray, step: int, images_seen: int) -> None:
         """`image` is uint8, H x W x C."""
+
+    def log_checkpoint(self, path: Path, name: str) -> None:
+        """Keeps a copy of a checkpoint with the logger, if it is configured to (W&B: log_checkpoints)."""
 
     def summary(self, values: dict[str, Any]) -> None:
         pass

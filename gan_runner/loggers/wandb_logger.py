@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from gan_runner.loggers import Logger
+from gan_runner.study import RunIdentity
 
 log = logging.getLogger(__name__)
 
@@ -53,20 +54,22 @@ class WandbLogger(Logger):
         name: str | None = None,
         tags: list[str] | None = None,
         mode: str | None = None,
+        log_checkpoints: bool = False,
     ) -> None:
         self.project, self.entity, self.name = project, entity, name
         self.tags = list(tags or [])
         self.mode = mode
+        self.log_checkpoints = log_checkpoints
         self.run: Any = None
 
-    def start(self, config: dict[str, Any], run_dir: Path, name: str, group: str | None,
-              run_id: str | None = None) -> None:
+    def start(self, config: dict[str, Any], run_dir: Path, identity: RunIdentity, run_id: str | None = None) -> None:
         import wandb
 
         mode = resolve_mode(self.mode)
         settings = dict(
-            project=self.project, entity=self.entity, name=self.name or name, group=group, tags=self.tags,
-            config=config, dir=str(run_dir), reinit="finish_previous",
+            project=self.project, entity=self.entity, name=self.name or identity.name, group=identity.group,
+            job_type="train", tags=[*identity.tags, *self.tags], config={**config, **identity.config_keys()},
+            dir=str(run_dir), reinit="finish_previous",
             # A resumed run continues its W&B run: same id; "allow" creates it if it never reached the server.
             id=run_id, resume="allow" if run_id else None,
         )
@@ -83,17 +86,30 @@ class WandbLogger(Logger):
             log.warning("W&B could not start online (%s); %s.", error, fallback)
             self.run = wandb.init(mode="offline", **settings)
         self.run_id = self.run.id
+        # Every key is drawn against images seen as well as steps, so runs of different batch sizes and n_critic
+        # line up on one axis.
+        self.run.define_metric("images_seen")
+        self.run.define_metric("*", step_metric="images_seen")
 
     def track_best(self, key: str, higher_is_better: bool) -> None:
-        self.run.define_metric(key, summary="max" if higher_is_better else "min")
+        self.run.define_metric(key, step_metric="images_seen", summary="max" if higher_is_better else "min")
 
     def log(self, values: dict[str, float], step: int) -> None:
         self.run.log(values, step=step)
 
-    def log_image(self, key: str, image: np.ndarray, step: int) -> None:
+    def log_image(self, key: str, image: np.ndarray, step: int, images_seen: int) -> None:
         import wandb
 
-        self.run.log({key: wandb.Image(image)}, step=step)
+        self.run.log({key: wandb.Image(image), "images_seen": images_seen}, step=step)
+
+    def log_checkpoint(self, path: Path, name: str) -> None:
+        if not self.log_checkpoints:
+            return
+        import wandb
+
+        artifact = wandb.Artifact(f"{self.run.id}-{name}", type="model", metadata={"file": path.name})
+        artifact.add_file(str(path))
+        self.run.log_artifact(artifact, aliases=[name, "latest"])
 
     def summary(self, values: dict[str, Any]) -> None:
         self.run.summary.update(values)
