@@ -22,7 +22,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_runner.checkpoint import load_for_resume
 from gan_runner.errors import UserError
-from gan_runner.study import RunIdentity, identify, job_dirname, objective_value, record_sweep
+from gan_runner.study import (RunIdentity, check_direction, identify, job_dirname, objective_value,
+                              record_sweep)
 
 log = logging.getLogger("gan_runner")
 
@@ -56,10 +57,10 @@ def run_identity(cfg: DictConfig, checkpoint: dict[str, Any] | None) -> RunIdent
     return identify(cfg, list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices), sweep_dir)
 
 
-def with_sweeper_direction(cfg: DictConfig) -> DictConfig:
-    """An Optuna sweeper's direction becomes study.direction (unless set), so the run checks it against the
-    metric before it trains (study.check_direction)."""
-    direction = HydraConfig.get().sweeper.get("direction")
+def with_sweeper_direction(cfg: DictConfig, sweeper: DictConfig) -> DictConfig:
+    """An Optuna sweeper's direction becomes study.direction (unless set), so that a run checks it against its
+    metric (study.check_direction)."""
+    direction = sweeper.get("direction")
     if isinstance(direction, str) and cfg.get("study") is not None and cfg.study.get("direction") is None:
         cfg.study.direction = direction.lower()
     return cfg
@@ -148,7 +149,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
     sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         cfg, state = resumed(cfg, run_dir, list(HydraConfig.get().overrides.task))
-        summary = train(with_sweeper_direction(cfg), run_dir, run_identity(cfg, state), resume=state)
+        cfg = with_sweeper_direction(cfg, HydraConfig.get().sweeper)
+        summary = train(cfg, run_dir, run_identity(cfg, state), resume=state)
     except UserError as error:
         print(f"gan-run: error: {error}", file=sys.stderr)
         if not sweeping:
@@ -172,6 +174,16 @@ class SweepSummary(Callback):
     runs and W&B groups); at its end, a line per job saying how it ended (also written to summary.txt)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Also refuses, before any job starts, a sweeper direction that contradicts the metric's sense: every
+        trial would be refused alike."""
+        from hydra.utils import get_class
+
+        study = with_sweeper_direction(OmegaConf.masked_copy(config, ["study"]), config.hydra.sweeper)
+        try:
+            check_direction(study, get_class(config.metrics._target_))
+        except UserError as error:
+            print(f"gan-run: error: {error}", file=sys.stderr)
+            sys.exit(2)
         search_space = config.hydra.sweeper.get("params")
         record_sweep(config.hydra.sweep.dir, list(config.hydra.overrides.task),
                      OmegaConf.to_container(search_space) if search_space is not None else None)

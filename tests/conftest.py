@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +29,15 @@ def options(group: str) -> list[str]:
 
 # Each architecture's overrides to a few thousand parameters, from its own YAML file (`tiny`).
 TINY_ARCH = {arch: list(OmegaConf.load(CONF / "arch" / f"{arch}.yaml").tiny) for arch in options("arch")}
+
+
+TIMINGS = ("speed/", "memory/")  # row keys that measure the machine, not the run: they differ between any two runs
+
+
+def metric_rows(run_dir: Path) -> list[dict]:
+    """metrics.jsonl's rows without their timings: what two runs of one seed must agree on."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if not k.startswith(TIMINGS)} for row in rows]
 
 
 def load_script(name: str) -> ModuleType:

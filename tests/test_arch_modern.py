@@ -21,7 +21,7 @@ from gan_runner.regularisers.spectral_norm import apply_spectral_norm
 from gan_runner.sample import draw, load_generator
 from gan_runner.sample import main as sample_main
 from gan_runner.train import train
-from tests.conftest import SHRINK, TINY_ARCH, load_script, make_config, options
+from tests.conftest import SHRINK, TINY_ARCH, load_script, make_config, metric_rows, options
 
 LABELS = 3
 
@@ -213,7 +213,7 @@ def test_a_cuda_training_step(module) -> None:
 
 
 def _rows(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return metric_rows(run_dir)
 
 
 @pytest.mark.parametrize("conditional", [False, True])

@@ -34,7 +34,7 @@ from gan_runner.state import EMA
 from gan_runner.stats import StatsCollector
 from gan_runner.steps import Batch, d_step
 from gan_runner.train import train
-from tests.conftest import REPO, SHRINK, TINY_ARCH, make_config
+from tests.conftest import REPO, SHRINK, TINY_ARCH, make_config, metric_rows
 
 # --- 1. the generator's moving average -------------------------------------------------------------------
 
@@ -453,8 +453,7 @@ def test_a_compiled_run_matches_the_eager_one(tmp_path: Path) -> None:
     common = [*SHRINK, "train.steps=3", *TINY_ARCH["dcgan"], "regulariser=[gp,spectral_norm]", "arch.discriminator.norm=layer"]
     train(make_config(*common), tmp_path / "eager")
     train(make_config(*common, "train.compile=true"), tmp_path / "compiled")
-    rows = [[json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
-            for run in ("eager", "compiled")]
+    rows = [metric_rows(tmp_path / run) for run in ("eager", "compiled")]
     for eager, compiled in zip(*rows):
         assert compiled.keys() == eager.keys()
         for key in eager:

@@ -18,7 +18,8 @@ from gan_runner.checkpoint import load_checkpoint, load_for_resume, save_checkpo
 from gan_runner.errors import UserError
 from gan_runner.loggers.wandb_logger import WandbLogger
 from gan_runner.train import train
-from tests.conftest import REPO, TINY_ARCH, make_config
+from gan_runner.study import RunIdentity
+from tests.conftest import REPO, TINY_ARCH, make_config, metric_rows
 from tests.test_cli import BIN, run
 
 RING = ["dataset=ring8", "logger=none", "metrics=none", "train.device=cpu", "train.batch_size=32",
@@ -26,7 +27,7 @@ RING = ["dataset=ring8", "logger=none", "metrics=none", "train.device=cpu", "tra
 
 
 def losses(run_dir: Path) -> list[dict]:
-    return [row for row in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if "loss/d" in row]
+    return [row for row in metric_rows(run_dir) if "loss/d" in row]
 
 
 def test_resume_with_more_steps_gives_the_losses_of_an_uninterrupted_run(tmp_path: Path) -> None:
@@ -143,7 +144,7 @@ def test_wandb_unreachable_online_falls_back_to_offline_at_once(tmp_path: Path, 
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
     logger = WandbLogger()
     started = time.time()
-    logger.start({"x": 1}, tmp_path, "unreachable", None)
+    logger.start({"x": 1}, tmp_path, RunIdentity("unreachable"))
     assert time.time() - started < 30
     assert logger.finish()["mode"] == "offline"
 
