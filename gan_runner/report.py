@@ -21,8 +21,9 @@ label is what differs between groups, in the form it was asked for: the job's ov
 then Hydra's group choices, and config values (`train.lr_d=0.001`) only where those do not tell groups apart.
 A run whose status is error, or which has no summary.json, is counted as failed and listed with its reason.
 
-The interval is Student's t: mean ± t(0.975, n - 1) s / sqrt(n), s the sample standard deviation; one run gives
-a mean and no interval. A diverged or interrupted run is counted in its column and never averaged in.
+The interval is Student's t: mean ± t(0.975, n - 1) s / sqrt(n), s the sample standard deviation; one run, or
+a value that is not finite (an infinite reverse KL), gives a mean and no interval. A diverged or interrupted run
+is counted in its column and never averaged in.
 Curves: a group's line is the mean over its completed runs at the steps that all of them logged (no
 interpolation), and its band spans their minimum to maximum (with a few seeds, a t interval would mostly show
 t's width).
@@ -220,7 +221,8 @@ def asked_for(run: Run, keys: list[str]) -> list[str]:
         elif groups:
             group = max(groups, key=len)
             parts.append(f"{group}={run.choices[group]}")
-    return list(dict.fromkeys(parts))
+    typed = {override: number for number, override in enumerate(run.overrides)}
+    return sorted(dict.fromkeys(parts), key=lambda part: typed.get(part, len(typed)))  # in the order typed
 
 
 def values_of(run: Run, keys: list[str]) -> list[str]:
@@ -258,7 +260,7 @@ class Estimate:
 
     @property
     def half_width(self) -> float | None:
-        if self.n < 2:
+        if self.n < 2 or not all(math.isfinite(v) for v in self.values):
             return None
         from scipy.stats import t
 
@@ -269,8 +271,10 @@ class Estimate:
         if not self.values:
             return "–"
         count = "" if self.n == expected_n else f" (n={self.n})"
-        if self.half_width is None:
+        if self.n == 1:
             return f"{self.mean:.4g} (n=1, no interval)"
+        if self.half_width is None:
+            return f"{self.mean:.4g} (a value is not finite: no interval){count}"
         return f"{self.mean:.4g} ± {self.half_width:.2g}{count}"
 
 
