@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Iterator
 
@@ -165,20 +166,29 @@ def test_draw_batches_of_one_class() -> None:
     assert torch.allclose(drawn, expected, atol=1e-6)
 
 
-def test_toy_table_counts_a_diverged_run_as_covering_nothing() -> None:
+def test_toy_table_is_gan_reports_table_with_the_published_rows(tmp_path) -> None:
+    """Two seeds' sweeps as gan-run writes them (config, overrides, summary); seed 1 of hinge + none diverged."""
     toy_table = load_script("toy_table")
-    good = {"dataset": "ring8", "objective": "hinge", "regulariser": "gp", "status": "completed",
-            "toy/modes": 8.0, "toy/high_quality": 0.9, "toy/reverse_kl": 0.01, "wall_time_s": 60.0}
-    rows = [{**good, "seed": 0}, {**good, "seed": 1},
-            {**good, "seed": 0, "regulariser": "none", "toy/high_quality": 0.5},
-            {**good, "seed": 1, "regulariser": "none", "toy/high_quality": 0.7},
-            {"dataset": "ring8", "objective": "hinge", "regulariser": "spectral_norm", "seed": 0,
-             "status": "diverged", "diverged_step": 12, "wall_time_s": 1.0}]
-    text = toy_table.table(rows, ["ring8"], ["hinge"], ["none", "gp", "spectral_norm"])
-    row = next(line for line in text.splitlines() if line.startswith("| hinge"))
-    # none: mean of 50 % and 70 %, not bold (one seed below 70 %); gp: bold; spectral_norm: one seed, diverged
-    assert row == ("| hinge | 8.0 / 60.0 / 0.01 | **8.0 / 90.0 / 0.01** | "
-                   "0.0 / 0.0 / inf (1 diverged) (1 seed) |")
+    for seed in (0, 1):
+        for number, regulariser in enumerate(("none", "gp")):
+            run = tmp_path / f"ring8_seed{seed}" / f"{number}_regulariser={regulariser}"
+            (run / ".hydra").mkdir(parents=True)
+            config = {"seed": seed, "regulariser": {regulariser: {"weight": 1.0}}, "train": {"batch_size": 256}}
+            (run / ".hydra" / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
+            (run / ".hydra" / "overrides.yaml").write_text(json.dumps(["objective=hinge", f"regulariser={regulariser}",
+                                                                       f"seed={seed}"]))
+            diverged = seed == 1 and regulariser == "none"
+            metrics = {"toy/modes": 8.0 - seed, "toy/high_quality": 0.5 + seed / 10, "toy/reverse_kl": 0.1}
+            (run / "summary.json").write_text(json.dumps(
+                {"status": "diverged", "step": 12, "metrics": {}} if diverged else
+                {"status": "completed", "step": 100, "wall_time_s": 60.0, "metrics": metrics}))
+    text = toy_table.table(tmp_path, ["ring8", "grid25"])  # no grid25 sweeps: no grid25 table
+    rows = [line for line in text.splitlines() if line.startswith("| `")]
+    # none: seed 0 alone (seed 1 diverged, counted, not averaged in); gp: both seeds
+    assert rows[0].startswith("| `regulariser=none` | 2 | 1 | 1 | 0 | 0 | 8 (n=1, no interval) | 0.5 (n=1, no")
+    assert rows[1].startswith("| `regulariser=gp` | 2 | 2 | 0 | 0 | 0 | 7.5 ± 6.4 | 0.55 ± 0.64 | 0.1 ± 0 |")
+    assert len(rows) == 2 and "Published on ring8 (modes / high-quality % / reverse KL): GAN, PacGAN's" in text
+    assert "grid25" not in text and (tmp_path / "report_ring8" / "report.md").is_file()
 
 
 def test_toy_table_rewrites_only_its_section_of_a_docs_page(tmp_path) -> None:
