@@ -123,6 +123,22 @@ def test_sweep_gives_a_wandb_run_per_job_and_a_group_per_configuration(tmp_path:
         (artifact,) = logged  # best.pt, with logger.log_checkpoints=true
         assert artifact["type"] == "model" and "best" in artifact["aliases"]
 
+    # The study's dashboard, written offline from these runs: filtered to the study, grouped by configuration.
+    sweep = tmp_path / "studies" / "hinge_vs_ns"
+    run("gan-dashboard", str(sweep), "out=view.json", cwd=tmp_path)
+    view = json.loads((tmp_path / "view.json").read_text())
+    (runset,) = view["spec"]["section"]["runSets"]
+    filters = {(f["key"]["section"], f["key"]["name"]): f["value"] for f in runset["filters"]["filters"]}
+    assert filters[("config", "study/name.value")] == "studies_hinge_vs_ns"
+    assert runset["grouping"] == [{"section": "run", "name": "group"}]
+    plotted = {key for section in view["spec"]["section"]["panelBankConfig"]["sections"]
+               for panel in section["panels"] for key in panel["config"].get("metrics", [])}
+    assert {"digits/frechet", "loss/d", "grad_norm/g", "lr/d"} <= plotted
+    # ... and its offline report: a group per objective, two completed seeds each.
+    run("gan-report", str(sweep), "out=report", cwd=tmp_path)
+    table = (tmp_path / "report" / "table.csv").read_text().splitlines()
+    assert len(table) == 3 and all(",2,2,0,0,0," in line for line in table[1:])
+
 
 def test_logger_none_never_imports_wandb(tmp_path: Path) -> None:
     script = (
