@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_runner.checkpoint import load_for_resume
 from gan_runner.errors import UserError
+from gan_runner.launch import check_sweep_plugins, hand_over_to_submitit, place_job
 
 log = logging.getLogger("gan_runner")
 
@@ -116,6 +117,7 @@ def main() -> None:
     sys.path.insert(0, os.getcwd())
     try:
         check_output_folders(sys.argv[1:])
+        check_sweep_plugins(sys.argv[1:])
     except UserError as error:
         print(f"gan-run: error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -130,6 +132,7 @@ def hydra_main(cfg: DictConfig) -> None:
     sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         cfg, state = resumed(cfg, run_dir, list(HydraConfig.get().overrides.task))
+        place_job(cfg.train.device)  # parallel sweeps: this job's GPU and share of the cores
         summary = train(cfg, run_dir, name, group, resume=state)
     except UserError as error:
         print(f"gan-run: error: {error}", file=sys.stderr)
@@ -143,6 +146,7 @@ def hydra_main(cfg: DictConfig) -> None:
     if summary["status"] == "interrupted":
         import signal
 
+        hand_over_to_submitit(summary, cfg.resume)  # submitit's time-out signal: requeue (exits there)
         sys.exit(128 + signal.Signals[summary["signal"]].value)
     if summary["status"] == "diverged" and not sweeping:
         sys.exit(1)
