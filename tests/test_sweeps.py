@@ -27,8 +27,9 @@ TINY_RING = ["dataset=ring8", "logger=none", "train.log_every=50"]
 
 
 def gan_run(*args: str, cwd: Path, **popen: object) -> subprocess.Popen:
-    """The real CLI in a process of its own session, so that a failed test can stop it with all it started."""
-    env = dict(os.environ, PYTHONPATH=str(REPO))
+    """The real CLI in a process of its own session, so that a failed test can stop it with all it started.
+    One thread each: several run at once here, and threads waiting on one another's cores slow all of them."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     return subprocess.Popen([sys.executable, "-m", "gan_runner.cli", *args], cwd=cwd, env=env,
                             start_new_session=True, **popen)
 
