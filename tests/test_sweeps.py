@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
