@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_runner.checkpoint import load_for_resume
 from gan_runner.errors import UserError
+from gan_runner.launch import check_sweep_plugins, hand_over_to_submitit, place_job
 from gan_runner.study import (RunIdentity, check_direction, identify, job_dirname, objective_value,
                               record_sweep)
 
@@ -133,6 +134,7 @@ def main() -> None:
     sys.path.insert(0, os.getcwd())
     try:
         check_output_folders(sys.argv[1:])
+        check_sweep_plugins(sys.argv[1:])
     except UserError as error:
         print(f"gan-run: error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -150,6 +152,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
     try:
         cfg, state = resumed(cfg, run_dir, list(HydraConfig.get().overrides.task))
         cfg = with_sweeper_direction(cfg, HydraConfig.get().sweeper)
+        place_job(cfg.train.device)  # parallel sweeps: this job's GPU and share of the cores
         summary = train(cfg, run_dir, run_identity(cfg, state), resume=state)
     except UserError as error:
         print(f"gan-run: error: {error}", file=sys.stderr)
@@ -163,6 +166,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
     if summary["status"] == "interrupted":
         import signal
 
+        hand_over_to_submitit(summary, cfg.resume)  # submitit's time-out signal: requeue (exits there)
         sys.exit(128 + signal.Signals[summary["signal"]].value)
     if summary["status"] == "diverged" and not sweeping:
         sys.exit(1)

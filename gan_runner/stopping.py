@@ -13,12 +13,13 @@ from types import FrameType, TracebackType
 import torch
 from torch import nn
 
-# SIGUSR1 is what SLURM sends ahead of pre-emption (`#SBATCH --signal=USR1@90`).
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+# SIGUSR1 is what SLURM sends ahead of pre-emption (`#SBATCH --signal=USR1@90`); SIGUSR2 is what submitit asks
+# SLURM to send ahead of a time-out (the slurm launcher preset), and what submitit's local executor sends.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
 
 
 class StopSignals:
-    """While active, SIGTERM, SIGINT and SIGUSR1 set `received` instead of killing the process."""
+    """While active, SIGTERM, SIGINT, SIGUSR1 and SIGUSR2 set `received` instead of killing the process."""
 
     def __init__(self) -> None:
         self.received: signal.Signals | None = None
