@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from gan_runner import launch
 from gan_runner.errors import UserError
 from gan_runner.launch import Placement, concurrent_jobs, default_parallel_jobs, job_placement
-from tests.conftest import REPO
+from tests.conftest import REPO, metric_rows
 
 # A ring8 run of a few seconds: a loss row every 50 steps, no W&B.
 TINY_RING = ["dataset=ring8", "logger=none", "train.log_every=50"]
@@ -51,7 +51,7 @@ def finish(process: subprocess.Popen, timeout: float) -> str:
 
 
 def rows(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return metric_rows(run_dir)
 
 
 # --- where a job runs ------------------------------------------------------------------------------------
@@ -189,7 +189,7 @@ def test_a_submitit_job_signalled_to_time_out_is_requeued_and_resumes_exactly(tm
     reference = gan_run(*run, f"hydra.run.dir={tmp_path / 'uninterrupted'}", cwd=tmp_path,
                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     started.append(reference)
-    job_dir = sweep / "0_dataset=ring8,logger=none,resume=auto,seed=0,train.log_every=50,train.steps=300"
+    job_dir = sweep / "0_defaults"  # a sweep that varies nothing
     wait_for_a_loss_row(job_dir, process)
     job_process = holder_of(job_dir / "gan-run.log")
     assert job_process is not None and job_process != process.pid
