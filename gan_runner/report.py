@@ -387,7 +387,11 @@ def plot_key(key: str, groups: list[Group], path: Path) -> bool:
     figure, axis = plt.subplots(figsize=(7, 4.2 + (0.25 * len(curves) if below else 0)), dpi=100)
     for label, (images, mean, low, high) in curves:
         line, = axis.plot(images, mean, label=label, linewidth=1.2, marker="o" if len(images) < 3 else None)
-        axis.fill_between(images, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+        if len(images) < 3:  # a band needs a width: a few points get min-max bars instead
+            spread = [[m - lo for m, lo in zip(mean, low)], [h - m for m, h in zip(mean, high)]]
+            axis.errorbar(images, mean, yerr=spread, fmt="none", ecolor=line.get_color(), capsize=4)
+        else:
+            axis.fill_between(images, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     axis.set(xlabel="images seen", ylabel=key, title=f"{key}: mean over completed seeds, band min–max")
     axis.grid(alpha=0.3)
     if below:

@@ -50,7 +50,8 @@ def test_seeds_of_a_configuration_share_a_group_and_configurations_do_not(tmp_pa
 
 def test_a_job_folder_is_named_by_what_varies_and_stays_short(tmp_path: Path) -> None:
     record_sweep(str(tmp_path), ["objective=hinge,wgan", "dataset.root=/data/x", "train.steps=5"], None)
-    assert job_dirname(3, str(tmp_path), ["objective=wgan", "dataset.root=/data/x", "train.steps=5"]) == "3_objective=wgan"
+    job = job_dirname(3, str(tmp_path), ["objective=wgan", "dataset.root=/data/x", "train.steps=5"])
+    assert job == "3_objective=wgan"
     record_sweep(str(tmp_path), [f"k{i}=a,b" for i in range(60)], None)
     long = job_dirname(0, str(tmp_path), [f"k{i}=a" for i in range(60)])
     assert len(long.encode()) <= 255 and long.startswith("0_k0=a,k1=a")
