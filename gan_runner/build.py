@@ -4,6 +4,8 @@ checkpoint is read back exactly as training built it."""
 
 from __future__ import annotations
 
+import functools
+import inspect
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -110,11 +112,21 @@ def layout(device: torch.device, data_shape: Any, compiled: bool) -> torch.memor
     return torch.preserve_format
 
 
-def optimiser(parameters: Any, lr: float, betas: tuple[float, float], device: torch.device) -> torch.optim.Adam:
-    """Adam, fused into one kernel on CUDA (no host synchronisation, even with fp16's loss scaling), foreach
-    on the CPU (the same numbers as earlier versions)."""
-    fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
-    return torch.optim.Adam(parameters, lr=lr, betas=betas, **fused)
+def optimiser(cfg: DictConfig, network: str, parameters: Any, lr: float, device: torch.device
+              ) -> torch.optim.Optimizer:
+    """The optimizer group's choice for `network` ("g" or "d") at learning rate `lr`: fused into one kernel on
+    CUDA where torch has a fused version (no host synchronisation, even with fp16's loss scaling), foreach
+    otherwise (on the CPU: the same numbers as earlier versions). A config saved before the group existed
+    means Adam with train.betas."""
+    make = build(cfg, f"optimizer.{network}") if OmegaConf.select(cfg, f"optimizer.{network}") else \
+        functools.partial(torch.optim.Adam, betas=cfg.train.betas)
+    options = dict(make.keywords)
+    if "betas" in options:  # YAML gives a list, maybe with an integer 0; Adam wants two floats
+        options["betas"] = tuple(float(b) for b in options["betas"])
+    accepted = inspect.signature(make.func).parameters
+    kernel = {"fused": True} if device.type == "cuda" and "fused" in accepted else \
+        {"foreach": True} if "foreach" in accepted else {}
+    return make.func(parameters, lr=lr, **options, **kernel)
 
 
 def seed_everything(seed: int) -> None:
@@ -136,9 +148,8 @@ def run_parts(cfg: DictConfig, device: torch.device) -> tuple[Run, TrainingState
     G, D = G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     objective: Objective = build(cfg, "objective")
     warnings = combination_warnings(objective, regularisers, D)
-    betas = tuple(float(b) for b in cfg.train.betas)  # Adam refuses a mix of int and float
-    opt_g = optimiser(G.parameters(), cfg.train.lr_g, betas, device)
-    opt_d = optimiser(D.parameters(), cfg.train.lr_d, betas, device)
+    opt_g = optimiser(cfg, "g", G.parameters(), cfg.train.lr_g, device)
+    opt_d = optimiser(cfg, "d", D.parameters(), cfg.train.lr_d, device)
     ema = EMA(G, cfg.train.ema, setting(cfg, "train.ema_rampup"))
     metric: Metric = build(cfg, "metrics")
     metric.check(dataset)
