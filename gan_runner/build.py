@@ -150,7 +150,7 @@ def run_parts(cfg: DictConfig, device: torch.device) -> tuple[Run, TrainingState
     warnings = combination_warnings(objective, regularisers, D)
     opt_g = optimiser(cfg, "g", G.parameters(), cfg.train.lr_g, device)
     opt_d = optimiser(cfg, "d", D.parameters(), cfg.train.lr_d, device)
-    ema = EMA(G, cfg.train.ema, setting(cfg, "train.ema_rampup"))
+    ema = EMA(G, cfg.train.ema, setting(cfg, "train.ema_rampup"), setting(cfg, "train.ema_start"))
     metric: Metric = build(cfg, "metrics")
     metric.check(dataset)
     precision = Precision(setting(cfg, "train.precision"), device)

@@ -27,14 +27,18 @@ class EMA:
 
     The horizon ramps up with the run (stylegan2-ada's `ema_rampup`): the half-life, in G updates, is that
     of `decay` but at most `rampup` x the updates done so far, so a young run's average does not lag its
-    generator by more than a fraction of what it has seen. `rampup` 0 or None: the plain fixed decay."""
+    generator by more than a fraction of what it has seen. `rampup` 0 or None: the plain fixed decay.
+    Until update `start` the average is G itself (BigGAN's ema_start: averaging begins once G is past its
+    first, fast-changing updates)."""
 
-    def __init__(self, model: nn.Module, decay: float, rampup: float | None = 0.05) -> None:
-        self.decay, self.rampup = decay, rampup
+    def __init__(self, model: nn.Module, decay: float, rampup: float | None = 0.05, start: int = 0) -> None:
+        self.decay, self.rampup, self.start = decay, rampup, start
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
 
     def beta(self, updates: int) -> float:
         """The weight of the old average at the update that makes `updates` of them (1, 2, ...)."""
+        if updates <= self.start:
+            return 0.0
         if not self.rampup or self.decay == 0:
             return self.decay
         return min(self.decay, 0.5 ** (1.0 / (self.rampup * updates)))

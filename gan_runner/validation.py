@@ -38,6 +38,8 @@ TRAIN_RULES = {
             "(0.999 for a long average, 0 to sample G itself)"),
     "ema_rampup": (_optional_fraction, lambda v: True, "the largest half-life of the moving average as a fraction "
                    "of the steps done so far, in [0, 1] (0.05 as stylegan2-ada; null or 0: no ramp)"),
+    "ema_start": (_number(int), lambda v: v >= 0, "the G update after which averaging starts, a whole number "
+                  "(0: from the first; BigGAN: 20000)"),
     "precision": (lambda v: v in ("fp32", "bf16", "fp16"), lambda v: True,
                   "fp32, bf16 or fp16 (autocast; fp16 also scales the losses)"),
     "compile": (lambda v: isinstance(v, bool), lambda v: True, "true (torch.compile G and D) or false"),
@@ -47,7 +49,7 @@ TRAIN_RULES = {
 
 
 # Keys added after runs were saved: a resumed run's config may lack them, and then has these values.
-LATER_DEFAULTS = {"train.ema_rampup": None, "train.precision": "fp32", "train.compile": False, "train.tf32": True}
+LATER_DEFAULTS = {"train.ema_rampup": None, "train.ema_start": 0, "train.precision": "fp32", "train.compile": False, "train.tf32": True}
 
 
 def setting(cfg: DictConfig, key: str) -> Any:

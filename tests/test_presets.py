@@ -1,4 +1,6 @@
-"""The dcgan preset is pytorch/examples' dcgan/main.py: its values, its exact parameter counts, and it trains."""
+"""The presets are their papers: the dcgan preset is pytorch/examples' dcgan/main.py (its values, its exact parameter
+counts, and it trains); wgan, wgan_gp, gan2014 and fgan set what their papers set; the optimizer group and
+train.ema_start."""
 
 from __future__ import annotations
 
@@ -59,3 +61,56 @@ def test_bench_step_measures_both_loops_in_every_precision() -> None:
             row = bench.measure(loop, "cpu", precision, False, resolution=8, batch_size=4, iters=1, warmup=1,
                                 overrides=tiny)
             assert row["it_s"] > 0 and isinstance(row["peak_mib"], float)
+
+def optimisers(*overrides: str) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
+    from gan_runner.build import run_parts
+
+    _, state = run_parts(make_config(*overrides, *SHRINK, "dataset=digits", *TINY_ARCH["dcgan"]), torch.device("cpu"))
+    return state.opt_g, state.opt_d
+
+
+def test_the_optimizer_group_reaches_each_network() -> None:
+    opt_g, opt_d = optimisers()
+    assert type(opt_g) is type(opt_d) is torch.optim.Adam and opt_d.defaults["betas"] == (0.5, 0.999)
+    opt_g, opt_d = optimisers("optimizer@optimizer.d=rmsprop", "train.lr_d=3e-4", "train.lr_g=1e-4")
+    assert type(opt_g) is torch.optim.Adam and type(opt_d) is torch.optim.RMSprop
+    assert (opt_g.defaults["lr"], opt_d.defaults["lr"], opt_d.defaults["momentum"]) == (1e-4, 3e-4, 0.0)
+    opt_g, _ = optimisers("optimizer@optimizer.g=adamw", "train.betas=[0,0.9]")
+    assert type(opt_g) is torch.optim.AdamW and opt_g.defaults["betas"] == (0.0, 0.9)  # floats, as Adam needs
+
+
+def test_wgan_preset_is_algorithm_1() -> None:
+    cfg = make_config("+experiment=wgan")
+    assert cfg.optimizer.g._target_ == cfg.optimizer.d._target_ == "torch.optim.RMSprop"
+    assert (cfg.train.lr_g, cfg.train.lr_d, cfg.train.n_critic, cfg.regulariser.clip.clip_value) == (5e-5, 5e-5, 5, 0.01)
+    _, opt_d = optimisers("+experiment=wgan")
+    assert type(opt_d) is torch.optim.RMSprop and opt_d.defaults["lr"] == 5e-5
+
+
+def test_wgan_gp_and_gan2014_presets_are_their_papers() -> None:
+    cfg = make_config("+experiment=wgan_gp")
+    assert (cfg.regulariser.gp.weight, cfg.regulariser.gp.one_sided, cfg.arch.discriminator.norm) == (10.0, False, "layer")
+    assert (cfg.train.lr_g, list(cfg.train.betas), cfg.train.n_critic) == (1e-4, [0.0, 0.9], 5)
+    cfg = make_config("+experiment=gan2014")
+    assert cfg.objective._target_.endswith("Minimax") and cfg.optimizer.d._target_ == "torch.optim.SGD"
+    # The paper's non-saturating variant and an f-GAN's divergence are chosen on the command line, over the preset.
+    assert make_config("+experiment=gan2014", "objective=nonsaturating").objective._target_.endswith("NonSaturating")
+    assert make_config("+experiment=fgan").objective._target_ == "gan_runner.objectives.fgan.OriginalGAN"
+    assert make_config("+experiment=fgan", "objective=fgan_kl").objective._target_ == "gan_runner.objectives.fgan.KL"
+
+
+def test_ema_start_keeps_the_average_equal_to_g_until_then() -> None:
+    from gan_runner.state import EMA
+
+    G = torch.nn.Linear(2, 2)
+    ema = EMA(G, decay=0.9, rampup=None, start=3)
+    for step in range(1, 4):
+        with torch.no_grad():
+            G.weight.add_(1.0)
+        ema.update(G, step)
+        assert torch.equal(ema.model.weight, G.weight)
+    previous = ema.model.weight.clone()
+    with torch.no_grad():
+        G.weight.add_(1.0)
+    ema.update(G, 4)
+    assert torch.allclose(ema.model.weight, 0.9 * previous + 0.1 * G.weight)
