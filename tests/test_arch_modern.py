@@ -1,6 +1,7 @@
-"""ResNet, SAGAN and class conditioning: shapes at every resolution offered, conditional and not; the parts
-checked against their definitions (attention, projection, conditional batch norm, spectral norm); short
-training runs, resume and gan-sample y=K on conditional runs; the experiment presets."""
+"""ResNet, SAGAN, BigGAN and class conditioning: shapes at every resolution offered, conditional and not; the
+parts checked against their definitions (attention, projection, conditional batch norm, spectral norm, BigGAN's
+shared embedding and hierarchical latent); short training runs, resume and gan-sample y=K on conditional runs;
+the experiment presets."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch.nn.utils import parametrize
 
-from gan_runner.arch import count_parameters, dcgan, mlp, resnet, sagan
+from gan_runner.arch import biggan, count_parameters, dcgan, mlp, resnet, sagan
 from gan_runner.checkpoint import load_for_resume
 from gan_runner.errors import UserError
 from gan_runner.regularisers.spectral_norm import apply_spectral_norm
@@ -37,6 +38,8 @@ IMAGE_ARCHS = [
     (sagan, [8, 16, 32], {"width": 8}),
     (sagan, [48, 64], {"width": 1}),
     (sagan, [128], {"width": 1, "attention_at": [8]}),  # the default, side 64, is slow on a CPU
+    (biggan, [8, 16, 32], {"width": 8}),
+    (biggan, [64], {"width": 1}),
     (dcgan, [8, 16, 32, 64], {"width": 4}),
 ]
 SHAPE_CASES = [(module, side, kwargs) for module, sides, kwargs in IMAGE_ARCHS for side in sides]
@@ -71,10 +74,12 @@ def test_mlp_conditional_and_not(shape: tuple[int, ...], num_classes: int | None
     lambda: sagan.Discriminator((1, 8, 8), width=4, num_classes=LABELS),
     lambda: dcgan.Discriminator((1, 8, 8), width=4, num_classes=LABELS),
     lambda: mlp.Generator(8, (2,), width=4, num_classes=LABELS),
+    lambda: biggan.Generator(8, (1, 8, 8), width=4, num_classes=LABELS),
 ])
 def test_a_conditional_network_refuses_to_run_without_labels(build) -> None:
     net = build()
-    x = torch.randn(2, 8) if isinstance(net, (resnet.Generator, mlp.Generator)) else torch.randn(2, 1, 8, 8)
+    generators = (resnet.Generator, mlp.Generator, biggan.Generator)
+    x = torch.randn(2, 8) if isinstance(net, generators) else torch.randn(2, 1, 8, 8)
     with pytest.raises(ValueError, match="class-conditional"):
         net(x)
 
@@ -198,8 +203,144 @@ def test_spectral_norm_reaches_the_new_layers(module) -> None:
     assert all(torch.equal(m.gain_offset, torch.zeros_like(m.gain_offset)) for m in norms)
 
 
+def _norm_calls(G: biggan.Generator, z: torch.Tensor, y: torch.Tensor | None) -> list[tuple]:
+    """(norm, x, condition, output) for every conditional batch norm call of one forward pass, in order."""
+    calls: list[tuple] = []
+    norms = [m for m in G.modules() if isinstance(m, biggan.VectorConditionalBatchNorm2d)]
+    hooks = [m.register_forward_hook(lambda m, inputs, out: calls.append((m, *inputs, out))) for m in norms]
+    G(z, y)
+    for hook in hooks:
+        hook.remove()
+    return calls
+
+
+def test_biggan_reads_one_shared_class_embedding_in_every_block() -> None:
+    torch.manual_seed(0)
+    G = biggan.Generator(24, (3, 32, 32), width=8, shared_dim=6, num_classes=LABELS)
+    # One K x shared_dim table in the whole generator, no per-class tables in the norms: with one class more,
+    # only the embedding grows.
+    more = biggan.Generator(24, (3, 32, 32), width=8, shared_dim=6, num_classes=LABELS + 1)
+    more = dict(more.named_parameters())
+    assert [name for name, p in G.named_parameters() if p.shape != more[name].shape] == ["shared.weight"]
+    assert G.shared.weight.shape == (LABELS, 6)
+    z, y = torch.randn(4, 24), _labels(4)
+    calls = _norm_calls(G, z, y)
+    assert len(calls) == 2 * 3  # two norms in each of the three up-blocks
+    for _, _, condition, _ in calls:
+        torch.testing.assert_close(condition[:, :6], G.shared(y))
+    # Changing class 0's embedding changes what every norm makes of the same input, for class 0 alone.
+    with torch.no_grad():
+        G.shared.weight[0] += 1.0
+    zero = y == 0
+    for norm, x, condition, out in calls:
+        changed = norm(x, torch.cat([G.shared(y), condition[:, 6:]], 1))
+        assert not torch.allclose(changed[zero], out[zero])
+        torch.testing.assert_close(changed[~zero], out[~zero])
+
+
+def test_biggan_splits_z_into_one_chunk_per_block() -> None:
+    torch.manual_seed(0)
+    G = biggan.Generator(26, (3, 32, 32), width=8, shared_dim=6, num_classes=LABELS).eval()
+    assert G.chunk_sizes == [8, 6, 6, 6]  # 26 // 4 = 6 each, the remainder 2 to the first layer's chunk
+    z, y = torch.randn(4, 26), _labels(4)
+    calls = _norm_calls(G, z, y)
+    block_chunks = torch.split(z, G.chunk_sizes, 1)[1:]
+    for k, chunk in enumerate(block_chunks):  # both norms of up-block k read z's chunk k
+        for _, _, condition, _ in calls[2 * k: 2 * k + 2]:
+            torch.testing.assert_close(condition[:, 6:], chunk)
+    assert G.input.in_features == 8
+    # The image depends on every chunk, the first layer's included.
+    with torch.no_grad():
+        x = G(z, y)
+        start = 0
+        for size in G.chunk_sizes:
+            nudged = z.clone()
+            nudged[:, start:start + size] += 1.0
+            assert not torch.allclose(G(nudged, y), x)
+            start += size
+
+
+def test_biggan_conditioning_without_classes_or_hierarchy() -> None:
+    torch.manual_seed(0)
+    # Unconditional with a hierarchical z: no embedding, each block's norms conditioned on its z chunk alone.
+    G = biggan.Generator(12, (1, 16, 16), width=4).eval()
+    assert G.shared is None and G.chunk_sizes == [4, 4, 4]
+    z = torch.randn(3, 12)
+    calls = _norm_calls(G, z, None)
+    torch.testing.assert_close(calls[0][2], z[:, 4:8])
+    assert torch.equal(G(z), G(z, _labels(3)))  # labels are ignored
+    # Conditional without hierarchy: the whole z to the first layer, the norms conditioned on the class alone.
+    G = biggan.Generator(12, (1, 16, 16), width=4, shared_dim=5, num_classes=LABELS, hier=False)
+    assert G.input.in_features == 12
+    calls = _norm_calls(G, z, _labels(3))
+    assert all(torch.equal(condition, G.shared(_labels(3))) for _, _, condition, _ in calls)
+    # Neither: plain batch norms, i.e. SAGAN's unconditional generator.
+    G = biggan.Generator(12, (1, 16, 16), width=4, hier=False)
+    assert not _norm_calls(G, z, None) and G(z).shape == (3, 1, 16, 16)
+    assert all(m.norm.affine for m in G.modules() if isinstance(m, resnet.ConditionalBatchNorm2d))
+
+
+def test_biggan_conditional_batch_norm_is_linear_in_its_condition() -> None:
+    torch.manual_seed(0)
+    norm = biggan.VectorConditionalBatchNorm2d(4, condition_dim=3)
+    x, c = torch.randn(6, 4, 3, 3), torch.randn(6, 3)
+    plain = F.batch_norm(x, None, None, training=True)
+    gain, bias = 1 + c @ norm.gain.weight.t(), c @ norm.bias.weight.t()
+    torch.testing.assert_close(norm(x, c), plain * gain[:, :, None, None] + bias[:, :, None, None])
+    assert norm.gain.bias is None and norm.bias.bias is None  # as BigGAN's: no constant term
+
+
+def test_biggan_refuses_a_z_too_small_to_split() -> None:
+    with pytest.raises(UserError, match=r"at least 4.*z_dim=64.*hier=false"):
+        biggan.Generator(3, (3, 32, 32), width=4)
+    assert biggan.Generator(3, (3, 32, 32), width=4, hier=False).chunk_sizes == [3]
+    cfg = make_config(*SHRINK, "arch=biggan", *TINY_ARCH["biggan"], "dataset=digits", "z_dim=1")
+    with pytest.raises(UserError, match="z_dim needs at least 2"):
+        train(cfg, Path("unused"))
+
+
+def test_biggan_at_32_parameter_count() -> None:
+    # Counted from the definition, 10 classes, z of 128 in four chunks of 32: linear 32 -> 4*4*256 (135,168);
+    # three up-blocks of 2 conv3x3 256->256 (590,080 each) and a 1x1 shortcut (65,792), with 2 norms of two
+    # 160 -> 256 linear layers without bias (40,960 each): 1,409,792 each; attention at 16 on 256 channels (q, k
+    # 8,224 each, v 32,896, o 33,024, gamma 1: 82,369); the shared embedding 10 x 128 (1,280); final BN 512 and
+    # conv3x3 256->3 (6,915): 4,455,620. D is SAGAN's conditional D.
+    G = biggan.Generator(128, (3, 32, 32), num_classes=10)
+    assert count_parameters(G) == 4_455_620
+    assert count_parameters(biggan.Discriminator((3, 32, 32), num_classes=10)) == count_parameters(
+        sagan.Discriminator((3, 32, 32), num_classes=10)) == 1_075_810
+
+
+def test_spectral_norm_reaches_biggans_layers_but_not_its_shared_embedding() -> None:
+    torch.manual_seed(0)
+    G = biggan.Generator(16, (1, 8, 8), width=8, shared_dim=8, num_classes=LABELS)
+    apply_spectral_norm(G, power_iterations=20)
+    for _ in range(3):
+        G(torch.randn(4, 16), _labels(4))
+    layers = [m for m in G.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    assert all(parametrize.is_parametrized(m, "weight") for m in layers)
+    norms = [m for m in G.modules() if isinstance(m, biggan.VectorConditionalBatchNorm2d)]
+    assert norms and all(parametrize.is_parametrized(m.gain, "weight") for m in norms)
+    for layer in layers:
+        assert _largest_singular_value(layer.weight) == pytest.approx(1.0, abs=0.02), layer
+    assert not parametrize.is_parametrized(G.shared)  # as BigGAN: SN "seems to randomly cripple G" there
+
+
+def test_a_conditional_biggan_trains_with_its_papers_regularisers(tmp_path: Path) -> None:
+    cfg = make_config(*SHRINK, "arch=biggan", *TINY_ARCH["biggan"], "dataset=digits", "conditional=true",
+                      "objective=hinge", "regulariser=[spectral_norm,orthogonal]",
+                      "regulariser.spectral_norm.generator=true")
+    assert train(cfg, tmp_path)["status"] == "completed"
+    rows = _rows(tmp_path)
+    assert [row["step"] for row in rows] == [1, 2] and rows[0]["reg_g/orthogonal"] > 0
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)["G_ema"]
+    assert "input.parametrizations.weight.original" in state and "shared.weight" in state
+    generator, z_dim = load_generator(tmp_path)
+    assert draw(generator, z_dim, 5, y=7).shape == (5, 1, 8, 8)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("module", [resnet, sagan])
+@pytest.mark.parametrize("module", [resnet, sagan, biggan])
 def test_a_cuda_training_step(module) -> None:
     device = torch.device("cuda")
     G = module.Generator(16, (3, 32, 32), width=16, num_classes=LABELS).to(device)
@@ -217,7 +358,7 @@ def _rows(run_dir: Path) -> list[dict]:
 
 
 @pytest.mark.parametrize("conditional", [False, True])
-@pytest.mark.parametrize("arch", ["resnet", "sagan"])
+@pytest.mark.parametrize("arch", ["resnet", "sagan", "biggan"])
 def test_two_steps_on_digits(tmp_path: Path, arch: str, conditional: bool) -> None:
     cfg = make_config(*SHRINK, f"arch={arch}", *TINY_ARCH[arch], "dataset=digits", f"conditional={conditional}",
                       "objective=hinge", "regulariser=spectral_norm")

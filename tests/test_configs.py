@@ -16,7 +16,7 @@ from tests.conftest import CONF, SHRINK, TINY_ARCH, make_config, metric_rows, op
 
 # The dataset each architecture trains on in these tests: the smallest that suits it.
 DIGITS_8 = ["dataset=digits", "dataset.resolution=8"]
-DATASET_FOR = {"mlp": ["dataset=ring8"], "dcgan": DIGITS_8, "resnet": DIGITS_8, "sagan": DIGITS_8}
+DATASET_FOR = {"mlp": ["dataset=ring8"], "dcgan": DIGITS_8, "resnet": DIGITS_8, "sagan": DIGITS_8, "biggan": DIGITS_8}
 
 
 def test_every_group_has_options() -> None:

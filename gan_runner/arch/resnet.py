@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -81,6 +81,19 @@ def _widths(width: int | None, factors: Sequence[int] | None, default_width: int
     return [width * f for f in factors]
 
 
+def generator_widths(data_shape: Sequence[int], width: int | None, factors: Sequence[int] | None,
+                     family: str) -> tuple[Layout, list[int]]:
+    """The generator's layout and widths: its bottom map's, then each up-block's output (one per doubling)."""
+    plan = layout(data_shape, family)
+    widths = _widths(width, factors, plan.g_width, plan.g_factors, "generator")
+    levels = round(math.log2(data_shape[-1] // plan.bottom)) + 1
+    if len(widths) != levels:
+        raise ValueError(f"at {data_shape[-1]}x{data_shape[-1]} the generator has {levels} levels (its "
+                         f"{plan.bottom}x{plan.bottom} input map and {levels - 1} up-blocks), so factors needs "
+                         f"{levels} entries, got {len(widths)}; e.g. factors=null for the standard ones")
+    return plan, widths
+
+
 def conv(in_channels: int, out_channels: int, kernel: int, gain: float = 1.0) -> nn.Conv2d:
     """A same-size convolution, initialised as SNGAN's code does: Xavier-uniform with `gain` (sqrt(2) on the
     residual branch, whose inputs went through a ReLU; 1 on shortcuts and output layers), zero bias."""
@@ -126,13 +139,18 @@ class ConditionalBatchNorm2d(nn.Module):
 
 
 class UpBlock(nn.Module):
-    """BN-ReLU-upsample-conv3x3-BN-ReLU-conv3x3, plus a 1x1 convolution of the upsampled input."""
+    """BN-ReLU-upsample-conv3x3-BN-ReLU-conv3x3, plus a 1x1 convolution of the upsampled input.
 
-    def __init__(self, in_channels: int, out_channels: int, num_classes: int | None = None) -> None:
+    `norm(channels)` makes its two batch norms, called as norm(x, y) with the block's own `y`; by default
+    conditional batch norm by class label. BigGAN passes norms conditioned on a vector (biggan.py)."""
+
+    def __init__(self, in_channels: int, out_channels: int, num_classes: int | None = None,
+                 norm: Callable[[int], nn.Module] | None = None) -> None:
         super().__init__()
-        self.bn1 = ConditionalBatchNorm2d(in_channels, num_classes)
+        norm = norm or (lambda channels: ConditionalBatchNorm2d(channels, num_classes))
+        self.bn1 = norm(in_channels)
         self.conv1 = conv(in_channels, out_channels, 3, math.sqrt(2))
-        self.bn2 = ConditionalBatchNorm2d(out_channels, num_classes)
+        self.bn2 = norm(out_channels)
         self.conv2 = conv(out_channels, out_channels, 3, math.sqrt(2))
         self.shortcut = conv(in_channels, out_channels, 1)
 
@@ -187,13 +205,7 @@ class Generator(nn.Module):
                  factors: Sequence[int] | None = None, num_classes: int | None = None) -> None:
         super().__init__()
         check_num_classes(num_classes)
-        plan = layout(data_shape, self.family)
-        widths = _widths(width, factors, plan.g_width, plan.g_factors, "generator")
-        levels = round(math.log2(data_shape[-1] // plan.bottom)) + 1
-        if len(widths) != levels:
-            raise ValueError(f"at {data_shape[-1]}x{data_shape[-1]} the generator has {levels} levels (its "
-                             f"{plan.bottom}x{plan.bottom} input map and {levels - 1} up-blocks), so factors needs "
-                             f"{levels} entries, got {len(widths)}; e.g. factors=null for the standard ones")
+        plan, widths = generator_widths(data_shape, width, factors, self.family)
         self.num_classes, self.bottom = num_classes, plan.bottom
         self.input = linear(z_dim, widths[0] * plan.bottom**2)
         self.blocks = nn.ModuleList(UpBlock(w_in, w_out, num_classes) for w_in, w_out in zip(widths, widths[1:]))

@@ -68,7 +68,8 @@ def with_attention(blocks: nn.ModuleList, sites: list[tuple[int, int, int]], att
     return nn.ModuleList(layers)
 
 
-def _sides(attention_at: Sequence[int] | None, data_shape: Sequence[int]) -> list[int]:
+def attention_sides(attention_at: Sequence[int] | None, data_shape: Sequence[int]) -> list[int]:
+    """The sides that get an attention layer: `attention_at`, or half the image side when it is None."""
     return [data_shape[-1] // 2] if attention_at is None else [int(side) for side in attention_at]
 
 
@@ -80,7 +81,7 @@ class Generator(resnet.Generator):
                  attention_at: Sequence[int] | None = None) -> None:
         super().__init__(z_dim, data_shape, width, factors, num_classes)
         sites = [(position, side, channels) for position, (side, channels) in enumerate(self.maps)]
-        self.blocks = with_attention(self.blocks, sites, _sides(attention_at, data_shape), "generator")
+        self.blocks = with_attention(self.blocks, sites, attention_sides(attention_at, data_shape), "generator")
 
 
 class Discriminator(resnet.Discriminator):
@@ -90,4 +91,4 @@ class Discriminator(resnet.Discriminator):
                  num_classes: int | None = None, attention_at: Sequence[int] | None = None) -> None:
         super().__init__(data_shape, width, factors, num_classes)
         sites = [(position + 1, side, channels) for position, (side, channels) in enumerate(self.maps)]
-        self.blocks = with_attention(self.blocks, sites, _sides(attention_at, data_shape), "discriminator")
+        self.blocks = with_attention(self.blocks, sites, attention_sides(attention_at, data_shape), "discriminator")
