@@ -114,3 +114,11 @@ def test_ema_start_keeps_the_average_equal_to_g_until_then() -> None:
         G.weight.add_(1.0)
     ema.update(G, 4)
     assert torch.allclose(ema.model.weight, 0.9 * previous + 0.1 * G.weight)
+
+
+def test_biggan_lite_preset_is_the_papers_recipe() -> None:
+    cfg = make_config("+experiment=biggan_lite")
+    assert cfg.arch.generator._target_ == "gan_runner.arch.biggan.Generator" and cfg.conditional is True
+    assert set(cfg.regulariser) == {"spectral_norm", "orthogonal"} and cfg.regulariser.spectral_norm.generator
+    assert (cfg.train.lr_g, cfg.train.lr_d, cfg.train.n_critic, list(cfg.train.betas)) == (5e-5, 2e-4, 2, [0.0, 0.999])
+    assert (cfg.train.ema, cfg.train.ema_start, cfg.z_dim) == (0.9999, 20000, 120)
