@@ -256,3 +256,15 @@ def test_nonsensical_combinations_get_a_warning_that_says_why() -> None:
     assert "cross-entropy" in combination_warnings(Hinge(), {"ls": LabelSmoothing()})[0]
     assert combination_warnings(Hinge(), {"spectral_norm": sn}) == []
     assert combination_warnings(NonSaturating(), {"ls": LabelSmoothing(), "r1": GradientPenalty(target=0)}) == []
+
+
+def test_orthogonal_regularisation_leaves_lookup_tables_out() -> None:
+    """Class embeddings' rows are classes, not output units: BigGAN keeps its shared embedding out of the penalty."""
+    from gan_runner.arch.biggan import Generator
+    from gan_runner.regularisers.orthogonal import layer_weights
+
+    G = Generator(z_dim=16, data_shape=(1, 8, 8), num_classes=10, width=8, shared_dim=8)
+    weights = {id(p) for p in layer_weights(G)}
+    assert id(G.shared.weight) not in weights
+    assert all(id(p) not in weights for m in G.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters())
+    assert any(id(m.weight) in weights for m in G.modules() if isinstance(m, torch.nn.Conv2d))

@@ -47,6 +47,8 @@ class SharedEmbedding(nn.Module):
     `dim`-vector per class, orthogonally initialised as BigGAN's. A parameter rather than an nn.Embedding, so that
     spectral normalisation of G leaves it alone (see the module's docstring)."""
 
+    lookup_table = True  # rows are classes: orthogonal regularisation leaves it out, as BigGAN does
+
     def __init__(self, num_classes: int, dim: int) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.empty(num_classes, dim))

@@ -23,8 +23,12 @@ def orthogonality_penalty(weights: list[torch.Tensor]) -> torch.Tensor:
 
 
 def layer_weights(model: nn.Module) -> list[torch.Tensor]:
-    """The parameters that are matrices or filter banks (biases, gains and embeddings' 1-D ones left out)."""
-    return [p for p in model.parameters() if p.dim() >= 2]
+    """The parameters that are matrices or filter banks (biases and gains left out), less lookup tables: an
+    nn.Embedding or a module that declares `lookup_table = True` (BigGAN's shared class embedding), whose rows
+    are classes rather than output units; BigGAN leaves its G.shared out of this penalty too."""
+    tables = {id(p) for module in model.modules() if isinstance(module, nn.Embedding) or
+              getattr(module, "lookup_table", False) for p in module.parameters(recurse=False)}
+    return [p for p in model.parameters() if p.dim() >= 2 and id(p) not in tables]
 
 
 class Orthogonal(Regulariser):
