@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from gan_runner.errors import UserError
+from gan_runner.latent import latent_named
 from gan_runner.metrics import Metric
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser, combination_warnings
@@ -68,8 +69,9 @@ def class_count(cfg: DictConfig, dataset: Any) -> int | None:
 def networks(cfg: DictConfig, data_shape: Any, num_classes: int | None
              ) -> tuple[nn.Module, nn.Module, dict[str, Regulariser]]:
     """G and D as the config builds them, after every regulariser's set-up (spectral normalisation wraps their
-    layers), and the regularisers by name."""
+    layers), and the regularisers by name. G carries the distribution of its noise as `G.latent`."""
     G = build(cfg, "arch.generator", z_dim=cfg.z_dim, data_shape=data_shape, num_classes=num_classes)
+    G.latent = latent_named(setting(cfg, "latent"))
     D = build(cfg, "arch.discriminator", data_shape=data_shape, num_classes=num_classes)
     regularisers: dict[str, Regulariser] = {name: build(cfg, f"regulariser.{name}") for name in cfg.regulariser}
     for regulariser in regularisers.values():

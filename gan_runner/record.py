@@ -17,7 +17,7 @@ from gan_runner.loggers import Logger
 from gan_runner.metrics import Sampler
 from gan_runner.state import TrainingState
 from gan_runner.stopping import check_parameters
-from gan_runner.visualise import image_grid, save_png, scatter_plot
+from gan_runner.visualise import image_grid, save_gif, save_png, scatter_plot
 
 
 STATISTICS = ("loss", "reg", "reg_g", "d")  # the prefixes of the training steps' statistics
@@ -45,6 +45,13 @@ class RunRecord:
     def image(self, key: str, image: np.ndarray, file: Path, step: int, images_seen: int) -> None:
         save_png(image, self.run_dir / file)
         self.logger.log_image(key, image, step, images_seen)
+
+    def animation(self) -> None:
+        """samples/training.gif: every samples/step_NNNNNN.png of the run (a resumed run's earlier ones
+        included) in step order, when there are at least two."""
+        frames = sorted((self.run_dir / "samples").glob("step_*.png"))
+        if len(frames) >= 2:
+            save_gif(frames, self.run_dir / "samples" / "training.gif")
 
     def checkpoint(self, state: TrainingState, file: str = "last.pt") -> None:
         """Writes the state atomically; a state holding a NaN never replaces a good checkpoint (Diverged)."""
@@ -78,9 +85,12 @@ def truncate_metrics(metrics_file: Path, step: int) -> None:
 
 
 def sample_picture(G_ema: nn.Module, D: nn.Module, fixed: tuple[torch.Tensor, torch.Tensor | None],
-                   dataset: Any, sample: Sampler, seed: int, step: int) -> np.ndarray:
+                   dataset: Any, sample: Sampler, seed: int, step: int, objective: Any = None) -> np.ndarray:
     """Images: a grid of the averaged G's samples of the fixed z (a row per class when conditional). 2-D data:
-    1,000 samples over 1,000 real points and D's landscape (none for a conditional D, which has one per class)."""
+    1,000 samples over 1,000 real points and D's landscape (none for a conditional D, which has one per class).
+    A dataset with a `picture` method draws its own (gauss1d: Goodfellow et al. 2014's Figure 1)."""
+    if hasattr(dataset, "picture"):
+        return dataset.picture(G_ema, D, objective, fixed, sample, step)
     z, labels = fixed
     with torch.no_grad():
         fake = G_ema(z, labels)

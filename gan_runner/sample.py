@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from gan_runner.build import networks
 from gan_runner.checkpoint import UnsafeCheckpoint, load_checkpoint, refusal
 from gan_runner.errors import UserError
+from gan_runner.latent import STANDARD_NORMAL
 from gan_runner.visualise import image_grid, save_png, scatter_plot
 
 USAGE = ("usage: gan-sample run_dir=PATH n=N out=FILE.npz|FILE.png [seed=0] [checkpoint=last] [device=cpu] "
@@ -49,12 +50,14 @@ def load_generator(run_dir: Path, checkpoint: str = "last", device: str = "cpu")
 
 def draw_batches(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, device: str = "cpu",
                  y: int | None = None, batch_size: int = 500) -> Iterator[torch.Tensor]:
-    """n samples from z ~ N(0, I) drawn with `seed`, yielded `batch_size` at a time (on the CPU), so that n
-    images never need to fit in memory at once. A class-conditional generator (num_classes set) makes class
+    """n samples from z drawn with `seed` from the generator's latent (`generator.latent`, which build.networks
+    sets; N(0, I) for a generator without one), yielded `batch_size` at a time (on the CPU), so that n images
+    never need to fit in memory at once. A class-conditional generator (num_classes set) makes class
     `y`, or uniformly random classes (drawn after all n z) when y is None. The same arguments give the same
     samples in the same order, whatever the batch size (up to the rounding of batched arithmetic)."""
     rng = torch.Generator().manual_seed(seed)
-    z = torch.randn(n, z_dim, generator=rng)  # all n at once: chunked draws would give other numbers
+    latent = getattr(generator, "latent", STANDARD_NORMAL)
+    z = latent.sample(n, z_dim, generator=rng)  # all n at once: chunked draws would give other numbers
     num_classes = getattr(generator, "num_classes", None)
     if num_classes is None:
         if y is not None:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from gan_runner.data import Batch as DataBatch
+from gan_runner.latent import STANDARD_NORMAL, StandardNormal, Uniform
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser
 
@@ -30,11 +31,14 @@ class Batch:
 
 
 class Batches:
-    """Steps' batches from the dataset's seeded order: z ~ N(0, I) and, in a conditional run, uniform labels
-    for the fakes, both from the global RNG (which checkpoints keep), z first."""
+    """Steps' batches from the dataset's seeded order: z from `latent` (gan_runner.latent; N(0, I) by default)
+    and, in a conditional run, uniform labels for the fakes, both from the global RNG (which checkpoints keep),
+    z first."""
 
-    def __init__(self, data: Iterator[DataBatch], z_dim: int, num_classes: int | None, device: torch.device) -> None:
+    def __init__(self, data: Iterator[DataBatch], z_dim: int, num_classes: int | None, device: torch.device,
+                 latent: StandardNormal | Uniform = STANDARD_NORMAL) -> None:
         self.data, self.z_dim, self.num_classes, self.device = data, z_dim, num_classes, device
+        self.latent = latent
 
     def next(self) -> Batch:
         real, labels = next(self.data)
@@ -50,7 +54,7 @@ class Batches:
 
     def with_new_fakes(self, real: torch.Tensor, real_labels: torch.Tensor | None) -> Batch:
         """The same real samples with fresh noise (and fake labels): the generator's step after D's."""
-        z = torch.randn(len(real), self.z_dim, device=self.device)
+        z = self.latent.sample(len(real), self.z_dim, device=self.device)
         fake_labels = None if self.num_classes is None else torch.randint(self.num_classes, (len(real),), device=self.device)
         return Batch(real, real_labels, z, fake_labels)
 
@@ -171,11 +175,11 @@ def g_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[
     return stats
 
 
-def fixed_inputs(z_dim: int, num_classes: int | None, seed: int, device: torch.device
-                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+def fixed_inputs(z_dim: int, num_classes: int | None, seed: int, device: torch.device,
+                 latent: StandardNormal | Uniform = STANDARD_NORMAL) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The z (and labels) of every sample grid of a run, from their own seed so they never disturb training's
     RNG: 64 z; in a conditional run a row per class (the first 16), the same 8 z down the columns."""
-    z = torch.randn(64, z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    z = latent.sample(64, z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
     if num_classes is None:
         return z, None
     rows = min(num_classes, 16)

@@ -93,10 +93,10 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
                                          "num_classes": run.num_classes, "identity": identity.summary()},
                        train_cfg.keep_checkpoints)
     data = run.dataset.batches(train_cfg.batch_size, torch.Generator().manual_seed(cfg.seed), state.d_steps, device)
-    batches = Batches(data, cfg.z_dim, run.num_classes, device)
+    batches = Batches(data, cfg.z_dim, run.num_classes, device, state.G.latent)
     if resume is not None:
         set_rng_state(resume["rng"])  # last, after everything above that draws random numbers
-    fixed = fixed_inputs(cfg.z_dim, run.num_classes, cfg.seed + 1, device)
+    fixed = fixed_inputs(cfg.z_dim, run.num_classes, cfg.seed + 1, device, state.G.latent)
     # The metric's samples: the same z at every evaluation, from the averaged generator.
     sample = functools.partial(draw_batches, state.ema.model, cfg.z_dim, seed=cfg.seed + 2, device=device)
 
@@ -132,7 +132,8 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
                 if due(step, run.metric.every, last) and not stopping:
                     final_metrics = evaluate(run, state, record, sample)
                 if due(step, train_cfg.sample_every, last) and not stopping:
-                    picture = sample_picture(state.ema.model, state.D, fixed, run.dataset, sample, cfg.seed, step)
+                    picture = sample_picture(state.ema.model, state.D, fixed, run.dataset, sample, cfg.seed, step,
+                                             run.objective)
                     record.image("samples", picture, Path("samples") / f"step_{step:06d}.png", step, state.images_seen)
                 if due(step, train_cfg.checkpoint_every, last) or stopping:
                     record.checkpoint(state)
@@ -155,6 +156,7 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
 
     if picture is not None:  # the last grid again, under its own key: a W&B panel of every run's final samples
         record.image("final_samples", picture, Path("final_samples.png"), state.step, state.images_seen)
+    record.animation()
     curves = loss_curves(record.metrics_file)
     if curves is not None:
         record.image("loss_curves", curves, Path("loss_curves.png"), state.step, state.images_seen)

@@ -49,7 +49,8 @@ TRAIN_RULES = {
 
 
 # Keys added after runs were saved: a resumed run's config may lack them, and then has these values.
-LATER_DEFAULTS = {"train.ema_rampup": None, "train.ema_start": 0, "train.precision": "fp32", "train.compile": False, "train.tf32": True}
+LATER_DEFAULTS = {"train.ema_rampup": None, "train.ema_start": 0, "train.precision": "fp32", "train.compile": False,
+                  "train.tf32": True, "latent": "normal"}
 
 
 def setting(cfg: DictConfig, key: str) -> Any:

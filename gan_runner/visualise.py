@@ -1,14 +1,17 @@
 """Pictures of a run: sample grids for images, scatter plots over the discriminator's landscape for
-2-D data, and loss curves."""
+2-D data, the 1-D game's densities and discriminator, loss curves, and the animation of a run's samples."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from gan_runner.data.gauss1d import GameCurves
 
 
 def image_grid(images: torch.Tensor, rows: int | None = None) -> np.ndarray:
@@ -55,6 +58,67 @@ def scatter_plot(
     pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
     plt.close(figure)
     return pixels
+
+
+def game_plot(curves: "GameCurves", title: str = "") -> np.ndarray:
+    """Goodfellow et al. (2014)'s Figure 1 from gan_runner.data.gauss1d.GameCurves: the data density p (black,
+    dotted), the generator's q (green: a KDE over a histogram of its samples), D(x) (blue, dashed) on the right
+    axis, D* = p / (p + q) (thin blue) when D is a probability, and below, when z is 1-D, arrows x = G(z) from
+    evenly spread quantiles of z. A critic that is not a probability (wgan, hinge, ...) is drawn as its raw
+    score, on a right axis of its own scale. Returns uint8 H x W x 3."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = curves.x.numpy()
+    figure, (top, bottom) = plt.subplots(2, 1, figsize=(6.4, 4.8), dpi=100, sharex=True,
+                                         gridspec_kw={"height_ratios": [3, 1]})
+    low, high = float(x[0]), float(x[-1])
+    top.hist(curves.samples.clamp(low, high).numpy(), bins=60, range=(low, high), density=True,
+             color="tab:green", alpha=0.2)
+    top.plot(x, curves.p.numpy(), ":", color="black", linewidth=2, label="p (data)")
+    top.plot(x, curves.q.numpy(), "-", color="tab:green", linewidth=1.5, label="q (G's samples, KDE)")
+    # A scale set by p alone, the same in every frame of a run's GIF; a collapsed q's spike is cut off.
+    top.set(ylim=(0, 2.5 * float(curves.p.max())), ylabel="density", title=title)
+    right = top.twinx()
+    if curves.d_is_probability:
+        right.plot(x, curves.d.numpy(), "--", color="tab:blue", linewidth=2, label="D(x) = sigmoid(score)")
+        right.plot(x, curves.d_optimal.numpy(), "-", color="tab:blue", linewidth=0.8, label="D* = p / (p + q)")
+        right.set(ylim=(0, 1.05), ylabel="D(x)")
+    else:
+        right.plot(x, curves.d.numpy(), "--", color="tab:blue", linewidth=2, label="critic score (raw)")
+        right.set(ylabel="critic score (raw, not a probability)")
+    handles = [h for axes in (top, right) for h in axes.get_legend_handles_labels()[0]]
+    top.legend(handles, [h.get_label() for h in handles], loc="upper left", fontsize=7)
+    bottom.set(ylim=(-0.15, 1.15), yticks=[0, 1], yticklabels=["z", "x"], xlabel="x")
+    bottom.axhline(1, color="black", linewidth=0.8)
+    if curves.mapping is not None:
+        z, fake = (values.flatten().numpy() for values in curves.mapping)
+        # z is drawn on the x axis's span, stretched linearly: only the order and spacing of the arrows matter
+        z_span = (z.min(), z.max()) if z.max() > z.min() else (z.min() - 1, z.min() + 1)
+        z_on_axis = low + (z - z_span[0]) / (z_span[1] - z_span[0]) * (high - low)
+        bottom.axhline(0, color="black", linewidth=0.8)
+        for start, end in zip(z_on_axis, np.clip(fake, low, high)):
+            bottom.annotate("", xy=(end, 1), xytext=(start, 0),
+                            arrowprops={"arrowstyle": "->", "color": "tab:green", "linewidth": 0.7})
+    else:
+        bottom.text(0.5, 0.3, "z has more than one dimension: no mapping drawn", transform=bottom.transAxes,
+                    ha="center", fontsize=8)
+    figure.tight_layout()
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(figure)
+    return pixels
+
+
+def save_gif(frames: list[Path], path: Path, frame_ms: int = 400) -> None:
+    """The PNG `frames` as one looping animated GIF, the last frame held three times as long."""
+    from PIL import Image
+
+    images = [Image.open(frame).convert("RGB") for frame in frames]
+    durations = [frame_ms] * (len(images) - 1) + [3 * frame_ms]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
 
 
 def loss_curves(metrics_file: Path) -> np.ndarray | None:

@@ -55,7 +55,8 @@ def test_run_directory_is_complete(trained_run: Path) -> None:
     rows = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert {"loss/d", "loss/g", "d/real", "d/fake"} <= set(rows[0])
-    assert sorted(p.name for p in (trained_run / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
+    assert sorted(p.name for p in (trained_run / "samples").iterdir()) == ["step_000002.png", "step_000004.png",
+                                                                         "training.gif"]
     assert (trained_run / "checkpoints" / "last.pt").is_file() and (trained_run / "loss_curves.png").is_file()
     assert (trained_run / ".hydra" / "config.yaml").is_file()
 
