@@ -82,14 +82,16 @@ def test_the_optimizer_group_reaches_each_network() -> None:
 def test_wgan_preset_is_algorithm_1() -> None:
     cfg = make_config("+experiment=wgan")
     assert cfg.optimizer.g._target_ == cfg.optimizer.d._target_ == "torch.optim.RMSprop"
-    assert (cfg.train.lr_g, cfg.train.lr_d, cfg.train.n_critic, cfg.regulariser.clip.clip_value) == (5e-5, 5e-5, 5, 0.01)
+    train_cfg = cfg.train
+    assert (train_cfg.lr_g, train_cfg.lr_d, train_cfg.n_critic, cfg.regulariser.clip.clip_value) == (5e-5, 5e-5, 5, 0.01)
     _, opt_d = optimisers("+experiment=wgan")
     assert type(opt_d) is torch.optim.RMSprop and opt_d.defaults["lr"] == 5e-5
 
 
 def test_wgan_gp_and_gan2014_presets_are_their_papers() -> None:
     cfg = make_config("+experiment=wgan_gp")
-    assert (cfg.regulariser.gp.weight, cfg.regulariser.gp.one_sided, cfg.arch.discriminator.norm) == (10.0, False, "layer")
+    gp = cfg.regulariser.gp
+    assert (gp.weight, gp.one_sided, cfg.arch.discriminator.norm) == (10.0, False, "layer")
     assert (cfg.train.lr_g, list(cfg.train.betas), cfg.train.n_critic) == (1e-4, [0.0, 0.9], 5)
     cfg = make_config("+experiment=gan2014")
     assert cfg.objective._target_.endswith("Minimax") and cfg.optimizer.d._target_ == "torch.optim.SGD"
