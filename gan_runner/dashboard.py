@@ -37,7 +37,7 @@ DEFAULT_FILE = "wandb-dashboard.json"
 X_AXIS = "images_seen"
 AXES = ("step", X_AXIS)
 LOSS_FAMILIES = ("loss", "reg", "reg_g", "d")
-TRAINING_FAMILIES = ("lr", "grad_norm", "speed", "amp")
+TRAINING_FAMILIES = ("lr", "grad_norm", "speed", "amp", "sigma")
 IMAGE_KEYS = ("samples", "final_samples")
 # With three seeds or fewer a standard deviation says little; the band shows the seeds' extremes instead.
 GROUP_MEAN, GROUP_BAND = "mean", "minmax"
@@ -184,7 +184,7 @@ def keys_by_section(study: Study) -> dict[str, list[str]]:
     new metric (whatever its name) gets its panel."""
     sections: dict[str, list[str]] = {"Metrics": [], "Losses": [], "Training": []}
     for key in sorted(study.logged_keys | set(study.best_keys)):
-        if key in AXES:
+        if key in AXES or key.count("/") >= 2:  # per-layer values (sigma/G/<layer>): their network's largest is drawn
             continue
         if family(key) in LOSS_FAMILIES:
             sections["Losses"].append(key)

@@ -408,7 +408,8 @@ def plot_key(key: str, groups: list[Group], path: Path) -> bool:
 def statistics_keys(groups: list[Group], all_metrics: list[str]) -> list[str]:
     """The training statistics of metrics.jsonl (losses, penalties, D's outputs): every column but the metrics."""
     keys = dict.fromkeys(k for group in groups for run in group.completed for row in run.rows for k in row)
-    return sorted(k for k in keys if k not in ROW_BOOKKEEPING and k not in all_metrics)
+    # Per-layer values (sigma/G/<layer>) would make a plot per layer: their network's largest (sigma/G) is drawn.
+    return sorted(k for k in keys if k not in ROW_BOOKKEEPING and k not in all_metrics and k.count("/") < 2)
 
 
 def write_plots(out: Path, groups: list[Group], keys: list[str]) -> list[str]:

@@ -143,6 +143,10 @@ def d_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[
     real_scores, fake_scores = scores.split([len(real), len(fake)])
     loss = objective.d_loss(real_scores, fake_scores)
     stats = {"loss/d": loss.detach(), "d/real": real_scores.detach().mean(), "d/fake": fake_scores.detach().mean()}
+    threshold = objective.decision_threshold
+    if threshold is not None:  # how often D tells them apart: near 1 on both when D wins (G's gradients vanish)
+        stats["d/accuracy_real"] = (real_scores.detach() > threshold).float().mean()
+        stats["d/accuracy_fake"] = (fake_scores.detach() < threshold).float().mean()
     critic = StepCritic(D, precision)
     terms = ((name, r.scaled_penalty(d_steps_done, critic, real, fake, real_scores, fake_scores, batch.real_labels,
                                      batch.fake_labels)) for name, r in regularisers.items())

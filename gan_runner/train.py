@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from gan_runner.arch import count_parameters
 from gan_runner.build import Run, build, resolve_device, run_parts
+from gan_runner.health import spectral_norms
 from gan_runner.checkpoint import set_rng_state
 from gan_runner.errors import UserError
 from gan_runner.record import RunRecord, sample_picture, truncate_metrics
@@ -127,6 +128,7 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
                     check_parameters({"G": state.G, "D": state.D})
                     row.update({"lr/g": state.opt_g.param_groups[0]["lr"], "lr/d": state.opt_d.param_groups[0]["lr"]})
                     row.update(speed_and_memory(step - last_row[0], time.perf_counter() - last_row[1], device))
+                    row.update(spectral_norms({"G": state.G, "D": state.D}))  # weights blowing up before collapse
                     record.log(row, step, state.images_seen)
                     progress.set_postfix({k: f"{row.get(f'loss/{k}', float('nan')):.3f}" for k in "dg"}, refresh=False)
                 if due(step, run.metric.every, last) and not stopping:

@@ -21,6 +21,9 @@ class Objective:
     # D's loss is the sigmoid cross-entropy of its scores (up to a constant), so "labels" of real and fake
     # samples have their usual meaning (one-sided label smoothing is defined for these).
     logistic: bool = False
+    # The score above which D calls a sample real, so that its accuracy on real and fake samples is defined
+    # (logged as d/accuracy_real and d/accuracy_fake); None for critics without one (Wasserstein, relativistic).
+    decision_threshold: float | None = None
 
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         """The discriminator's loss, to be minimised."""

@@ -157,6 +157,7 @@ class JensenShannon(FDivergence):
     f*(t) = -log(2 - exp(t))."""
 
     logistic = True  # D's loss is softplus(-v) on real plus softplus(v) on fake, minus log 4
+    decision_threshold = 0.0
 
     def f(self, u: torch.Tensor) -> torch.Tensor:
         return u * torch.log(u) - (u + 1) * torch.log((u + 1) / 2)
@@ -180,6 +181,7 @@ class OriginalGAN(FDivergence):
     then exactly the minimax GAN's, and the default generator loss the non-saturating one."""
 
     logistic = True
+    decision_threshold = 0.0
 
     def f(self, u: torch.Tensor) -> torch.Tensor:
         return u * torch.log(u) - (u + 1) * torch.log(u + 1)

@@ -12,6 +12,7 @@ from gan_runner.objectives import Objective
 
 
 class Hinge(Objective):
+    decision_threshold = 0.0  # the hinge's margins are +1 for real and -1 for fake
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         return F.relu(1.0 - real_scores).mean() + F.relu(1.0 + fake_scores).mean()
 

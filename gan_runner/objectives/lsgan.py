@@ -15,6 +15,7 @@ from gan_runner.objectives import Objective
 class LeastSquares(Objective):
     def __init__(self, a: float = 0.0, b: float = 1.0, c: float = 1.0) -> None:
         self.a, self.b, self.c = a, b, c
+        self.decision_threshold = (a + b) / 2  # halfway between the fake and the real target
 
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         return 0.5 * ((real_scores - self.b) ** 2).mean() + 0.5 * ((fake_scores - self.a) ** 2).mean()

@@ -15,6 +15,7 @@ from gan_runner.objectives import Objective
 
 class Minimax(Objective):
     logistic = True
+    decision_threshold = 0.0  # sigmoid(score) = 1/2
 
     def d_loss(self, real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
         # -log sigmoid(s) = softplus(-s) and -log(1 - sigmoid(s)) = softplus(s), both stable.
