@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from gan_runner.report import write_section
+
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = ["dataset=ring8", "logger=none", "objective=hinge,wgan", "seed=0,1"]
 
@@ -50,16 +52,7 @@ def section(steps: int, n_jobs: int, one_by_one: float, side_by_side: float) -> 
 
 def write_doc(page: Path, text: str) -> None:
     """Put `text` between this script's markers in a Markdown page (appended when the page has none)."""
-    begin, end = "<!-- bench_sweep.py: begin -->", "<!-- bench_sweep.py: end -->"
-    block = f"{begin}\n{text.strip()}\n{end}"
-    old = page.read_text() if page.exists() else ""
-    if begin in old and end in old.split(begin, 1)[1]:
-        head, rest = old.split(begin, 1)
-        new = head + block + rest.split(end, 1)[1]
-    else:
-        new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + block + "\n"
-    page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(new)
+    write_section(page, "bench_sweep.py", text)
 
 
 def main() -> None:

@@ -266,16 +266,7 @@ def section(out: Path, presets: list[str], page: Path | None, pictures: Path) ->
 
 def write_doc(page: Path, text: str) -> None:
     """Put `text` between the section's markers, keeping the hand-written rest of the page."""
-    begin, end = f"<!-- results.py {SECTION}: begin -->", f"<!-- results.py {SECTION}: end -->"
-    block = f"{begin}\n{text.strip()}\n{end}"
-    old = page.read_text() if page.exists() else ""
-    if begin in old and end in old.split(begin, 1)[1]:
-        head, rest = old.split(begin, 1)
-        new = head + block + rest.split(end, 1)[1]
-    else:
-        new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + block + "\n"
-    page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(new)
+    report.write_section(page, f"results.py {SECTION}", text)
 
 
 def main(argv: list[str] | None = None) -> None:

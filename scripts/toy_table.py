@@ -79,18 +79,8 @@ def table(out: Path, datasets: list[str]) -> str:
 
 
 def write_doc(page: Path, section: str, text: str) -> None:
-    """Put `text` between the section's markers in a Markdown page, keeping everything outside them; a page
-    (or a page without the markers) gets the section at its end."""
-    begin, end = f"<!-- toy_table.py {section}: begin -->", f"<!-- toy_table.py {section}: end -->"
-    block = f"{begin}\n{text.strip()}\n{end}"
-    old = page.read_text() if page.exists() else ""
-    if begin in old and end in old.split(begin, 1)[1]:
-        head, rest = old.split(begin, 1)
-        new = head + block + rest.split(end, 1)[1]
-    else:
-        new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + block + "\n"
-    page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(new)
+    """Put `text` between the markers `<!-- toy_table.py SECTION: begin/end -->` of a Markdown page."""
+    report.write_section(page, f"toy_table.py {section}", text)
 
 
 def main() -> None:
