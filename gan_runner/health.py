@@ -22,14 +22,19 @@ def largest_singular_value(weight: torch.Tensor, iterations: int = POWER_ITERATI
     return torch.linalg.vector_norm(matrix @ v)
 
 
+def is_lookup_table(module: nn.Module) -> bool:
+    """An nn.Embedding, or a module that declares `lookup_table = True` (BigGAN's shared class embedding): its rows
+    are classes, not output units, so neither its singular values nor its orthogonality mean anything."""
+    return isinstance(module, nn.Embedding) or getattr(module, "lookup_table", False)
+
+
 def layer_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     """Each layer's effective weight (after any spectral normalisation) by module name: the matrices and filter
     banks of linear and convolutional layers; lookup tables (embeddings) and norms' gains left out."""
     weights = {}
     for name, module in model.named_modules():
         weight = getattr(module, "weight", None)
-        lookup = isinstance(module, nn.Embedding) or getattr(module, "lookup_table", False)
-        if isinstance(weight, torch.Tensor) and weight.dim() >= 2 and not lookup:
+        if isinstance(weight, torch.Tensor) and weight.dim() >= 2 and not is_lookup_table(module):
             weights[name] = weight
     return weights
 

@@ -14,11 +14,10 @@ fi
 report=docs/studies/ring8_objectives
 rm -rf "$report"
 gan-report "$sweep" metric=toy/modes,toy/high_quality,toy/reverse_kl out="$report"
-python - "$report/table.md" README.md <<'PY'
-import re, sys
+python - "$report/table.md" <<'PY'
+import sys
+from pathlib import Path
+from gan_runner.report import write_section
 table = "\n".join(line for line in open(sys.argv[1]).read().splitlines() if line.startswith("|"))  # no footnote
-readme = open(sys.argv[2]).read()
-block = f"<!-- example_study: begin -->\n{table}\n<!-- example_study: end -->"
-open(sys.argv[2], "w").write(re.sub(r"<!-- example_study: begin -->.*?<!-- example_study: end -->", lambda _: block,
-                                    readme, flags=re.S))
+write_section(Path("README.md"), "example_study", table)
 PY

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gan_runner.health import is_lookup_table
 from gan_runner.regularisers import Critic, Regulariser
 
 
@@ -26,8 +27,7 @@ def layer_weights(model: nn.Module) -> list[torch.Tensor]:
     """The parameters that are matrices or filter banks (biases and gains left out), less lookup tables: an
     nn.Embedding or a module that declares `lookup_table = True` (BigGAN's shared class embedding), whose rows
     are classes rather than output units; BigGAN leaves its G.shared out of this penalty too."""
-    tables = {id(p) for module in model.modules() if isinstance(module, nn.Embedding) or
-              getattr(module, "lookup_table", False) for p in module.parameters(recurse=False)}
+    tables = {id(p) for module in model.modules() if is_lookup_table(module) for p in module.parameters(recurse=False)}
     return [p for p in model.parameters() if p.dim() >= 2 and id(p) not in tables]
 
 
