@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
+from gan_runner import distributed
 from gan_runner.errors import UserError
 from gan_runner.latent import latent_named
 from gan_runner.metrics import Metric
@@ -144,6 +145,8 @@ def run_parts(cfg: DictConfig, device: torch.device) -> tuple[Run, TrainingState
     dataset = build(cfg, "dataset")
     num_classes = class_count(cfg, dataset)
     G, D, regularisers = networks(cfg, dataset.shape, num_classes)
+    if setting(cfg, "train.sync_batchnorm"):
+        G, D = distributed.sync_batchnorm(G, device), distributed.sync_batchnorm(D, device)
     configure_device(cfg, device)
     compiled = setting(cfg, "train.compile")
     memory_format = layout(device, dataset.shape, compiled)

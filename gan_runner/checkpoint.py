@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from gan_runner import distributed
 from gan_runner.errors import UserError
 
 # What a resumed run needs besides the weights: optimisers, the step counters, every RNG.
@@ -26,6 +27,7 @@ def rng_state() -> dict[str, Any]:
                        "has_gauss": int(has_gauss), "gauss": float(gauss)}}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda_current"] = torch.cuda.get_rng_state()  # the generator this process draws from
     return state
 
 
@@ -39,6 +41,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+        if distributed.size() > 1 and "cuda_current" in state:
+            # Each process draws on its own GPU, and all must draw alike: every one continues process 0's.
+            torch.cuda.set_rng_state(state["cuda_current"])
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

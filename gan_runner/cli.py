@@ -1,15 +1,23 @@
 """`gan-run`: the Hydra app. Composes conf/ (shipped as the package gan_runner.conf) and trains.
 
-Exit statuses: 0 completed; 1 diverged (a sweep goes on with its next job); 2 bad input (one paragraph
-on stderr); 128 + the signal's number when a stop signal interrupted the run (its checkpoint is written).
+Exit statuses: 0 completed; 1 diverged (a sweep goes on with its next job), or under torchrun another process
+lost; 2 bad input (one paragraph on stderr); 128 + the signal's number when a stop signal interrupted the run
+(its checkpoint is written).
+
+Under torchrun (`torchrun --nproc_per_node=N --no-python gan-run ...`) every process runs this app: process 0
+in the run directory, the others in a temporary folder with their logging at ERROR, given process 0's run
+directory once they have joined (gan_runner.distributed).
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +28,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from gan_runner import distributed
 from gan_runner.checkpoint import load_for_resume
 from gan_runner.errors import UserError
 from gan_runner.launch import check_sweep_plugins, hand_over_to_submitit, place_job
@@ -128,6 +137,21 @@ def check_output_folders(argv: list[str]) -> None:
                             "sweeps).")
 
 
+def as_one_of_several_processes(argv: list[str]) -> list[str]:
+    """Under torchrun: refuses a sweep (one torchrun runs one run) and returns the arguments this process
+    adds, none for process 0; the others run in a temporary folder, logging errors only."""
+    if not distributed.launched_by_torchrun():
+        return []
+    if any(arg in ("-m", "--multirun") for arg in argv):
+        raise UserError("gan-run -m under torchrun: one torchrun trains one run on several processes, not a sweep. "
+                        "Fix: start one torchrun per run (e.g. a SLURM job array), or sweep without torchrun.")
+    if os.environ.get("RANK", "0") == "0":
+        return []
+    scratch = tempfile.mkdtemp(prefix=f"gan-run-rank{os.environ['RANK']}-")
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    return [f"hydra.run.dir={scratch}", "hydra.output_subdir=null", "hydra.job_logging.root.level=ERROR"]
+
+
 def main() -> None:
     # As `python -m` would: a user's own component (an objective, a dataset, ...) in a module of the folder
     # gan-run is started from is found by its YAML's _target_ (configs found with hydra.searchpath).
@@ -135,6 +159,7 @@ def main() -> None:
     try:
         check_output_folders(sys.argv[1:])
         check_sweep_plugins(sys.argv[1:])
+        sys.argv += as_one_of_several_processes(sys.argv[1:])
     except UserError as error:
         print(f"gan-run: error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -147,9 +172,13 @@ def hydra_main(cfg: DictConfig) -> float | None:
     when the run did not complete)."""
     from gan_runner.train import train  # imported here so that `gan-run --help` stays quick
 
+    from gan_runner.validation import setting
+
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
     try:
+        distributed.join(str(cfg.train.device), setting(cfg, "train.collective_timeout_s"))  # under torchrun
+        run_dir = Path(distributed.from_main(str(run_dir)))
         cfg, state = resumed(cfg, run_dir, list(HydraConfig.get().overrides.task))
         cfg = with_sweeper_direction(cfg, HydraConfig.get().sweeper)
         place_job(cfg.train.device)  # parallel sweeps: this job's GPU and share of the cores
@@ -160,6 +189,13 @@ def hydra_main(cfg: DictConfig) -> float | None:
             sys.exit(2)
         write_error_summary(run_dir, str(error))
         return None
+    except distributed.PeerLost as error:
+        kept = run_dir / "checkpoints" / "last.pt"
+        print(f"gan-run: error: {error} " + (f"The last checkpoint, {kept}, is kept: continue with the same "
+              f"command and resume={run_dir}." if kept.is_file() else "No checkpoint had been written yet."),
+              file=sys.stderr)
+        sys.exit(1)
+    distributed.leave()
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in summary["metrics"].items())
     log.info("%s at step %d in %.0f s; run directory %s%s", summary["status"], summary["step"],
              summary["wall_time_s"], run_dir, f"; {metrics}" if metrics else "")

@@ -1,6 +1,7 @@
 """What a run leaves behind: metrics.jsonl rows of statistics averaged since the previous row, sample pictures,
 checkpoints and summary.json, mirrored to the logger. Only the loop calls these, and only these talk to the
-logger."""
+logger. On several processes (gan_runner.distributed) process 0's record writes; the others' write nothing
+but take part in what a checkpoint computes together (the statistics' check and their averaged sums)."""
 
 from __future__ import annotations
 
@@ -12,22 +13,24 @@ import numpy as np
 import torch
 from torch import nn
 
+from gan_runner import distributed
 from gan_runner.checkpoint import keep_latest, save_checkpoint
 from gan_runner.loggers import Logger
 from gan_runner.metrics import Sampler
 from gan_runner.state import TrainingState
 from gan_runner.stopping import check_parameters
-from gan_runner.visualise import image_grid, save_gif, save_png, scatter_plot
+from gan_runner.visualise import image_grid, loss_curves, save_gif, save_png, scatter_plot
 
 
 STATISTICS = ("loss", "reg", "reg_g", "d")  # the prefixes of the training steps' statistics
 
 
 class RunRecord:
-    """The run directory's files, mirrored to the logger."""
+    """The run directory's files, mirrored to the logger. `writes`: whether this process writes them (process 0)."""
 
-    def __init__(self, run_dir: Path, logger: Logger, checkpoint_extras: dict[str, Any], keep_checkpoints: int) -> None:
-        self.run_dir, self.logger = run_dir, logger
+    def __init__(self, run_dir: Path, logger: Logger, checkpoint_extras: dict[str, Any], keep_checkpoints: int,
+                 writes: bool = True) -> None:
+        self.run_dir, self.logger, self.writes = run_dir, logger, writes
         self.metrics_file = run_dir / "metrics.jsonl"
         self.checkpoints = run_dir / "checkpoints"
         self.checkpoint_extras, self.keep_checkpoints = checkpoint_extras, keep_checkpoints
@@ -37,14 +40,35 @@ class RunRecord:
         if not values:
             return
         self.latest.update(values)
+        if not self.writes:
+            return
         row = {"images_seen": images_seen, **values}
         with open(self.metrics_file, "a") as handle:
             handle.write(json.dumps({"step": step, **row}) + "\n")
         self.logger.log(row, step)
 
     def image(self, key: str, image: np.ndarray, file: Path, step: int, images_seen: int) -> None:
+        if not self.writes:
+            return
         save_png(image, self.run_dir / file)
         self.logger.log_image(key, image, step, images_seen)
+
+    def truncate_after(self, step: int) -> None:
+        """Drops the rows logged after `step`: a run resumed from its checkpoint at `step` logs them again."""
+        if self.writes:
+            truncate_metrics(self.metrics_file, step)
+
+    def closing_pictures(self, last_samples: np.ndarray | None, step: int, images_seen: int) -> None:
+        """The last grid again as `final_samples` (a W&B panel of every run's final samples), the animation of
+        the run's grids and the loss curves."""
+        if not self.writes:
+            return
+        if last_samples is not None:
+            self.image("final_samples", last_samples, Path("final_samples.png"), step, images_seen)
+        self.animation()
+        curves = loss_curves(self.metrics_file)
+        if curves is not None:
+            self.image("loss_curves", curves, Path("loss_curves.png"), step, images_seen)
 
     def animation(self) -> None:
         """samples/training.gif: every samples/step_NNNNNN.png of the run (a resumed run's earlier ones
@@ -54,10 +78,15 @@ class RunRecord:
             save_gif(frames, self.run_dir / "samples" / "training.gif")
 
     def checkpoint(self, state: TrainingState, file: str = "last.pt") -> None:
-        """Writes the state atomically; a state holding a NaN never replaces a good checkpoint (Diverged)."""
+        """Writes the state atomically; a state holding a NaN never replaces a good checkpoint (Diverged). Every
+        process calls it: the check and the state's statistics are computed together."""
         state.stats.check()
         check_parameters({"G": state.G, "D": state.D})
-        save_checkpoint(self.checkpoints / file, {**state.state_dict(), **self.checkpoint_extras,
+        distributed.check_identical({"G": state.G, "D": state.D, "G_ema": state.ema.model})
+        contents = state.state_dict()
+        if not self.writes:
+            return
+        save_checkpoint(self.checkpoints / file, {**contents, **self.checkpoint_extras,
                                                   "logger_run_id": self.logger.run_id})
         if file == "last.pt":
             keep_latest(self.checkpoints, state.step, self.keep_checkpoints)
@@ -73,7 +102,8 @@ class RunRecord:
         if (self.checkpoints / "best.pt").is_file():
             self.logger.log_checkpoint(self.checkpoints / "best.pt", "best")
         summary["wandb"] = self.logger.finish() or None
-        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        if self.writes:
+            (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         return summary
 
 

@@ -54,9 +54,11 @@ from gan_runner.errors import UserError
 # Config keys (and every key below them) that do not change the experiment, so runs differing only there are
 # seeds of one configuration: the seed itself; resuming; Hydra's own settings; where the numbers are logged;
 # the device; how often losses, pictures and checkpoints are written, and how many are kept; torch.compile
-# (the same arithmetic, compiled); and arch.tiny (the tests' shrinking overrides, never applied by a run).
+# (the same arithmetic, compiled); how long processes wait for each other; and arch.tiny (the tests' shrinking
+# overrides, never applied by a run).
 IGNORED_KEYS = ("seed", "resume", "hydra", "logger", "study", "train.device", "train.log_every", "train.sample_every",
-                "train.checkpoint_every", "train.keep_checkpoints", "train.compile", "arch.tiny")
+                "train.checkpoint_every", "train.keep_checkpoints", "train.compile", "train.collective_timeout_s",
+                "arch.tiny")
 OUTCOMES = ("completed", "diverged", "interrupted", "failed")
 ROW_BOOKKEEPING = ("step", "images_seen")  # metrics.jsonl columns that are no statistic
 USAGE = "gan-report SWEEP_DIR_OR_RUN_DIRS... [metric=KEY ...] [out=DIR]"

@@ -49,12 +49,14 @@ def load_generator(run_dir: Path, checkpoint: str = "last", device: str = "cpu")
 
 
 def draw_batches(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, device: str = "cpu",
-                 y: int | None = None, batch_size: int = 500) -> Iterator[torch.Tensor]:
+                 y: int | None = None, batch_size: int = 500, rows: tuple[int, int] | None = None
+                 ) -> Iterator[torch.Tensor]:
     """n samples from z drawn with `seed` from the generator's latent (`generator.latent`, which build.networks
     sets; N(0, I) for a generator without one), yielded `batch_size` at a time (on the CPU), so that n images
     never need to fit in memory at once. A class-conditional generator (num_classes set) makes class
     `y`, or uniformly random classes (drawn after all n z) when y is None. The same arguments give the same
-    samples in the same order, whatever the batch size (up to the rounding of batched arithmetic)."""
+    samples in the same order, whatever the batch size (up to the rounding of batched arithmetic). `rows`
+    (start, stop): only those of the n (a process's share of a metric's samples)."""
     rng = torch.Generator().manual_seed(seed)
     latent = getattr(generator, "latent", STANDARD_NORMAL)
     z = latent.sample(n, z_dim, generator=rng)  # all n at once: chunked draws would give other numbers
@@ -71,13 +73,15 @@ def draw_batches(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, 
     else:
         raise ValueError(f"y={y} is not a class of this run, whose classes are 0 to {num_classes - 1}; "
                          f"give y= one of those")
-    for start in range(0, n, batch_size):
-        chunk = z[start : start + batch_size].to(device)
+    first, stop = rows or (0, n)
+    for start in range(first, stop, batch_size):
+        end = min(start + batch_size, stop)
+        chunk = z[start:end].to(device)
         with torch.no_grad():
             if labels is None:
                 images = generator(chunk)
             else:
-                images = generator(chunk, labels[start : start + batch_size].to(device))
+                images = generator(chunk, labels[start:end].to(device))
         yield images.cpu()
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from gan_runner import distributed
 from gan_runner.stopping import Diverged
 
 NEVER = float(2**62)  # "no bad step yet"; exact in float64, beyond any run's length
@@ -21,6 +22,11 @@ class StatsCollector:
     transfer and raises Diverged naming that step and the quantity, so a GPU never waits for Python in the
     steady state and a non-finite value never reaches a log row or a checkpoint. Its state is part of the
     training state, so a run resumed between two rows writes the same row as an uninterrupted one.
+
+    On several processes each collects its own share's statistics; a row's sums are averaged over the
+    processes (every process reports the same steps) and the first bad step is the earliest on any, so all
+    raise Diverged together. The checkpointed sums are the averaged ones, which every process of a resumed run
+    starts from, with any number of processes.
 
     Under fp16 a step also reports `amp/skipped_d` or `amp/skipped_g`: 1 when its loss scaler found
     overflowing gradients and skipped the update (as it does while it searches for its scale). Such a step's
@@ -55,7 +61,9 @@ class StatsCollector:
             return {}, {}, NEVER
         device = self.first_bad.device
         counts = [torch.as_tensor(c, dtype=torch.float64, device=device) for c in self.counts.values()]
-        fetched = torch.stack([*self.sums.values(), *counts, self.first_bad]).cpu().tolist()
+        sums = distributed.mean_over_ranks(torch.stack(list(self.sums.values())))
+        first_bad = distributed.min_over_ranks(self.first_bad)
+        fetched = torch.cat([sums, torch.stack(counts), first_bad[None]]).cpu().tolist()
         n = len(self.sums)
         return dict(zip(self.sums, fetched[:n])), dict(zip(self.sums, fetched[n:2 * n])), fetched[-1]
 
@@ -80,7 +88,8 @@ class StatsCollector:
 
     def state_dict(self) -> dict[str, Any]:
         counts = {key: c.cpu() if isinstance(c, torch.Tensor) else c for key, c in self.counts.items()}
-        return {"sums": {key: value.cpu() for key, value in self.sums.items()}, "counts": counts}
+        sums = distributed.mean_over_ranks(torch.stack(list(self.sums.values()))).cpu() if self.sums else []
+        return {"sums": dict(zip(self.sums, sums)), "counts": counts}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.sums, self.counts = dict(state["sums"]), dict(state["counts"])

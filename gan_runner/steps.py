@@ -11,6 +11,7 @@ from typing import Iterator
 import torch
 from torch import nn
 
+from gan_runner import distributed
 from gan_runner.data import Batch as DataBatch
 from gan_runner.latent import STANDARD_NORMAL, StandardNormal, Uniform
 from gan_runner.objectives import Objective
@@ -33,7 +34,8 @@ class Batch:
 class Batches:
     """Steps' batches from the dataset's seeded order: z from `latent` (gan_runner.latent; N(0, I) by default)
     and, in a conditional run, uniform labels for the fakes, both from the global RNG (which checkpoints keep),
-    z first."""
+    z first. On several processes `data` yields each one's slice of the global batch, and z and the labels are
+    its slice of the global batch's draws (distributed.per_sample)."""
 
     def __init__(self, data: Iterator[DataBatch], z_dim: int, num_classes: int | None, device: torch.device,
                  latent: StandardNormal | Uniform = STANDARD_NORMAL) -> None:
@@ -54,8 +56,10 @@ class Batches:
 
     def with_new_fakes(self, real: torch.Tensor, real_labels: torch.Tensor | None) -> Batch:
         """The same real samples with fresh noise (and fake labels): the generator's step after D's."""
-        z = self.latent.sample(len(real), self.z_dim, device=self.device)
-        fake_labels = None if self.num_classes is None else torch.randint(self.num_classes, (len(real),), device=self.device)
+        z = distributed.per_sample(lambda shape, **kw: self.latent.sample(*shape, **kw), (len(real), self.z_dim),
+                                   device=self.device)
+        fake_labels = None if self.num_classes is None else distributed.per_sample(
+            lambda shape, **kw: torch.randint(self.num_classes, shape, **kw), (len(real),), device=self.device)
         return Batch(real, real_labels, z, fake_labels)
 
     def for_generator(self, last: Batch) -> Batch:
@@ -109,14 +113,16 @@ def _with_terms(loss: torch.Tensor, terms: Iterator[tuple[str, tuple]], stats: S
 
 def _update(loss: torch.Tensor, optimiser: torch.optim.Optimizer, scaler: torch.amp.GradScaler, stats: Stats,
             network: str) -> None:
-    """Backward and the optimiser's step through the loss scaler. Logs the gradient's norm over the network's
+    """Backward, the gradients' mean over the run's processes (distributed.average_gradients; before unscaling,
+    so an overflow on any process is every process's), and the optimiser's step through the loss scaler. Logs the gradient's norm over the network's
     parameters as `grad_norm/<network>` (of the unscaled gradient) and, under fp16, whether the scaler skipped the
     update (overflowing gradients) as `amp/skipped_<network>`, a device tensor read before `update` forgets it."""
     optimiser.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
+    gradients = [p.grad for group in optimiser.param_groups for p in group["params"] if p.grad is not None]
+    distributed.average_gradients(gradients)
     if scaler.is_enabled():
         scaler.unscale_(optimiser)  # the norm of the true gradient; the step then skips its own unscaling
-    gradients = [p.grad for group in optimiser.param_groups for p in group["params"] if p.grad is not None]
     stats[f"grad_norm/{network}"] = torch.nn.utils.get_total_norm(gradients).detach()
     scaler.step(optimiser)
     if scaler.is_enabled():

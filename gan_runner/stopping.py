@@ -13,6 +13,8 @@ from types import FrameType, TracebackType
 import torch
 from torch import nn
 
+from gan_runner import distributed
+
 # SIGUSR1 is what SLURM sends ahead of pre-emption (`#SBATCH --signal=USR1@90`); SIGUSR2 is what submitit asks
 # SLURM to send ahead of a time-out (the slurm launcher preset), and what submitit's local executor sends.
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2)
@@ -29,6 +31,14 @@ class StopSignals:
         if self.received is not None:  # asked twice: the user means now
             raise KeyboardInterrupt(f"second {signal.Signals(signum).name}")
         self.received = signal.Signals(signum)
+
+    def agreed(self) -> signal.Signals | None:
+        """The signal received by this process or by any other of the run: the same answer on every process, so
+        all stop at the same step."""
+        number = distributed.max_over_ranks(self.received.value if self.received is not None else 0)
+        if number and self.received is None:
+            self.received = signal.Signals(number)
+        return self.received if number else None
 
     def __enter__(self) -> StopSignals:
         for signum in STOP_SIGNALS:

@@ -13,19 +13,20 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
+from gan_runner import distributed
 from gan_runner.arch import count_parameters
 from gan_runner.build import Run, build, resolve_device, run_parts
 from gan_runner.health import spectral_norms
 from gan_runner.checkpoint import set_rng_state
 from gan_runner.errors import UserError
-from gan_runner.record import RunRecord, sample_picture, truncate_metrics
+from gan_runner.loggers import Logger
+from gan_runner.record import RunRecord, sample_picture
 from gan_runner.sample import draw_batches
 from gan_runner.state import TrainingState
 from gan_runner.study import RunIdentity, check_direction
 from gan_runner.steps import Batches, d_step, fixed_inputs, g_step
 from gan_runner.stopping import Diverged, StopSignals, check_parameters
 from gan_runner.validation import check_writable, validate
-from gan_runner.visualise import loss_curves
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,9 @@ def due(step: int, every: int, last: int) -> bool:
 
 
 def evaluate(run: Run, state: TrainingState, record: RunRecord, sample: Any) -> dict[str, float]:
-    """The metric, logged; a new best (metric.best_key) is kept as checkpoints/best.pt."""
-    values = run.metric(sample, run.dataset)
+    """The metric, logged; a new best (metric.best_key) is kept as checkpoints/best.pt. On several processes
+    each computes its share and process 0's values decide (distributed.from_main), the same on every one."""
+    values = distributed.from_main(run.metric(sample, run.dataset))
     record.log(values, state.step, state.images_seen)
     score = values.get(run.metric.best_key) if run.metric.best_key else None
     if score is not None and (state.best is None or run.metric.better(score, state.best["value"])):
@@ -65,11 +67,14 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
     """Trains one GAN as `cfg` describes, writing everything under `run_dir`; returns the summary, whose
     `status` is completed, interrupted (a stop signal; resumable) or diverged (a NaN or an infinity).
     `identity` names the run in its study (None: a lone run called "run"); `resume` is a checkpoint
-    (checkpoint.load_for_resume) to continue from."""
+    (checkpoint.load_for_resume) to continue from. Under torchrun every process calls it (gan_runner.distributed
+    says how they share the work); process 0 alone writes."""
     identity = identity or RunIdentity("run")
     started = time.time()
     validate(cfg)
-    check_writable(run_dir)
+    distributed.check_batch_size(cfg.train.batch_size)
+    if distributed.is_main():
+        check_writable(run_dir)
     device = resolve_device(cfg.train.device)
     run, state = run_parts(cfg, device)  # seeded with cfg.seed
     for message in run.warnings:
@@ -79,21 +84,24 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
         state.resume_from(resume)
         if "images_seen" not in resume:  # a checkpoint from before the counter: each D step saw one batch
             state.images_seen = state.d_steps * cfg.train.batch_size
-        truncate_metrics(run_dir / "metrics.jsonl", state.step)
         if state.step >= cfg.train.steps:
             raise UserError(f"The run in {run_dir} is already at step {state.step} and train.steps is "
                             f"{cfg.train.steps}: nothing to do. Fix: resume with a larger train.steps, e.g. "
                             f"train.steps={2 * state.step}.")
     start_step, train_cfg, last = state.step, cfg.train, cfg.train.steps
-    logger = build(cfg, "logger")
+    logger = build(cfg, "logger") if distributed.is_main() else Logger()  # one W&B run per run
     logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, identity,
                  run_id=resume.get("logger_run_id") if resume else None)
     if run.metric.best_key:
         logger.track_best(run.metric.best_key, run.metric.higher_is_better)
     record = RunRecord(run_dir, logger, {"config": OmegaConf.to_container(cfg), "data_shape": list(run.dataset.shape),
                                          "num_classes": run.num_classes, "identity": identity.summary()},
-                       train_cfg.keep_checkpoints)
-    data = run.dataset.batches(train_cfg.batch_size, torch.Generator().manual_seed(cfg.seed), state.d_steps, device)
+                       train_cfg.keep_checkpoints, writes=distributed.is_main())
+    if resume is not None:
+        record.truncate_after(state.step)
+    # The global batches of the seeded order; on several processes each takes its slice (the same order for any N).
+    data = distributed.shard_batches(run.dataset.batches(train_cfg.batch_size, torch.Generator().manual_seed(cfg.seed),
+                                                         state.d_steps, device))
     batches = Batches(data, cfg.z_dim, run.num_classes, device, state.G.latent)
     if resume is not None:
         set_rng_state(resume["rng"])  # last, after everything above that draws random numbers
@@ -104,7 +112,7 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
     status, failure, final_metrics, step, picture = "completed", None, {}, start_step, None
     last_row = (start_step, time.perf_counter())  # for the steps per second of each row
     progress = tqdm(range(start_step + 1, last + 1), initial=start_step, total=last, unit="step", desc=identity.name,
-                    mininterval=1.0, dynamic_ncols=True)
+                    mininterval=1.0, dynamic_ncols=True, disable=not distributed.is_main())
     with StopSignals() as signals:
         try:
             for step in progress:
@@ -116,13 +124,13 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
                     state.stats.add(d_step(run.G, run.D, run.objective, state.regularisers, state.opt_d, batch,
                                            state.d_steps, run.precision), step)
                     state.d_steps += 1
-                    state.images_seen += len(batch.real)
+                    state.images_seen += train_cfg.batch_size
                 state.stats.add(g_step(run.G, run.D, run.objective, state.regularisers, state.opt_g,
                                        batches.for_generator(batch), step - 1, run.precision), step)
                 state.ema.update(state.G, step)
                 state.step = step
 
-                stopping, row_due = signals.received is not None, due(step, train_cfg.log_every, last)
+                stopping, row_due = signals.agreed() is not None, due(step, train_cfg.log_every, last)
                 if row_due:
                     row = state.stats.means()  # Diverged if a statistic went bad since the last row
                     check_parameters({"G": state.G, "D": state.D})
@@ -133,7 +141,7 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
                     progress.set_postfix({k: f"{row.get(f'loss/{k}', float('nan')):.3f}" for k in "dg"}, refresh=False)
                 if due(step, run.metric.every, last) and not stopping:
                     final_metrics = evaluate(run, state, record, sample)
-                if due(step, train_cfg.sample_every, last) and not stopping:
+                if due(step, train_cfg.sample_every, last) and not stopping and record.writes:
                     picture = sample_picture(state.ema.model, state.D, fixed, run.dataset, sample, cfg.seed, step,
                                              run.objective)
                     record.image("samples", picture, Path("samples") / f"step_{step:06d}.png", step, state.images_seen)
@@ -156,12 +164,7 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
         finally:
             progress.close()
 
-    if picture is not None:  # the last grid again, under its own key: a W&B panel of every run's final samples
-        record.image("final_samples", picture, Path("final_samples.png"), state.step, state.images_seen)
-    record.animation()
-    curves = loss_curves(record.metrics_file)
-    if curves is not None:
-        record.image("loss_curves", curves, Path("loss_curves.png"), state.step, state.images_seen)
+    record.closing_pictures(picture, state.step, state.images_seen)
     summary: dict[str, Any] = {
         "status": status, "step": step, "wall_time_s": round(time.time() - started, 2), "device": str(device),
         "params": {"generator": count_parameters(state.G), "discriminator": count_parameters(state.D)},

@@ -45,12 +45,16 @@ TRAIN_RULES = {
     "compile": (lambda v: isinstance(v, bool), lambda v: True, "true (torch.compile G and D) or false"),
     "tf32": (lambda v: isinstance(v, bool), lambda v: True,
              "true (TF32 matrix products and convolutions on CUDA, the default) or false (exact fp32)"),
+    "sync_batchnorm": (lambda v: isinstance(v, bool), lambda v: True,
+                       "true (batch statistics over all processes' samples, CUDA) or false (each process's own)"),
+    "collective_timeout_s": (_number(float), lambda v: v > 0, "a positive number of seconds"),
 }
 
 
 # Keys added after runs were saved: a resumed run's config may lack them, and then has these values.
 LATER_DEFAULTS = {"train.ema_rampup": None, "train.ema_start": 0, "train.precision": "fp32", "train.compile": False,
-                  "train.tf32": True, "latent": "normal"}
+                  "train.tf32": True, "latent": "normal",
+                  "train.sync_batchnorm": False, "train.collective_timeout_s": 600}
 
 
 def setting(cfg: DictConfig, key: str) -> Any:

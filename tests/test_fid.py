@@ -291,7 +291,10 @@ def test_in_memory_fid_equals_fid_of_the_same_samples_saved_as_png(
     for i, image in enumerate(samples):  # torchvision's writer, not ours
         save_image((image + 1) / 2, pngs / f"{i:02d}.png")
     metric = FID(n_samples=16, reference=str(folders["C"]), dims=DIMS, cache_dir=str(tmp_path / "cache"))
-    in_memory = metric(lambda n: iter(samples[:n].split(5)), None)["fid16_c_64d"]  # batches of 5, 5, 5, 1
+    def sample(n: int, rows: tuple[int, int] | None = None):  # batches of 5, 5, 5, 1
+        return iter(samples[slice(*(rows or (0, n)))].split(5))
+
+    in_memory = metric(sample, None)["fid16_c_64d"]
     out = tmp_path / "png.json"
     gan_eval([f"fake={pngs}", f"real={folders['C']}", f"dims={DIMS}", f"cache_dir={tmp_path / 'cache'}", f"out={out}"])
     from_png = json.loads(out.read_text())["fid"]
@@ -329,8 +332,9 @@ def test_fid_measures_each_generated_batch_before_drawing_the_next(
 
     monkeypatch.setattr(inception, "quantise", recorded_quantise)
 
-    def sampler(n: int):
+    def sampler(n: int, rows: tuple[int, int] | None = None):
         g = torch.Generator().manual_seed(7)
+        assert rows == (0, n)  # one process: all of them
         for start in range(0, n, 10):
             events.append(("generated", min(10, n - start)))
             yield torch.rand(min(10, n - start), 3, 16, 16, generator=g) * 2 - 1

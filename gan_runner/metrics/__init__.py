@@ -3,6 +3,8 @@
 
 A sampler is a function n -> an iterator over n samples of the EMA generator, in batches (on the CPU):
 gan_runner.sample.draw_batches with a fixed seed, so every call yields the same n samples in the same order.
+`sample(n, rows=(start, stop))` yields only those rows of the n: on several processes (torchrun) a metric
+may have each generate its share (the FID does; the cheap metrics compute everything on every process).
 Batches let a metric over many images (FID's 50,000 at 128 x 128 are 10 GB as float32) hold one batch at a
 time; a metric of a few samples may concatenate them."""
 
@@ -12,7 +14,7 @@ from typing import Callable, Iterator
 
 import torch
 
-Sampler = Callable[[int], Iterator[torch.Tensor]]
+Sampler = Callable[..., Iterator[torch.Tensor]]  # (n, rows=None)
 
 
 class Metric:

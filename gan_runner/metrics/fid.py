@@ -37,6 +37,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
+from gan_runner import distributed
 from gan_runner.errors import UserError
 from gan_runner.metrics import Metric, Sampler
 from gan_runner.metrics.inception import (
@@ -341,26 +342,32 @@ class FID(Metric):
         cached = self.cache_dir / f"{key}.npz"
         if cached.is_file() and cached.with_suffix(".features.npy").is_file():
             self._reference = load_statistics(cached, self.dims)
-        else:
+        else:  # on several processes each computes them (none waits for another), and process 0 caches them
             features, _ = self.features(real.batches(self.batch_size), real.count, False, "Inception features: real")
-            save_statistics(cached, features, *statistics(features))
-            self._reference = load_statistics(cached, self.dims)
+            mu, sigma = statistics(features)
+            if distributed.is_main():
+                save_statistics(cached, features, mu, sigma)
+            self._reference = Reference(mu, sigma, features, "")
         self._reference.description = f"{real.description}; cached in {cached}"
         return self._reference
 
     def evaluate(self, fake: Iterable[torch.Tensor], count: int, dataset: object) -> dict[str, float]:
-        """Plain-named scores (fid, is_mean, ...) of `count` generated uint8 images given in batches."""
+        """Plain-named scores (fid, is_mean, ...) of `count` generated uint8 images given in batches. On several
+        processes each gives its share (distributed.rows) and the features are gathered, in order, on all."""
         if self.weights_path is None:
             self.check(dataset)
         reference = self.reference_statistics(dataset)
         features, logits = self.features(fake, count, self.with_logits, "Inception features: generated")
+        features, logits = distributed.gather_rows(features), distributed.gather_rows(logits)
         return compare(features, logits, reference, self.kid, self.precision_recall)
 
     def __call__(self, sample: Sampler, dataset: object) -> dict[str, float]:
         # One call for all n (the sampler draws the same z each time, so several calls would repeat images),
         # consumed a batch at a time: generated, quantised and through the network before the next is drawn.
-        fake = quantised_batches(sample(self.n_samples), self.batch_size)
-        scores = self.evaluate(fake, self.n_samples, dataset)
+        # On several processes each generates and embeds its own rows of the n.
+        start, stop = distributed.rows(self.n_samples)
+        fake = quantised_batches(sample(self.n_samples, rows=(start, stop)), self.batch_size)
+        scores = self.evaluate(fake, stop - start, dataset)
         names = self.names()
         return {names[key]: value for key, value in scores.items()}
 

@@ -23,6 +23,7 @@ import functools
 
 import torch
 
+from gan_runner import distributed
 from gan_runner.regularisers import Critic, Regulariser, input_gradient
 
 class Points:
@@ -36,8 +37,8 @@ class Points:
 
 
 def interpolate(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """εa + (1 - ε)b with one ε ~ U[0, 1] per sample."""
-    eps = torch.rand((a.shape[0],) + (1,) * (a.dim() - 1), device=a.device, dtype=a.dtype)
+    """εa + (1 - ε)b with one ε ~ U[0, 1] per sample (the same per sample with any number of processes)."""
+    eps = distributed.per_sample(torch.rand, (a.shape[0],) + (1,) * (a.dim() - 1), device=a.device, dtype=a.dtype)
     return eps * a + (1 - eps) * b
 
 
@@ -63,7 +64,9 @@ class PerturbedReal(Points):
         self.scale = scale
 
     def __call__(self, real, fake, real_labels=None, fake_labels=None):
-        return interpolate(real, real + self.scale * real.std() * torch.rand_like(real)), real_labels
+        # real.std() is this process's batch's, on several processes (gan_runner.distributed)
+        noise = distributed.per_sample(torch.rand, real.shape, device=real.device, dtype=real.dtype)
+        return interpolate(real, real + self.scale * real.std() * noise), real_labels
 
 
 # Configs saved by earlier versions name the points as functions, built with `_partial_: true`; these names

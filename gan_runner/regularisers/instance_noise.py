@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from gan_runner import distributed
 from gan_runner.regularisers import Regulariser
 
 
@@ -35,7 +36,10 @@ class InstanceNoise(Regulariser):
         if not module.training or sigma == 0:  # evaluation and plots see D as it is
             return None
         x = args[0]
-        return (x + sigma * torch.randn_like(x), *args[1:])
+        # Each process's own slice of the noise (all draw alike): not one process's draws for the same samples,
+        # since D's input stacks real and fake of this process only; the same distribution.
+        noise = distributed.per_sample(torch.randn, x.shape, device=x.device, dtype=x.dtype)
+        return (x + sigma * noise, *args[1:])
 
     def after_d_step(self, discriminator: nn.Module) -> None:
         self.d_steps += 1

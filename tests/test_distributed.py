@@ -1,0 +1,246 @@
+"""One run on several processes with torchrun, on the CPU with gloo: N=2 gives one process's losses at the same
+global batch, resumes exactly (also onto another N), stops together on SIGTERM, writes one run directory and
+one W&B run; the collectives' guarantees (a lost process, networks that differ) in processes of their own."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from gan_runner import distributed
+from gan_runner.errors import UserError
+from tests.conftest import metric_rows
+
+BIN = Path(sys.executable).parent
+# ring8's MLPs have no batch norm: with it, each process's statistics cover its share only.
+SMALL = ["dataset=ring8", "train.batch_size=64", "train.log_every=1", "train.sample_every=1000",
+         "train.checkpoint_every=1000", "train.device=cpu"]
+
+
+def environment(cwd: Path) -> dict[str, str]:
+    return {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0",
+            "WANDB_CONFIG_DIR": str(cwd / ".wandb-config"), "WANDB_CACHE_DIR": str(cwd / ".wandb-cache"),
+            "OMP_NUM_THREADS": "1"}
+
+
+def gan_run(processes: int, *args: str, cwd: Path, check: bool = True, **popen: Any) -> subprocess.CompletedProcess:
+    """`torchrun --standalone --nproc_per_node=N --no-python gan-run ARGS` (plain `gan-run` for N = 0)."""
+    command = [str(BIN / "gan-run"), *args]
+    if processes:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}",
+                   "--no-python", *command]
+    result = subprocess.run(command, cwd=cwd, env=environment(cwd), capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)} exited {result.returncode}:\n{result.stderr[-4000:]}")
+    return result
+
+
+def assert_same_rows(one: list[dict], other: list[dict], rel: float = 1e-4) -> None:
+    """Equal within floating-point tolerance. The gradient norms get 1e-2: a ReLU's kink that one sample's
+    pre-activation meets within rounding sends that sample's gradient another way in one run, which moves a norm
+    by ~1e-3 for one step (the losses, computed forward, do not move)."""
+    assert [r["step"] for r in one] == [r["step"] for r in other]
+    for a, b in zip(one, other):
+        assert a.keys() == b.keys()
+        for key in a:
+            tolerance = 1e-2 if key.startswith("grad_norm/") else rel
+            assert a[key] == pytest.approx(b[key], rel=tolerance, abs=1e-6), (a["step"], key)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("options", [
+    ["objective=nonsaturating", "regulariser=gp0"],
+    ["objective=wgan", "regulariser=[spectral_norm,gp]", "train.n_critic=2", "optimizer@optimizer.g=sgd",
+     "optimizer@optimizer.d=sgd"],
+], ids=["nonsaturating_gp0", "wgan_spectral_norm_gp"])
+def test_two_processes_train_as_one_at_the_same_global_batch(tmp_path: Path, options: list[str]) -> None:
+    """Each process takes half of every batch and of every per-sample draw (z, the penalty's interpolation
+    points), and the gradients are averaged: 20 steps of losses, penalties, gradient norms, D's accuracies and
+    singular values (spectral norm's vectors included) and the final metric equal one process's.
+
+    The WGAN critic is trained with SGD: Adam and RMSProp with beta1 = 0 (ring8's TTUR betas, WGAN's RMSProp)
+    step by about lr x sign(gradient) at first, which turns a gradient component of ~1e-9 whose sign differs in
+    the last bit between the two summation orders into a full step, so two equally right runs part after a
+    few steps. (With the non-saturating loss no component sits that close to zero and Adam's runs agree.)"""
+    args = [*SMALL, *options, "train.steps=20", "metrics.n_samples=500"]
+    gan_run(0, *args, "logger=none", "hydra.run.dir=one", cwd=tmp_path)
+    gan_run(2, *args, "logger=wandb", "hydra.run.dir=two", cwd=tmp_path)
+    one, two = metric_rows(tmp_path / "one"), metric_rows(tmp_path / "two")
+    assert len(one) == 21 and {"loss/d", "loss/g", "grad_norm/d", "sigma/D"} <= set(one[0])
+    assert_same_rows(one, two)
+    assert two[-2]["images_seen"] == 20 * 64 * (2 if "wgan" in options[0] else 1)
+    # Process 0 alone wrote: one run directory, one W&B run, no folder of another process's.
+    summary = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["wandb"]["mode"] == "offline"
+    assert len(list((tmp_path / "two" / "wandb").glob("offline-run-*"))) == 1
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["one", "two"]
+
+
+@pytest.mark.slow
+def test_a_two_process_run_resumes_exactly_also_on_one_process(tmp_path: Path) -> None:
+    """The 2-process run's checkpoint at step 12 (between two rows of a 5-step cadence), continued on 2 and on 1
+    process: both give the uninterrupted run's rows, the statistics of steps 11 and 12 (kept in the checkpoint,
+    averaged over the processes) included."""
+    args = [*SMALL, "train.log_every=5", "train.checkpoint_every=12", "train.keep_checkpoints=2", "metrics=none",
+            "logger=none", "train.steps=20"]
+    gan_run(2, *args, "hydra.run.dir=whole", cwd=tmp_path)
+    for resumed, processes in (("on_two", 2), ("on_one", 0)):
+        subprocess.run(["cp", "-r", "whole", resumed], cwd=tmp_path, check=True)
+        checkpoints = tmp_path / resumed / "checkpoints"
+        (checkpoints / "step_000012.pt").replace(checkpoints / "last.pt")
+        gan_run(processes, f"resume={resumed}", cwd=tmp_path)
+    whole = metric_rows(tmp_path / "whole")
+    assert [r["step"] for r in whole] == [5, 10, 15, 20]
+    assert_same_rows(metric_rows(tmp_path / "on_two"), whole, rel=1e-5)
+    assert_same_rows(metric_rows(tmp_path / "on_one"), whole, rel=1e-5)
+    assert json.loads((tmp_path / "on_one" / "summary.json").read_text())["resumed_from_step"] == 12
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_group_stops_every_process_with_one_checkpoint(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--no-python",
+               str(BIN / "gan-run"), *SMALL, "train.steps=100000", "train.log_every=10", "logger=none",
+               "metrics=none", "hydra.run.dir=run"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=environment(tmp_path), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.monotonic() + 120
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 2) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=120)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["signal"] == "SIGTERM", stderr[-3000:]
+    assert [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()] == ["last.pt"]
+    checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
+    assert checkpoint["step"] == summary["step"] >= 20
+    assert (stdout + stderr).count("received at step") == 1  # process 0 says so; the other logs errors only
+
+
+def test_a_batch_the_processes_do_not_divide_is_refused(tmp_path: Path) -> None:
+    result = gan_run(2, *SMALL, "train.batch_size=63", "train.steps=2", "logger=none", "metrics=none",
+                     "hydra.run.dir=run", cwd=tmp_path, check=False)
+    assert result.returncode != 0
+    assert "train.batch_size=63 is the global batch" in result.stderr and "train.batch_size=62" in result.stderr
+    assert "gan_runner/" not in result.stderr  # one paragraph, no traceback of ours (torchrun adds its own)
+
+
+def test_a_sweep_under_torchrun_is_refused(tmp_path: Path) -> None:
+    result = gan_run(2, "-m", "seed=0,1", *SMALL, cwd=tmp_path, check=False)
+    assert result.returncode != 0 and "one torchrun trains one run" in result.stderr
+
+
+# Collectives in two processes of their own (gloo): what a lost peer, differing networks and sync batch norm do.
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, port: int, task: Callable[[int], Any], results: Any) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
+                      LOCAL_RANK=str(rank))
+    try:
+        dist.init_process_group("gloo", timeout=__import__("datetime").timedelta(seconds=10))
+        results.put((rank, task(rank)))
+    except BaseException as error:  # noqa: BLE001 - the test inspects what each process raised
+        results.put((rank, f"{type(error).__name__}: {error}\n{traceback.format_exc()}"))
+    finally:
+        results.close()
+        results.join_thread()  # the result is sent before the process ends
+        os._exit(0)  # no clean-up that could wait for a peer
+
+
+def in_two_processes(task: Callable[[int], Any], timeout: float = 90) -> dict[int, Any]:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    port = free_port()
+    workers = [context.Process(target=_worker, args=(rank, port, task, results)) for rank in range(2)]
+    for worker in workers:
+        worker.start()
+    outcome = dict(results.get(timeout=timeout) for _ in workers)
+    for worker in workers:
+        worker.join(timeout=30)
+    return outcome
+
+
+def lose_a_peer(rank: int) -> str:
+    if rank == 1:
+        return "gone"  # and the process ends without leaving the group, as a crash would
+    started = time.monotonic()
+    try:
+        distributed.max_over_ranks(1)
+        distributed.max_over_ranks(1)
+    except distributed.PeerLost as error:
+        return f"PeerLost after {time.monotonic() - started:.0f} s: {error}"
+    return "no error"
+
+
+def test_a_lost_process_ends_the_others_with_one_paragraph() -> None:
+    outcome = in_two_processes(lose_a_peer)
+    assert outcome[0].startswith("PeerLost"), outcome[0]
+    assert "Process 0 of 2 lost contact with the run's other processes" in outcome[0]
+    assert float(outcome[0].split()[2]) <= 15  # a closed connection, or the 10 s timeout at worst
+
+
+def differing_networks(rank: int) -> str:
+    torch.manual_seed(rank)  # a bug: the processes' networks start apart
+    try:
+        distributed.check_identical({"D": nn.Linear(3, 2)})
+    except RuntimeError as error:
+        return str(error)
+    return "no error"
+
+
+def identical_networks(rank: int) -> str:
+    torch.manual_seed(0)
+    distributed.check_identical({"D": nn.Linear(3, 2)})
+    return "ok"
+
+
+def test_networks_that_differ_between_processes_are_caught() -> None:
+    assert set(in_two_processes(identical_networks).values()) == {"ok"}
+    assert all("networks differ" in text for text in in_two_processes(differing_networks).values())
+
+
+def shares(rank: int) -> Any:
+    """Each process's part of the global batch, of the per-sample draws and of the gathered rows."""
+    torch.manual_seed(3)
+    draws = distributed.per_sample(torch.rand, (3, 2))
+    import numpy as np
+
+    gathered = distributed.gather_rows(np.arange(distributed.rows(7)[0], distributed.rows(7)[1]))
+    try:
+        distributed.sync_batchnorm(nn.BatchNorm1d(2), torch.device("cpu"))
+        refusal = "none"
+    except UserError as error:
+        refusal = str(error)
+    return (distributed.shard(torch.arange(8)).tolist(), draws.tolist(), distributed.rows(7), gathered.tolist(),
+            refusal)
+
+
+def test_each_process_keeps_its_share_of_the_global_batch() -> None:
+    outcome = in_two_processes(shares)
+    torch.manual_seed(3)
+    whole = torch.rand(6, 2)
+    for rank in (0, 1):
+        batch, draws, rows, gathered, refusal = outcome[rank]
+        assert batch == list(range(4 * rank, 4 * rank + 4))
+        assert draws == whole[3 * rank:3 * rank + 3].tolist()  # the same generator, the same numbers
+        assert tuple(rows) == [(0, 4), (4, 7)][rank] and gathered == list(range(7))
+        assert "SyncBatchNorm does not run on the CPU" in refusal
