@@ -41,7 +41,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-        if distributed.size() > 1 and "cuda_current" in state:
+        if distributed.active() and "cuda_current" in state:
             # Each process draws on its own GPU, and all must draw alike: every one continues process 0's.
             torch.cuda.set_rng_state(state["cuda_current"])
 

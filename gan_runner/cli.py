@@ -5,7 +5,7 @@ lost; 2 bad input (one paragraph on stderr); 128 + the signal's number when a st
 (its checkpoint is written).
 
 Under torchrun (`torchrun --nproc_per_node=N --no-python gan-run ...`) every process runs this app: process 0
-in the run directory, the others in a temporary folder with their logging at ERROR, given process 0's run
+in the run directory, the others in a temporary folder with their logging off, given process 0's run
 directory once they have joined (gan_runner.distributed).
 """
 
@@ -139,7 +139,7 @@ def check_output_folders(argv: list[str]) -> None:
 
 def as_one_of_several_processes(argv: list[str]) -> list[str]:
     """Under torchrun: refuses a sweep (one torchrun runs one run) and returns the arguments this process
-    adds, none for process 0; the others run in a temporary folder, logging errors only."""
+    adds, none for process 0; the others run in a temporary folder and log nothing (process 0 says it all)."""
     if not distributed.launched_by_torchrun():
         return []
     if any(arg in ("-m", "--multirun") for arg in argv):
@@ -149,7 +149,7 @@ def as_one_of_several_processes(argv: list[str]) -> list[str]:
         return []
     scratch = tempfile.mkdtemp(prefix=f"gan-run-rank{os.environ['RANK']}-")
     atexit.register(shutil.rmtree, scratch, ignore_errors=True)
-    return [f"hydra.run.dir={scratch}", "hydra.output_subdir=null", "hydra.job_logging.root.level=ERROR"]
+    return [f"hydra.run.dir={scratch}", "hydra.output_subdir=null", "hydra.job_logging.root.level=CRITICAL"]
 
 
 def main() -> None:

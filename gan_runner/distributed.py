@@ -1,6 +1,7 @@
 """One run on several processes, started by torchrun (or srun running torchrun): PyTorch's own engine,
 torch.distributed, with NCCL between GPUs and gloo on CPUs. With one process every function here is the
-identity, so the loop reads the same either way.
+identity, so the loop reads the same either way (torchrun with one process joins a group of one, and
+exchanges nothing).
 
 What a run on N processes promises, and how:
 
@@ -30,6 +31,7 @@ What a run on N processes promises, and how:
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 from typing import Any, Callable, Iterator, Sequence
 
@@ -46,11 +48,13 @@ class PeerLost(Exception):
 
 
 def launched_by_torchrun() -> bool:
-    """True in a process that torchrun (or a launcher setting the same variables) started as one of several."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """True in a process that torchrun (or a launcher setting the same variables: RANK, WORLD_SIZE, MASTER_ADDR
+    and MASTER_PORT, which torch.distributed's env:// rendezvous reads) started, even as the only one."""
+    return all(key in os.environ for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
 
 
 def active() -> bool:
+    """Joined to other processes: the collectives below exchange something."""
     return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
@@ -75,7 +79,7 @@ def join(device: str, timeout_s: float) -> None:
     """Joins the run's processes (torchrun's environment variables say where they meet), once. Each process
     drives one device: with CUDA (device auto or cuda) the GPU numbered LOCAL_RANK on its node, collectives of
     CUDA tensors by NCCL and of CPU tensors by gloo; on the CPU, gloo alone."""
-    if not launched_by_torchrun() or active():
+    if not launched_by_torchrun() or dist.is_initialized():
         return
     use_cuda = device != "cpu" and torch.cuda.is_available()
     if use_cuda:
@@ -98,7 +102,9 @@ def _collective(operation: Callable[[], Any]) -> Any:
     try:
         return operation()
     except (RuntimeError, dist.DistError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        # gloo's "[.../pair.cc:545] Read error ...: Connection reset by peer. This is typically ...": the middle
+        first_line = re.sub(r"\[[^\]]*\.(?:cc|cpp|h):\d+\]\s*", "", text).split(". ")[0]
         raise PeerLost(f"Process {rank()} of {size()} lost contact with the run's other processes ({first_line}): "
                        "another process crashed, was killed or hangs (train.collective_timeout_s sets how long "
                        "a process waits).") from None
@@ -121,7 +127,7 @@ def rows(n: int) -> tuple[int, int]:
 
 def shard(tensor: torch.Tensor | None) -> torch.Tensor | None:
     """This process's rows of a global batch (whose size the process count divides)."""
-    if tensor is None or size() == 1:
+    if tensor is None or not active():
         return tensor
     start, stop = rows(len(tensor))
     return tensor[start:stop]
@@ -139,7 +145,7 @@ def per_sample(draw: Callable[..., torch.Tensor], shape: Sequence[int], **kwargs
     """`draw(shape, **kwargs)` for this process's `shape[0]` samples, cut from the values drawn for the whole
     batch: every process draws the global batch's numbers (the same on each), so a sample gets the same value
     with any number of processes."""
-    if size() == 1:
+    if not active():
         return draw(tuple(shape), **kwargs)
     whole = draw((shape[0] * size(), *shape[1:]), **kwargs)
     return whole[rank() * shape[0]:(rank() + 1) * shape[0]]
@@ -147,7 +153,7 @@ def per_sample(draw: Callable[..., torch.Tensor], shape: Sequence[int], **kwargs
 
 def average_gradients(gradients: list[torch.Tensor]) -> None:
     """Each gradient becomes its mean over the processes: one all-reduce of them all, flattened."""
-    if size() == 1 or not gradients:
+    if not active() or not gradients:
         return
     flat = torch.cat([g.reshape(-1) for g in gradients])
     _collective(lambda: dist.all_reduce(flat))
@@ -159,7 +165,7 @@ def average_gradients(gradients: list[torch.Tensor]) -> None:
 
 
 def mean_over_ranks(values: torch.Tensor) -> torch.Tensor:
-    if size() == 1:
+    if not active():
         return values
     values = values.clone()
     _collective(lambda: dist.all_reduce(values))
@@ -167,7 +173,7 @@ def mean_over_ranks(values: torch.Tensor) -> torch.Tensor:
 
 
 def min_over_ranks(value: torch.Tensor) -> torch.Tensor:
-    if size() == 1:
+    if not active():
         return value
     value = value.clone()
     _collective(lambda: dist.all_reduce(value, op=dist.ReduceOp.MIN))
@@ -176,7 +182,7 @@ def min_over_ranks(value: torch.Tensor) -> torch.Tensor:
 
 def max_over_ranks(value: int) -> int:
     """The largest of an integer that each process holds (on the CPU: no GPU synchronisation)."""
-    if size() == 1:
+    if not active():
         return value
     tensor = torch.tensor([value], dtype=torch.int64)
     _collective(lambda: dist.all_reduce(tensor, op=dist.ReduceOp.MAX))
@@ -186,7 +192,7 @@ def max_over_ranks(value: int) -> int:
 def from_main(value: Any) -> Any:
     """Process 0's `value` on every process (a picklable object): decisions such as a new best stay the same
     everywhere even where the processes' arithmetic differs in the last bit."""
-    if size() == 1:
+    if not active():
         return value
     box = [value]
     _collective(lambda: dist.broadcast_object_list(box, src=0))
@@ -196,7 +202,7 @@ def from_main(value: Any) -> Any:
 def gather_rows(array: np.ndarray | None) -> np.ndarray | None:
     """Every process's rows (its `rows` share) of an array, concatenated in process order: the whole array,
     on every process."""
-    if array is None or size() == 1:
+    if array is None or not active():
         return array
     parts = [None] * size()
     _collective(lambda: dist.all_gather_object(parts, array))
@@ -206,7 +212,7 @@ def gather_rows(array: np.ndarray | None) -> np.ndarray | None:
 def check_identical(models: dict[str, nn.Module]) -> None:
     """Raises RuntimeError when the processes' parameters and buffers differ: averaging the gradients keeps them
     equal, so a difference is a bug (or a random draw that one process made and another did not)."""
-    if size() == 1:
+    if not active():
         return
     tensors = [t for model in models.values() for t in (*model.parameters(), *model.buffers())]
     local = torch.stack([t.detach().double().sum() for t in tensors] +
@@ -221,7 +227,7 @@ def check_identical(models: dict[str, nn.Module]) -> None:
 def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
     """`model` with its batch norms computing statistics over the global batch (torch.nn.SyncBatchNorm, which
     runs on GPUs only)."""
-    if size() == 1:
+    if not active():
         return model
     if device.type != "cuda":
         raise UserError("train.sync_batchnorm=true needs CUDA: PyTorch's SyncBatchNorm does not run on the CPU. "

@@ -13,6 +13,8 @@
 #   3. a 2,000-step SNGAN run (+experiment=sngan, ResNet, n_critic 5) in fp32 and in bf16 on 2,000 generated
 #      32x32 RGB images (coloured digits), with FID against them from a random-weight Inception: a plumbing
 #      check, not a FID to quote; then the fp32 run resumed for 100 more steps;
+#   4. the default digits run under torchrun with one process (NCCL) against plain gan-run: the steps per
+#      second of each (issue: within 5 %);
 # and prints one table of the runs at the end. Checkpoints and the made-up inputs are deleted afterwards.
 set -u
 OUT=${OUT:-${1:-outputs/gpu_check}}
@@ -78,6 +80,33 @@ done
 wait
 timeout 60 gan-run resume="$OUT/sngan_fp32" train.steps=2100 > "$OUT/sngan_fp32_resume.log" 2>&1
 echo "sngan fp32 resumed to 2,100 steps: exit $? $(elapsed)"
+
+echo "== 4. torchrun with one process (NCCL) against plain gan-run: digits, 3,000 steps $(elapsed)"
+# The torchrun path on a GPU (NCCL joins a group of one, LOCAL_RANK picks the GPU, process 0 writes) costs nothing.
+for launcher in plain torchrun; do
+  prefix=""
+  [ $launcher = torchrun ] && prefix="python3 -m torch.distributed.run --standalone --nproc_per_node=1 --no-python"
+  timeout 100 $prefix gan-run logger=none train.steps=3000 train.sample_every=100000 \
+    hydra.run.dir="$OUT/digits_$launcher" > "$OUT/digits_$launcher.log" 2>&1
+  echo "digits $launcher: exit $? $(elapsed)"
+done
+python3 - "$OUT" <<'PY'
+import json
+import statistics
+import sys
+from pathlib import Path
+
+speeds = {}
+for launcher in ("plain", "torchrun"):
+    rows = Path(sys.argv[1], f"digits_{launcher}", "metrics.jsonl")
+    if rows.is_file():  # the median of the rows' steps per second, the first (warm-up) left out
+        values = [r["speed/steps_per_s"] for r in map(json.loads, rows.read_text().splitlines()) if "speed/steps_per_s" in r]
+        speeds[launcher] = statistics.median(values[1:])
+for launcher, speed in speeds.items():
+    print(f"digits {launcher}: {speed:.0f} steps/s (median of the log rows)")
+if len(speeds) == 2:
+    print(f"torchrun N=1 / plain: {speeds['torchrun'] / speeds['plain']:.3f} (target: within 5 %)")
+PY
 
 echo "== table $(elapsed)"
 python3 - "$OUT" <<'PY'

@@ -4,6 +4,8 @@ one W&B run; the collectives' guarantees (a lost process, networks that differ) 
 
 from __future__ import annotations
 
+import datetime
+import functools
 import json
 import multiprocessing
 import os
@@ -23,7 +25,9 @@ from torch import nn
 
 from gan_runner import distributed
 from gan_runner.errors import UserError
+from gan_runner.metrics.fid import FID
 from tests.conftest import metric_rows
+from tests.test_fid import DIMS, folders, torch_home, weights  # noqa: F401 - fixtures: a random-weight Inception
 
 BIN = Path(sys.executable).parent
 # ring8's MLPs have no batch norm: with it, each process's statistics cover its share only.
@@ -128,7 +132,7 @@ def test_sigterm_to_the_group_stops_every_process_with_one_checkpoint(tmp_path: 
     assert [p.name for p in (tmp_path / "run" / "checkpoints").iterdir()] == ["last.pt"]
     checkpoint = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=False)
     assert checkpoint["step"] == summary["step"] >= 20
-    assert (stdout + stderr).count("received at step") == 1  # process 0 says so; the other logs errors only
+    assert (stdout + stderr).count("received at step") == 1  # process 0 says so; the other logs nothing
 
 
 def test_a_batch_the_processes_do_not_divide_is_refused(tmp_path: Path) -> None:
@@ -152,11 +156,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, port: int, task: Callable[[int], Any], results: Any) -> None:
+def _worker(rank: int, port: int, task: Callable[[int], Any], results: Any, timeout_s: float) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE="2",
                       LOCAL_RANK=str(rank))
     try:
-        dist.init_process_group("gloo", timeout=__import__("datetime").timedelta(seconds=10))
+        dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=timeout_s))
         results.put((rank, task(rank)))
     except BaseException as error:  # noqa: BLE001 - the test inspects what each process raised
         results.put((rank, f"{type(error).__name__}: {error}\n{traceback.format_exc()}"))
@@ -166,11 +170,12 @@ def _worker(rank: int, port: int, task: Callable[[int], Any], results: Any) -> N
         os._exit(0)  # no clean-up that could wait for a peer
 
 
-def in_two_processes(task: Callable[[int], Any], timeout: float = 90) -> dict[int, Any]:
+def in_two_processes(task: Callable[[int], Any], timeout: float = 90, timeout_s: float = 10) -> dict[int, Any]:
+    """`task(rank)` in two new processes joined by gloo (collectives give up after `timeout_s`): their results."""
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     port = free_port()
-    workers = [context.Process(target=_worker, args=(rank, port, task, results)) for rank in range(2)]
+    workers = [context.Process(target=_worker, args=(rank, port, task, results, timeout_s)) for rank in range(2)]
     for worker in workers:
         worker.start()
     outcome = dict(results.get(timeout=timeout) for _ in workers)
@@ -196,6 +201,23 @@ def test_a_lost_process_ends_the_others_with_one_paragraph() -> None:
     assert outcome[0].startswith("PeerLost"), outcome[0]
     assert "Process 0 of 2 lost contact with the run's other processes" in outcome[0]
     assert float(outcome[0].split()[2]) <= 15  # a closed connection, or the 10 s timeout at worst
+
+
+def hang(rank: int) -> str:
+    if rank == 1:
+        time.sleep(8)  # alive, but never joins the collective
+        return "slept"
+    started = time.monotonic()
+    try:
+        distributed.max_over_ranks(1)
+    except distributed.PeerLost as error:
+        return f"PeerLost after {time.monotonic() - started:.0f} s: {error}"
+    return "no error"
+
+
+def test_a_hung_process_ends_the_others_after_the_timeout() -> None:
+    outcome = in_two_processes(hang, timeout_s=3)
+    assert outcome[0].startswith("PeerLost") and 2 <= float(outcome[0].split()[2]) <= 10, outcome[0]
 
 
 def differing_networks(rank: int) -> str:
@@ -244,3 +266,86 @@ def test_each_process_keeps_its_share_of_the_global_batch() -> None:
         assert draws == whole[3 * rank:3 * rank + 3].tolist()  # the same generator, the same numbers
         assert tuple(rows) == [(0, 4), (4, 7)][rank] and gathered == list(range(7))
         assert "SyncBatchNorm does not run on the CPU" in refusal
+
+
+def test_torchrun_with_one_process_is_the_plain_run(tmp_path: Path) -> None:
+    """torchrun's path (the process group joined, process 0 writing) with one process: the plain run's rows."""
+    args = [*SMALL, "train.steps=5", "metrics=none", "logger=none"]
+    gan_run(0, *args, "hydra.run.dir=plain", cwd=tmp_path)
+    gan_run(1, *args, "hydra.run.dir=torchrun", cwd=tmp_path)
+    assert metric_rows(tmp_path / "plain") == metric_rows(tmp_path / "torchrun")
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid`, from /proc (Linux)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+@pytest.mark.slow
+def test_a_killed_process_ends_the_run_with_its_checkpoint_kept(tmp_path: Path) -> None:
+    """kill -9 of process 1 mid-run: torchrun stops process 0, which says why in one paragraph; last.pt stays."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--no-python",
+               str(BIN / "gan-run"), *SMALL, "train.steps=100000", "train.log_every=10", "train.checkpoint_every=20",
+               "logger=none", "metrics=none", "hydra.run.dir=run"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=environment(tmp_path), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    deadline = time.monotonic() + 120
+    while not last.is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    (worker,) = [pid for pid in children(process.pid) if b"RANK=1" in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")]
+    os.kill(worker, signal.SIGKILL)
+    started = time.monotonic()
+    stdout, stderr = process.communicate(timeout=120)
+    assert time.monotonic() - started < 60 and process.returncode != 0
+    assert torch.load(last, weights_only=False)["step"] >= 20
+    assert not (tmp_path / "run" / "summary.json").exists() or "completed" not in (tmp_path / "run" / "summary.json").read_text()
+    # Process 0 finds its peer gone at its next collective (or, if torchrun's SIGTERM comes first, when the stop is
+    # agreed), and says so in one paragraph.
+    assert "gan-run: error: Process 0 of 2 lost contact with the run's other processes" in stderr, stderr[-3000:]
+    assert "Connection" in stderr and "resume=" in stderr
+
+
+def fid_in_two_processes(torch_home: str, reference: str, cache: str, rank: int) -> float:
+    """The FID of 40 given images, each process embedding its 20 (FID's sampler protocol: rows)."""
+    os.environ["TORCH_HOME"] = torch_home
+    images = torch.rand(40, 3, 16, 16, generator=torch.Generator().manual_seed(7)) * 2 - 1
+    shares: list[tuple[int, int]] = []
+
+    def sample(n: int, rows: tuple[int, int] | None = None):
+        shares.append(rows)
+        return iter(images[slice(*rows)].split(10))
+
+    metric = FID(n_samples=40, reference=reference, dims=DIMS, batch_size=5, cache_dir=f"{cache}/{rank}")
+    value = metric(sample, None)["fid40_c_64d"]
+    assert shares == [[(0, 20), (20, 40)][rank]]
+    return value
+
+
+def test_fid_on_two_processes_shares_the_samples_and_equals_one_process(
+        weights: Path, folders: dict[str, Path], tmp_path: Path) -> None:
+    task = functools.partial(fid_in_two_processes, str(weights.parents[2]), str(folders["C"]), str(tmp_path))
+    outcome = in_two_processes(task)
+    images = torch.rand(40, 3, 16, 16, generator=torch.Generator().manual_seed(7)) * 2 - 1
+    alone = FID(n_samples=40, reference=str(folders["C"]), dims=DIMS, batch_size=5, cache_dir=str(tmp_path / "alone"))
+    expected = alone(lambda n, rows=None: iter(images[slice(*(rows or (0, n)))].split(10)), None)["fid40_c_64d"]
+    assert isinstance(outcome[0], float), outcome[0]
+    assert outcome[0] == outcome[1] == pytest.approx(expected, rel=1e-6)
+    assert len(list((tmp_path / "0").glob("*.npz"))) == 1 and not (tmp_path / "1").exists()  # process 0 caches
+
+
+def test_a_divergence_stops_every_process_with_the_good_checkpoint_kept(tmp_path: Path) -> None:
+    """A step whose statistics are not finite is the earliest bad step of any process: all stop at that row."""
+    result = gan_run(2, *SMALL, "train.lr_d=1e30", "train.steps=50", "train.log_every=5", "train.checkpoint_every=5",
+                     "metrics=none", "logger=none", "hydra.run.dir=run", cwd=tmp_path, check=False)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert result.returncode != 0 and summary["status"] == "diverged", result.stderr[-2000:]
+    assert summary["diverged"]["step"] < 50 and result.stdout.count("Diverged:") + result.stderr.count("Diverged:") == 1
