@@ -81,6 +81,10 @@ def join(device: str, timeout_s: float) -> None:
     CUDA tensors by NCCL and of CPU tensors by gloo; on the CPU, gloo alone."""
     if not launched_by_torchrun() or dist.is_initialized():
         return
+    if device not in ("auto", "cuda", "cpu"):
+        raise UserError(f"train.device={device} under torchrun: each process takes the GPU numbered by its "
+                        "LOCAL_RANK. Fix: train.device=auto (or cuda, or cpu), and choose the GPUs with "
+                        "CUDA_VISIBLE_DEVICES.")
     use_cuda = device != "cpu" and torch.cuda.is_available()
     if use_cuda:
         if local_rank() >= torch.cuda.device_count():
