@@ -93,6 +93,7 @@ class Run:
     precision: Precision
     G: nn.Module
     D: nn.Module
+    separate_passes: bool = False  # D scores real and fake in a pass each (train.separate_passes)
 
 
 def configure_device(cfg: DictConfig, device: torch.device) -> None:
@@ -162,4 +163,5 @@ def run_parts(cfg: DictConfig, device: torch.device) -> tuple[Run, TrainingState
     state = TrainingState(G, D, ema, opt_g, opt_d, regularisers, precision)
     # torch.compile wraps the modules the steps call; the state keeps (and checkpoints) the originals.
     G_step, D_step = (torch.compile(G), torch.compile(D)) if compiled else (G, D)
-    return Run(dataset, num_classes, objective, metric, warnings, precision, G_step, D_step), state
+    return Run(dataset, num_classes, objective, metric, warnings, precision, G_step, D_step,
+               setting(cfg, "train.separate_passes")), state

@@ -23,24 +23,31 @@ Stats = dict[str, torch.Tensor]
 @dataclass
 class Batch:
     """A step's inputs: real samples, the noise z of as many fakes, and the class labels of both (None in an
-    unconditional run, where G and D ignore them)."""
+    unconditional run, where G and D ignore them). With `keep_fake` the D step keeps its fakes, with G's graph,
+    as `fake`, for the G step to score again (Batches' reuse_fakes)."""
 
     real: torch.Tensor
     real_labels: torch.Tensor | None
     z: torch.Tensor
     fake_labels: torch.Tensor | None
+    keep_fake: bool = False
+    fake: torch.Tensor | None = None
 
 
 class Batches:
     """Steps' batches from the dataset's seeded order: z from `latent` (gan_runner.latent; N(0, I) by default)
     and, in a conditional run, uniform labels for the fakes, both from the global RNG (which checkpoints keep),
     z first. On several processes `data` yields each one's slice of the global batch, and z and the labels are
-    its slice of the global batch's draws (distributed.per_sample)."""
+    its slice of the global batch's draws (distributed.per_sample).
+
+    `reuse_fakes` (train.reuse_fakes): the G step scores the fakes of the last D step again, after D's update,
+    as pytorch/examples' DCGAN does (one G forward per iteration instead of two, and G's batch norm statistics
+    from that one pass); otherwise it draws fresh z."""
 
     def __init__(self, data: Iterator[DataBatch], z_dim: int, num_classes: int | None, device: torch.device,
-                 latent: StandardNormal | Uniform = STANDARD_NORMAL) -> None:
+                 latent: StandardNormal | Uniform = STANDARD_NORMAL, reuse_fakes: bool = False) -> None:
         self.data, self.z_dim, self.num_classes, self.device = data, z_dim, num_classes, device
-        self.latent = latent
+        self.latent, self.reuse_fakes = latent, reuse_fakes
 
     def next(self) -> Batch:
         real, labels = next(self.data)
@@ -60,9 +67,13 @@ class Batches:
                                    device=self.device)
         fake_labels = None if self.num_classes is None else distributed.per_sample(
             lambda shape, **kw: torch.randint(self.num_classes, shape, **kw), (len(real),), device=self.device)
-        return Batch(real, real_labels, z, fake_labels)
+        return Batch(real, real_labels, z, fake_labels, keep_fake=self.reuse_fakes)
 
     def for_generator(self, last: Batch) -> Batch:
+        """The G step's batch after the D step on `last`: `last` itself, its fakes kept (reuse_fakes), or the
+        same real samples with fresh noise."""
+        if self.reuse_fakes:
+            return last
         return self.with_new_fakes(last.real, last.real_labels)
 
 
@@ -135,18 +146,30 @@ def _joint(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | Non
     return None if a is None else torch.cat([a, b])
 
 
-def d_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser],
-           optimiser: torch.optim.Optimizer, batch: Batch, d_steps_done: int, precision: Precision | None = None
-           ) -> Stats:
-    """One discriminator update; `d_steps_done` sets the lazy regularisers' phase."""
-    precision = precision or FP32
-    with torch.no_grad(), precision.autocast():
-        fake = G(batch.z, batch.fake_labels).float()
+def scores_of(D: nn.Module, batch: Batch, fake: torch.Tensor, separate_passes: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """D's scores of the batch's real samples and of `fake` (float32): one pass over both together, so that batch
+    norm normalises both halves alike, or (separate_passes) a pass each, as pytorch/examples' DCGAN (each batch
+    normalised alone: ganhacks' "construct different mini-batches for real and fake")."""
     real = batch.real
-    # One forward pass over real and fake together, so batch statistics see both halves alike.
-    with precision.autocast():
-        scores = D(torch.cat([real, fake]), _joint(batch.real_labels, batch.fake_labels)).float()
+    if separate_passes:
+        return D(real, batch.real_labels).float(), D(fake, batch.fake_labels).float()
+    scores = D(torch.cat([real, fake]), _joint(batch.real_labels, batch.fake_labels)).float()
     real_scores, fake_scores = scores.split([len(real), len(fake)])
+    return real_scores, fake_scores
+
+
+def d_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser],
+           optimiser: torch.optim.Optimizer, batch: Batch, d_steps_done: int, precision: Precision | None = None,
+           separate_passes: bool = False) -> Stats:
+    """One discriminator update; `d_steps_done` sets the lazy regularisers' phase. A batch that keeps its fakes
+    (keep_fake) gets them as `batch.fake`, G's graph attached, for the G step."""
+    precision = precision or FP32
+    with torch.set_grad_enabled(batch.keep_fake), precision.autocast():
+        fake = G(batch.z, batch.fake_labels).float()
+    batch.fake = fake if batch.keep_fake else None
+    fake, real = fake.detach(), batch.real
+    with precision.autocast():
+        real_scores, fake_scores = scores_of(D, batch, fake, separate_passes)
     loss = objective.d_loss(real_scores, fake_scores)
     stats = {"loss/d": loss.detach(), "d/real": real_scores.detach().mean(), "d/fake": fake_scores.detach().mean()}
     threshold = objective.decision_threshold
@@ -164,16 +187,17 @@ def d_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[
 
 
 def g_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser],
-           optimiser: torch.optim.Optimizer, batch: Batch, g_steps_done: int, precision: Precision | None = None
-           ) -> Stats:
-    """One generator update; the real samples serve relativistic objectives only."""
+           optimiser: torch.optim.Optimizer, batch: Batch, g_steps_done: int, precision: Precision | None = None,
+           separate_passes: bool = False) -> Stats:
+    """One generator update, of the fakes the D step kept (`batch.fake`) or of fresh ones from batch.z; the real
+    samples serve relativistic objectives only."""
     precision = precision or FP32
     D.requires_grad_(False)  # G's loss needs gradients through D, not for it
     with precision.autocast():
-        fake = G(batch.z, batch.fake_labels).float()
+        fake = batch.fake if batch.fake is not None else G(batch.z, batch.fake_labels).float()
+        batch.fake = None  # its graph is used once
         if objective.g_needs_real_scores:
-            scores = D(torch.cat([batch.real, fake]), _joint(batch.real_labels, batch.fake_labels)).float()
-            real_scores, fake_scores = scores.split([len(batch.real), len(fake)])
+            real_scores, fake_scores = scores_of(D, batch, fake, separate_passes)
         else:
             real_scores, fake_scores = None, D(fake, batch.fake_labels).float()
     loss = objective.g_loss(fake_scores, real_scores)

@@ -26,7 +26,7 @@ from gan_runner.state import TrainingState
 from gan_runner.study import RunIdentity, check_direction
 from gan_runner.steps import Batches, d_step, fixed_inputs, g_step
 from gan_runner.stopping import Diverged, StopSignals, check_parameters
-from gan_runner.validation import check_writable, validate
+from gan_runner.validation import check_writable, setting, validate
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +102,7 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
     # The global batches of the seeded order; on several processes each takes its slice (the same order for any N).
     data = distributed.shard_batches(run.dataset.batches(train_cfg.batch_size, torch.Generator().manual_seed(cfg.seed),
                                                          state.d_steps, device))
-    batches = Batches(data, cfg.z_dim, run.num_classes, device, state.G.latent)
+    batches = Batches(data, cfg.z_dim, run.num_classes, device, state.G.latent, setting(cfg, "train.reuse_fakes"))
     if resume is not None:
         set_rng_state(resume["rng"])  # last, after everything above that draws random numbers
     fixed = fixed_inputs(cfg.z_dim, run.num_classes, cfg.seed + 1, device, state.G.latent)
@@ -122,11 +122,11 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
                 for _ in range(train_cfg.n_critic):
                     batch = batches.next()
                     state.stats.add(d_step(run.G, run.D, run.objective, state.regularisers, state.opt_d, batch,
-                                           state.d_steps, run.precision), step)
+                                           state.d_steps, run.precision, run.separate_passes), step)
                     state.d_steps += 1
                     state.images_seen += train_cfg.batch_size
                 state.stats.add(g_step(run.G, run.D, run.objective, state.regularisers, state.opt_g,
-                                       batches.for_generator(batch), step - 1, run.precision), step)
+                                       batches.for_generator(batch), step - 1, run.precision, run.separate_passes), step)
                 state.ema.update(state.G, step)
                 state.step = step
 

@@ -45,6 +45,10 @@ TRAIN_RULES = {
     "compile": (lambda v: isinstance(v, bool), lambda v: True, "true (torch.compile G and D) or false"),
     "tf32": (lambda v: isinstance(v, bool), lambda v: True,
              "true (TF32 matrix products and convolutions on CUDA, the default) or false (exact fp32)"),
+    "separate_passes": (lambda v: isinstance(v, bool), lambda v: True,
+                        "true (D scores real and fake in a pass each) or false (one pass over both)"),
+    "reuse_fakes": (lambda v: isinstance(v, bool), lambda v: True,
+                    "true (G's update scores the fakes of D's) or false (fresh z)"),
     "sync_batchnorm": (lambda v: isinstance(v, bool), lambda v: True,
                        "true (batch statistics over all processes' samples, CUDA) or false (each process's own)"),
     "collective_timeout_s": (_number(float), lambda v: v > 0, "a positive number of seconds"),
@@ -54,7 +58,7 @@ TRAIN_RULES = {
 # Keys added after runs were saved: a resumed run's config may lack them, and then has these values.
 LATER_DEFAULTS = {"train.ema_rampup": None, "train.ema_start": 0, "train.precision": "fp32", "train.compile": False,
                   "train.tf32": True, "latent": "normal",
-                  "train.sync_batchnorm": False, "train.collective_timeout_s": 600}
+                  "train.separate_passes": False, "train.reuse_fakes": False, "train.sync_batchnorm": False, "train.collective_timeout_s": 600}
 
 
 def setting(cfg: DictConfig, key: str) -> Any:
@@ -74,6 +78,9 @@ def validate(cfg: DictConfig) -> None:
     if not isinstance(conditional, bool):
         raise UserError(f"conditional must be true or false, got {conditional!r}. Fix: gan-run conditional=true "
                         "(class-conditional G and D) or conditional=false.")
+    if setting(cfg, "train.reuse_fakes") and cfg.train.n_critic != 1:
+        raise UserError(f"train.reuse_fakes=true scores the fakes of the one D update before each G update, but "
+                        f"train.n_critic={cfg.train.n_critic}. Fix: train.reuse_fakes=false, or train.n_critic=1.")
     betas = cfg.train.betas
     if not (OmegaConf.is_list(betas) and len(betas) == 2 and all(_number(float)(b) and 0 <= b < 1 for b in betas)):
         raise UserError(f"train.betas must be Adam's two decay rates in [0, 1), got {betas}. "

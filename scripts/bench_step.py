@@ -6,7 +6,8 @@ in-memory data (random images in [-1, 1], random batches), from the same initial
       preset says. The example's per-iteration print (four .item() calls) is left out.
   (b) gan-runner: gan_runner.steps.d_step and g_step with a Batch, the NonSaturating objective, no regularisers,
       set up as gan_runner.build.run_parts does (Adam foreach on the CPU; fused Adam, TF32 and channels-last
-      on CUDA), with train.precision and train.compile as the variant says.
+      on CUDA), with train.precision and train.compile as the variant says, and the preset's recipe: real and
+      fake in separate passes of D, G's update on the fakes of D's (train.separate_passes, reuse_fakes).
 
 One iteration is one D update and one G update. Warm-up iterations are not timed; on CUDA the clock is read
 after torch.cuda.synchronize(). Peak memory: on CUDA torch.cuda.max_memory_allocated() (everything allocated:
@@ -99,7 +100,8 @@ def plain_loop(G: nn.Module, D: nn.Module, cfg: DictConfig, device: torch.device
 def runner_loop(G: nn.Module, D: nn.Module, cfg: DictConfig, device: torch.device, precision: str,
                 compile: bool) -> Optional[Iteration]:
     """(b): gan-runner's own steps as train.py sets them up (build.run_parts): channels-last networks and
-    batches, fused Adam and TF32 on CUDA, train.precision, train.compile; fresh z for G's step."""
+    batches, fused Adam and TF32 on CUDA, train.precision, train.compile; the preset's separate passes and reuse
+    of D's fakes for G's update (fresh z without them)."""
     configure_device(cfg, device)
     memory_format = layout(device, (CHANNELS, 1, 1), compile)
     G, D = G.to(memory_format=memory_format), D.to(memory_format=memory_format)
@@ -109,14 +111,16 @@ def runner_loop(G: nn.Module, D: nn.Module, cfg: DictConfig, device: torch.devic
     G_step, D_step = (torch.compile(G), torch.compile(D)) if compile else (G, D)
     objective = NonSaturating()
     batch_size, steps = cfg.train.batch_size, itertools.count()
+    separate, reuse = bool(cfg.train.separate_passes), bool(cfg.train.reuse_fakes)
 
     def iteration(real: torch.Tensor) -> None:
         step = next(steps)
         real = real.contiguous(memory_format=memory_format)
-        d_step(G_step, D_step, objective, {}, opt_d,
-               Batch(real, None, torch.randn(batch_size, cfg.z_dim, device=device), None), step, mixed)
-        g_step(G_step, D_step, objective, {}, opt_g,
-               Batch(real, None, torch.randn(batch_size, cfg.z_dim, device=device), None), step, mixed)
+        batch = Batch(real, None, torch.randn(batch_size, cfg.z_dim, device=device), None, keep_fake=reuse)
+        d_step(G_step, D_step, objective, {}, opt_d, batch, step, mixed, separate)
+        if not reuse:
+            batch = Batch(real, None, torch.randn(batch_size, cfg.z_dim, device=device), None)
+        g_step(G_step, D_step, objective, {}, opt_g, batch, step, mixed, separate)
 
     return iteration
 

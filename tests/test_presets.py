@@ -4,12 +4,14 @@ train.ema_start."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import torch
 from hydra.utils import instantiate
 
 from gan_runner.arch import count_parameters
+from gan_runner.build import networks
 from gan_runner.train import train
 from tests.conftest import SHRINK, TINY_ARCH, load_script, make_config
 
@@ -61,6 +63,31 @@ def test_bench_step_measures_both_loops_in_every_precision() -> None:
             row = bench.measure(loop, "cpu", precision, False, resolution=8, batch_size=4, iters=1, warmup=1,
                                 overrides=tiny)
             assert row["it_s"] > 0 and isinstance(row["peak_mib"], float)
+
+def test_dcgan_preset_steps_as_pytorch_examples_loop() -> None:
+    """From the same weights, real batches and noise, three iterations of the preset's d_step and g_step (D on real
+    and on fake in passes of their own, G's update on the same fakes) leave G and D where pytorch/examples' loop
+    (bench_step's plain loop) leaves them: no G forward and no batch norm pass more or less."""
+    bench = load_script("bench_step")
+    cfg = bench.preset_config(16, tuple(TINY_ARCH["dcgan"]))
+    G, D, _ = networks(cfg, (3, 16, 16), None)
+    copies = {loop: (copy.deepcopy(G), copy.deepcopy(D)) for loop in bench.LOOP_BUILDERS}
+    real = torch.rand(3, 8, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    for loop, (G_loop, D_loop) in copies.items():
+        cfg.train.batch_size = 8
+        iteration = bench.LOOP_BUILDERS[loop](G_loop, D_loop, cfg, torch.device("cpu"), "fp32", False)
+        torch.manual_seed(1)
+        for batch in real:
+            iteration(batch)
+    (G_plain, D_plain), (G_ours, D_ours) = copies["plain"], copies["gan-runner"]
+    for plain, ours in ((G_plain, G_ours), (D_plain, D_ours)):
+        state = ours.state_dict()
+        moved = sum(not torch.equal(value, G.state_dict().get(key, D.state_dict().get(key))) for key, value in
+                    state.items())
+        assert moved > 0  # they trained
+        for key, value in plain.state_dict().items():
+            assert torch.allclose(value.float(), state[key].float(), rtol=1e-4, atol=1e-5), key
+
 
 def optimisers(*overrides: str) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
     from gan_runner.build import run_parts
