@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from gan_runner.errors import UserError
+from gan_runner.health import Health
 from gan_runner.metrics import Metric
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser, combination_warnings
@@ -169,7 +170,10 @@ def run_parts(cfg: DictConfig, device: torch.device) -> tuple[Run, TrainingState
     metric: Metric = build(cfg, "metrics")
     metric.check(dataset)
     precision = Precision(setting(cfg, "train.precision"), device)
-    state = TrainingState(G, D, ema, opt_g, opt_d, regularisers, precision)
+    # A config saved before the health group (a resumed older run): the diagnostics, no detectors.
+    health: Health = build(cfg, "health") if setting(cfg, "health") is not None else Health()
+    health.setup(dataset, cfg.z_dim, num_classes, G.latent)
+    state = TrainingState(G, D, ema, opt_g, opt_d, regularisers, precision, health)
     # torch.compile wraps the modules the steps call; the state keeps (and checkpoints) the originals.
     G_step, D_step = (torch.compile(G), torch.compile(D)) if compiled else (G, D)
     return Run(dataset, num_classes, objective, metric, warnings, precision, G_step, D_step), state

@@ -50,7 +50,7 @@ TRAIN_RULES = {
 
 # Keys added after runs were saved: a resumed run's config may lack them, and then has these values.
 LATER_DEFAULTS = {"train.ema_rampup": None, "train.ema_start": 0, "train.precision": "fp32", "train.compile": False,
-                  "train.tf32": True, "latent": "normal"}
+                  "train.tf32": True, "latent": "normal", "health": None}
 
 
 def setting(cfg: DictConfig, key: str) -> Any:

@@ -19,7 +19,7 @@ import torch
 from hydra import compose, initialize_config_module
 
 from gan_runner.build import run_parts
-from gan_runner.health import spectral_norms
+from gan_runner.health.diagnostics import spectral_norms
 from gan_runner.steps import Batches, d_step, g_step
 
 
