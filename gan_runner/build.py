@@ -172,7 +172,7 @@ def run_parts(cfg: DictConfig, device: torch.device) -> tuple[Run, TrainingState
     precision = Precision(setting(cfg, "train.precision"), device)
     # A config saved before the health group (a resumed older run): the diagnostics, no detectors.
     health: Health = build(cfg, "health") if setting(cfg, "health") is not None else Health()
-    health.setup(dataset, cfg.z_dim, num_classes, G.latent)
+    health.setup(G, D, dataset, cfg.z_dim, num_classes)
     state = TrainingState(G, D, ema, opt_g, opt_d, regularisers, precision, health)
     # torch.compile wraps the modules the steps call; the state keeps (and checkpoints) the originals.
     G_step, D_step = (torch.compile(G), torch.compile(D)) if compiled else (G, D)

@@ -27,6 +27,7 @@ from gan_runner.objectives.hinge import Hinge
 from gan_runner.objectives.lsgan import LeastSquares
 from gan_runner.objectives.minimax import Minimax
 from gan_runner.objectives.wgan import Wasserstein
+from gan_runner.checkpoint import load_for_resume
 from gan_runner.steps import Batch, d_step
 from gan_runner.train import train
 from tests.conftest import SHRINK, TINY_ARCH, make_config
@@ -213,8 +214,8 @@ def test_oscillation_fires_on_growing_swings_not_on_steady_ones_or_a_drift() -> 
 def test_spectral_blowup_fires_on_sigma_growing_without_levelling() -> None:
     growing = [{"sigma/G": 1.0, "sigma/D": 2.0}] * 5 + [{"sigma/G": 1.0, "sigma/D": 2.0 * 1.25 ** k}
                                                           for k in range(1, 30)]
-    health = replay(SpectralBlowup(growth=10.0, rise=1.05, warmup=5, patience=5), growing)
-    # sigma/D reaches 10 x its early 2.0 at 1.25^k >= 10, k = 11 (row 16); it has risen for five rows by then.
+    health = replay(SpectralBlowup(growth=10.0, rise=1.05, patience=5), growing)
+    # sigma/D reaches 10 x its initial 2.0 (the first row's) at 1.25^k >= 10, k = 11 (row 16), rising all along.
     assert fired(health) == [(2000, 1600)]
     levelled = [{"sigma/D": 2.0 * min(1.25 ** k, 30.0)} for k in range(40)]  # 30x, then flat
     assert fired(replay(SpectralBlowup(patience=20), levelled)) == []
@@ -249,3 +250,74 @@ def test_bad_thresholds_are_refused_with_the_key_named(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="health: mode_collapse needs 0 < diversity < 1"):
         train(make_config(*SHRINK, "dataset=ring8", *TINY_ARCH["mlp"], "health.detectors.mode_collapse.diversity=2"),
               tmp_path)
+
+
+# Runs on ring8 (its defaults: MLP, non-saturating loss, gp0, TTUR) made to fail one way each, a few seconds apiece.
+QUIET = ["dataset=ring8", "logger=none", "train.device=cpu", "train.sample_every=100000",
+         "train.checkpoint_every=100000"]
+FAILING = {
+    # G frozen (lr_g near 0: 0 is refused) against a D that learns: with the saturating loss G's gradient vanishes.
+    "discriminator_wins": (DiscriminatorWins, ["objective=minimax", "regulariser=none", "train.lr_g=1e-8",
+                                               "train.steps=500", "train.lr_end_factor=1.0"]),
+    # The non-saturating loss without a penalty, seed 1: 6 modes at step 250, 4 at 750, 1 by 1,250 (counted every
+    # 250 steps); with no metric, the diversity score sees the same collapse.
+    "mode_collapse": (ModeCollapse, ["regulariser=none", "seed=1", "train.steps=1500", "metrics.every=250"]),
+    "mode_collapse_diversity": (ModeCollapse, ["regulariser=none", "seed=1", "train.steps=1500", "metrics=none"]),
+    # WGAN without a Lipschitz constraint: the critic's scores, and both losses, swing wider and wider.
+    "oscillation": (Oscillation, ["objective=wgan", "regulariser=none", "train.steps=1500", "train.lr_end_factor=1.0"]),
+    # ring8's defaults with ten times its learning rates: G's largest singular value runs away.
+    "spectral_blowup": (SpectralBlowup, ["train.lr_g=2e-2", "train.lr_d=2e-2", "train.steps=700",
+                                         "train.lr_end_factor=1.0"]),
+}
+
+
+def rows_of(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("case", FAILING)
+def test_each_detector_fires_once_on_a_run_made_to_fail_its_way(case: str, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    detector, overrides = FAILING[case]
+    with caplog.at_level("WARNING", logger="gan_runner.health"):
+        summary = train(make_config(*QUIET, *overrides), tmp_path)
+    key = case.removesuffix("_diversity")
+    (flagged,) = [row for row in rows_of(tmp_path) if f"health/{key}" in row]  # once
+    assert f"{detector.what} from step" in summary["health"]
+    assert json.loads((tmp_path / "summary.json").read_text())["health"] == summary["health"]
+    (warning,) = [record.getMessage() for record in caplog.records if detector.what in record.getMessage()]
+    assert warning.startswith(f"Health, step {flagged['step']}: {detector.what} since step ")
+    assert f"Usual fixes: {detector.fixes}" in warning and "\n" not in warning
+
+
+def test_the_verdict_of_a_resumed_run_is_that_of_an_uninterrupted_one(tmp_path: Path) -> None:
+    """D starts winning at step 100 and the detector fires five rows later, at 300: resumed from step 200, its
+    streak must go on from the checkpoint rather than start again."""
+    overrides = [o for o in [*QUIET, *FAILING["discriminator_wins"][1]] if not o.startswith("train.steps=")]
+    whole = train(make_config(*overrides, "train.steps=500"), tmp_path / "whole")
+    assert whole["health"] == "discriminator wins from step 100"
+    first = train(make_config(*overrides, "train.steps=200"), tmp_path / "parts")  # its last checkpoint: step 200
+    assert first["health"] == "healthy"  # three rows of the streak so far
+    resumed = train(make_config(*overrides, "train.steps=500"), tmp_path / "parts",
+                    resume=load_for_resume(tmp_path / "parts" / "checkpoints" / "last.pt"))
+    assert resumed["health"] == whole["health"]
+    flags = [[row["step"] for row in rows_of(tmp_path / run) if "health/discriminator_wins" in row]
+             for run in ("whole", "parts")]
+    assert flags == [[300], [300]]
+
+
+def test_health_none_keeps_the_diagnostics_and_detects_nothing(tmp_path: Path) -> None:
+    summary = train(make_config(*QUIET, *FAILING["discriminator_wins"][1], "health=none"), tmp_path)
+    assert summary["health"] == "not checked"
+    last = [row for row in rows_of(tmp_path) if "loss/d" in row][-1]
+    assert last["d/margin"] == pytest.approx(last["d/real"] - last["d/fake"])
+    assert {"health/diversity", "sigma/G", "d/accuracy_real", "grad_norm/g"} <= set(last)
+    assert not any(key.startswith("health/") and key != "health/diversity" for row in rows_of(tmp_path) for key in row)
+
+
+@pytest.mark.slow
+def test_the_healthy_defaults_of_ring8_and_digits_stay_silent_over_full_runs(tmp_path: Path) -> None:
+    """gan-run dataset=ring8 (4,000 steps) and gan-run (digits, 20,000 steps): minutes on a CPU."""
+    for name, overrides in {"ring8": ["dataset=ring8"], "digits": []}.items():
+        summary = train(make_config(*overrides, "logger=none", "train.device=cpu"), tmp_path / name)
+        assert summary["status"] == "completed" and summary["health"] == "healthy", (name, summary["health"])

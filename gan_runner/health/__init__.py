@@ -91,9 +91,18 @@ class Health:
         self.detectors = dict(detectors or {})
         self.events: list[dict[str, Any]] = []  # {"detector", "what", "step", "since", "detail"}, in firing order
 
-    def setup(self, dataset: Any, z_dim: int, num_classes: int | None, latent: Any) -> None:
+    def setup(self, G: nn.Module, D: nn.Module, dataset: Any, z_dim: int, num_classes: int | None) -> None:
+        """Before training: the diversity score's fixed inputs and yardstick, and the networks as built shown to the
+        detectors as the row of step 0 (their singular values: what "grown" is measured against). In eval mode,
+        so that spectral normalisation's vectors are left as they are."""
         if self.diversity is not None:
-            self.diversity.setup(dataset, z_dim, num_classes, latent)
+            self.diversity.setup(dataset, z_dim, num_classes, G.latent)
+        modes = G.training, D.training
+        G.eval(), D.eval()
+        try:
+            self.observe(spectral_norms({"G": G, "D": D}), 0)
+        finally:
+            G.train(modes[0]), D.train(modes[1])
 
     def diagnostics(self, G: nn.Module, D: nn.Module, row: dict[str, float]) -> dict[str, float]:
         """The row's health numbers beyond the steps' own: D's margin, every layer's largest singular value, the
@@ -129,6 +138,11 @@ class Health:
             return "healthy"
         events = sorted(self.events, key=lambda event: event["since"])
         return "; ".join(f"{event['what']} from step {event['since']}" for event in events)
+
+    def summary(self) -> dict[str, Any]:
+        """summary.json's `health` (the verdict) and `health_events` (each detector that fired: its name, what, the
+        step it fired and the step its symptom began, the numbers behind it)."""
+        return {"health": self.verdict(), "health_events": [dict(event) for event in self.events]}
 
     def state_dict(self) -> dict[str, Any]:
         return {"events": [dict(event) for event in self.events],
