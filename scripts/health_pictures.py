@@ -60,6 +60,7 @@ def plot(folders: dict[str, Path], out: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     figure, axes = plt.subplots(len(PANELS), len(folders), figsize=(3.3 * len(folders), 1.55 * len(PANELS)), dpi=80,
                                 sharex="col", squeeze=False)
@@ -77,7 +78,11 @@ def plot(folders: dict[str, Path], out: Path) -> None:
                 axis.plot(*zip(*modes), "k.", markersize=4, label="modes found / 8")
                 axis.set_ylim(-0.05, max(1.5, min(3.0, max(v for _, v in points) * 1.1)))
             if log_scale:
-                axis.set_yscale("symlog" if any(row[k] <= 0 for row in training for k in keys if k in row) else "log")
+                axis.set_yscale("log")
+                axis.yaxis.set_minor_formatter(NullFormatter())  # decades only: no crowded labels
+            if not any(key in row for row in training for key in keys):
+                axis.text(0.5, 0.5, "none: a critic has no decision threshold", transform=axis.transAxes,
+                          ha="center", fontsize=6)
             for what, started, at in events(folder):
                 axis.axvline(started, color="red", linewidth=1)
                 if row_number == 0:

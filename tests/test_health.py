@@ -258,15 +258,15 @@ QUIET = ["dataset=ring8", "logger=none", "train.device=cpu", "train.sample_every
 FAILING = {
     # G frozen (lr_g near 0: 0 is refused) against a D that learns: with the saturating loss G's gradient vanishes.
     "discriminator_wins": (DiscriminatorWins, ["objective=minimax", "regulariser=none", "train.lr_g=1e-8",
-                                               "train.steps=500", "train.lr_end_factor=1.0"]),
+                                               "train.steps=350", "train.lr_end_factor=1.0"]),
     # The non-saturating loss without a penalty, seed 1: 6 modes at step 250, 4 at 750, 1 by 1,250 (counted every
     # 250 steps); with no metric, the diversity score sees the same collapse.
     "mode_collapse": (ModeCollapse, ["regulariser=none", "seed=1", "train.steps=1500", "metrics.every=250"]),
     "mode_collapse_diversity": (ModeCollapse, ["regulariser=none", "seed=1", "train.steps=1500", "metrics=none"]),
     # WGAN without a Lipschitz constraint: the critic's scores, and both losses, swing wider and wider.
-    "oscillation": (Oscillation, ["objective=wgan", "regulariser=none", "train.steps=1500", "train.lr_end_factor=1.0"]),
+    "oscillation": (Oscillation, ["objective=wgan", "regulariser=none", "train.steps=1450", "train.lr_end_factor=1.0"]),
     # ring8's defaults with ten times its learning rates: G's largest singular value runs away.
-    "spectral_blowup": (SpectralBlowup, ["train.lr_g=2e-2", "train.lr_d=2e-2", "train.steps=700",
+    "spectral_blowup": (SpectralBlowup, ["train.lr_g=2e-2", "train.lr_d=2e-2", "train.steps=600",
                                          "train.lr_end_factor=1.0"]),
 }
 
@@ -294,11 +294,11 @@ def test_the_verdict_of_a_resumed_run_is_that_of_an_uninterrupted_one(tmp_path: 
     """D starts winning at step 100 and the detector fires five rows later, at 300: resumed from step 200, its
     streak must go on from the checkpoint rather than start again."""
     overrides = [o for o in [*QUIET, *FAILING["discriminator_wins"][1]] if not o.startswith("train.steps=")]
-    whole = train(make_config(*overrides, "train.steps=500"), tmp_path / "whole")
+    whole = train(make_config(*overrides, "train.steps=350"), tmp_path / "whole")
     assert whole["health"] == "discriminator wins from step 100"
     first = train(make_config(*overrides, "train.steps=200"), tmp_path / "parts")  # its last checkpoint: step 200
     assert first["health"] == "healthy"  # three rows of the streak so far
-    resumed = train(make_config(*overrides, "train.steps=500"), tmp_path / "parts",
+    resumed = train(make_config(*overrides, "train.steps=350"), tmp_path / "parts",
                     resume=load_for_resume(tmp_path / "parts" / "checkpoints" / "last.pt"))
     assert resumed["health"] == whole["health"]
     flags = [[row["step"] for row in rows_of(tmp_path / run) if "health/discriminator_wins" in row]
