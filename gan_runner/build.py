@@ -170,7 +170,7 @@ def run_parts(cfg: DictConfig, device: torch.device) -> tuple[Run, TrainingState
     metric: Metric = build(cfg, "metrics")
     metric.check(dataset)
     precision = Precision(setting(cfg, "train.precision"), device)
-    # A config saved before the health group (a resumed older run): the diagnostics, no detectors.
+    # A config saved before the health group (a resumed older run): margin and singular values only.
     health: Health = build(cfg, "health") if setting(cfg, "health") is not None else Health()
     health.setup(G, D, dataset, cfg.z_dim, num_classes)
     state = TrainingState(G, D, ema, opt_g, opt_d, regularisers, precision, health)

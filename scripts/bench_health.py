@@ -85,6 +85,11 @@ def main() -> None:
     print(f"step without accuracies {bare * 1e3:.2f} ms, with {step * 1e3:.2f} ms; per row (log_every {every}): "
           f"spectral_norms {sigma * 1e3:.1f} ms, diversity {spread * 1e3:.1f} ms, detectors {detect * 1e3:.3f} ms")
     print(f"health numbers and detectors: {per_step * 1e3:.3f} ms a step, {100 * per_step / bare:.1f} % of the step")
+    print("Markdown row: | overrides | step | accuracies a step | per row: singular values, diversity, detectors "
+          "| overhead |")
+    print(f"| {' '.join(args.overrides) or '(defaults)'} (log_every {every}) | {bare * 1e3:.2f} ms | "
+          f"{(step - bare) * 1e3:+.2f} ms | {sigma * 1e3:.1f} ms, {spread * 1e3:.1f} ms, {detect * 1e3:.2f} ms | "
+          f"{100 * per_step / bare:.1f} % |")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ RUNS = {  # name: (healthy or the failure it is made for, overrides)
     "ring8_lr_x10": ("spectral blow-up", ["dataset=ring8", "train.lr_g=2e-2", "train.lr_d=2e-2", "train.steps=1500",
                                           CONSTANT]),
     "digits_lr_x50": ("spectral blow-up", ["train.lr_g=1e-2", "train.lr_d=1e-2", "train.steps=3000"]),
+    "ring8_lr_x50": ("spectral blow-up", ["dataset=ring8", "train.lr_g=0.1", "train.lr_d=0.1", "train.steps=1500",
+                                          CONSTANT]),
 }
 COMMON = ["logger=none", "train.device=cpu"]
 
