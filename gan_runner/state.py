@@ -57,8 +57,8 @@ class EMA:
 class TrainingState:
     """G, D, the averaged G, both optimisers, the regularisers' states, the statistics collected since the last
     log row, the health detectors' history, the step, D-step and images-seen counters and the best evaluation so
-    far. `state_dict()` is what a
-    checkpoint holds (with the RNG states); `load_state_dict` puts it back into freshly built parts."""
+    far. `state_dict()` is what a checkpoint holds (with the RNG states); `load_state_dict` puts it back into
+    freshly built parts."""
 
     def __init__(self, G: nn.Module, D: nn.Module, ema: EMA, opt_g: torch.optim.Optimizer,
                  opt_d: torch.optim.Optimizer, regularisers: dict[str, Regulariser], precision: Any = None,
