@@ -5,6 +5,7 @@ checkpoint is read back exactly as training built it."""
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import inspect
 import random
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from torch import nn
 
 from gan_runner import distributed
 from gan_runner.errors import UserError
-from gan_runner.latent import latent_named
+from gan_runner.health import Health
 from gan_runner.metrics import Metric
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser, combination_warnings
@@ -67,12 +68,25 @@ def class_count(cfg: DictConfig, dataset: Any) -> int | None:
     return int(dataset.num_classes)
 
 
+def latent(cfg: DictConfig) -> Any:
+    """The distribution of G's noise, the latent group's choice. A config saved before `latent` was a group
+    names its option (`latent: uniform`; no key: normal), which is that option's file in conf/latent/."""
+    chosen = setting(cfg, "latent")
+    if isinstance(chosen, str):
+        option = importlib.resources.files("gan_runner.conf") / "latent" / f"{chosen}.yaml"
+        if not option.is_file():
+            raise UserError(f"latent={chosen!r} is not an option of the latent group. Fix: latent=normal (z ~ "
+                            "N(0, I)) or latent=uniform (z ~ U(-1, 1)), or a file of your own in conf/latent/.")
+        return instantiate(OmegaConf.create(option.read_text()))
+    return build(cfg, "latent")
+
+
 def networks(cfg: DictConfig, data_shape: Any, num_classes: int | None
              ) -> tuple[nn.Module, nn.Module, dict[str, Regulariser]]:
     """G and D as the config builds them, after every regulariser's set-up (spectral normalisation wraps their
     layers), and the regularisers by name. G carries the distribution of its noise as `G.latent`."""
     G = build(cfg, "arch.generator", z_dim=cfg.z_dim, data_shape=data_shape, num_classes=num_classes)
-    G.latent = latent_named(setting(cfg, "latent"))
+    G.latent = latent(cfg)
     D = build(cfg, "arch.discriminator", data_shape=data_shape, num_classes=num_classes)
     regularisers: dict[str, Regulariser] = {name: build(cfg, f"regulariser.{name}") for name in cfg.regulariser}
     for regulariser in regularisers.values():
@@ -160,7 +174,10 @@ def run_parts(cfg: DictConfig, device: torch.device) -> tuple[Run, TrainingState
     metric: Metric = build(cfg, "metrics")
     metric.check(dataset)
     precision = Precision(setting(cfg, "train.precision"), device)
-    state = TrainingState(G, D, ema, opt_g, opt_d, regularisers, precision)
+    # A config saved before the health group (a resumed older run): margin and singular values only.
+    health: Health = build(cfg, "health") if setting(cfg, "health") is not None else Health()
+    health.setup(G, D, dataset, cfg.z_dim, num_classes)
+    state = TrainingState(G, D, ema, opt_g, opt_d, regularisers, precision, health)
     # torch.compile wraps the modules the steps call; the state keeps (and checkpoints) the originals.
     G_step, D_step = (torch.compile(G), torch.compile(D)) if compiled else (G, D)
     return Run(dataset, num_classes, objective, metric, warnings, precision, G_step, D_step,

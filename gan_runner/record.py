@@ -97,8 +97,8 @@ class RunRecord:
         # The best key's summary is its minimum or maximum (track_best), not its final value.
         last_values = {k: v for k, v in summary["metrics"].items() if k != best_key}
         best = {f"best/{k}": v for k, v in (summary["best"] or {}).items()}
-        self.logger.summary({**last_values, **best, "status": summary["status"], **{
-            f"params/{network}": count for network, count in summary["params"].items()}})
+        self.logger.summary({**last_values, **best, "status": summary["status"], "health": summary.get("health"),
+                             **{f"params/{network}": count for network, count in summary["params"].items()}})
         if (self.checkpoints / "best.pt").is_file():
             self.logger.log_checkpoint(self.checkpoints / "best.pt", "best")
         summary["wandb"] = self.logger.finish() or None

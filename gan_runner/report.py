@@ -9,10 +9,12 @@ folder's report/) receives:
 
     table.md, table.csv  per group: runs, completed / diverged / interrupted / failed counts, each metric's mean
                          and 95 % confidence interval of the mean over the COMPLETED runs (of the final value,
-                         and of the best value for the best key), and the mean wall time of the completed runs
+                         and of the best value for the best key), the mean wall time of the completed runs, and
+                         the health verdicts of all its runs (how many were healthy, how many had each problem)
     plots/KEY.png        each metric and each training statistic of metrics.jsonl against images seen
     samples/             the latest sample picture of one run per group (copied, so the report can be moved)
-    report.md            the command, the folders read, the table, the failed runs, the plots and the samples
+    report.md            the command, the folders read, the table, the failed runs, each run's health problems,
+                         the plots and the samples
 
 Groups are the runs' configurations without the seed: the flattened .hydra/config.yaml less the keys of
 IGNORED_KEYS (seed, resume, hydra, logger.*, train.device, the logging, sampling and checkpoint cadences,
@@ -316,23 +318,48 @@ def wall_time_text(group: Group) -> str:
     return "–" if mean is None else f"{mean:.1f}"
 
 
+def problems(verdict: str) -> list[str]:
+    """The problems a summary's health verdict names ("mode collapse from step 3400; oscillation from step 900"),
+    without their steps; [] for "healthy" and "not checked" (health=none)."""
+    if verdict in ("healthy", "not checked"):
+        return []
+    return [part.split(" from step ")[0].strip() for part in verdict.split(";")]
+
+
+def health_counts(group: Group) -> dict[str, int]:
+    """How many of the group's runs (of any outcome) were healthy and how many showed each problem; runs without a
+    verdict (failed, or older than the health detectors) are not counted."""
+    counts: dict[str, int] = {}
+    for run in group.runs:
+        verdict = (run.summary or {}).get("health")
+        for name in (problems(verdict) or [verdict]) if verdict else []:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def health_text(group: Group) -> str:
+    counts = health_counts(group)
+    return ", ".join(f"{name} {count}" for name, count in counts.items()) or "–"
+
+
 # ------------------------------------------------------------------------------------------------ the tables
 
 def table_markdown(groups: list[Group], metrics: list[str], best_keys: set[str]) -> str:
     pairs = columns(metrics, best_keys)
-    header = ["group", "runs", *OUTCOMES, *(f"{key} ({kind})" for key, kind in pairs), "wall time (s)"]
+    header = ["group", "runs", *OUTCOMES, *(f"{key} ({kind})" for key, kind in pairs), "wall time (s)", "health"]
     lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for group in groups:
         n = len(group.completed)
         cells = [f"`{group.label}`", str(len(group.runs)), *(str(len(group.with_outcome(o))) for o in OUTCOMES),
                  *(estimate(group.completed, key, kind).text(n) for key, kind in pairs),
-                 wall_time_text(group)]
+                 wall_time_text(group), health_text(group)]
         lines.append("| " + " | ".join(cells) + " |")
     footnote = ("Each metric: mean ± the half-width of its 95 % Student t interval of the mean, over the completed "
                 "runs only (a diverged, interrupted or failed run is counted in its column and never averaged in); "
                 "(n=K) when only K completed runs have the value; n=1 gives a mean and no interval. final: the "
                 "value at the end of the run; best: summary.json's best value of the run's best key. Wall time: "
-                "the mean over the completed runs.")
+                "the mean over the completed runs. Health: how many runs (of any outcome) had each verdict, "
+                "a run with several problems counted under each.")
     return "\n".join(lines) + "\n\n" + footnote + "\n"
 
 
@@ -346,6 +373,7 @@ def table_rows(groups: list[Group], metrics: list[str], best_keys: set[str]) -> 
             row.update({f"{key} {kind} mean": value.mean, f"{key} {kind} ci95": value.half_width,
                         f"{key} {kind} n": value.n})
         row["wall_time_s mean"] = wall_time(group).mean
+        row["health"] = health_text(group)
         rows.append(row)
     return rows
 
@@ -453,6 +481,10 @@ def report_markdown(command: str, folders: list[Path], table: str, groups: list[
              "## Table", "", table.rstrip(), ""]
     if failed:
         lines += ["## Failed runs", "", *(f"- `{run.directory}`: {run.failure}" for run in failed), ""]
+    unhealthy = [run for group in groups for run in group.runs
+                 if problems((run.summary or {}).get("health", "healthy"))]
+    if unhealthy:
+        lines += ["## Health problems", "", *(f"- `{run.directory}`: {run.summary['health']}" for run in unhealthy), ""]
     lines += ["## Curves", "", ("Each line: the mean over a group's completed runs at the steps all of them logged "
                                 "(no interpolation); the band: their minimum to maximum. x: real images D saw."), ""]
     lines += [f"![{key}](plots/{file_name(key)}.png)" for key in plotted] + [""]

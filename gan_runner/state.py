@@ -56,14 +56,17 @@ class EMA:
 
 class TrainingState:
     """G, D, the averaged G, both optimisers, the regularisers' states, the statistics collected since the last
-    log row, the step, D-step and images-seen counters and the best evaluation so far. `state_dict()` is what a
-    checkpoint holds (with the RNG states); `load_state_dict` puts it back into freshly built parts."""
+    log row, the health detectors' history, the step, D-step and images-seen counters and the best evaluation so
+    far. `state_dict()` is what a checkpoint holds (with the RNG states); `load_state_dict` puts it back into
+    freshly built parts."""
 
     def __init__(self, G: nn.Module, D: nn.Module, ema: EMA, opt_g: torch.optim.Optimizer,
-                 opt_d: torch.optim.Optimizer, regularisers: dict[str, Regulariser], precision: Any = None) -> None:
+                 opt_d: torch.optim.Optimizer, regularisers: dict[str, Regulariser], precision: Any = None,
+                 health: Any = None) -> None:
         self.G, self.D, self.ema, self.opt_g, self.opt_d = G, D, ema, opt_g, opt_d
         self.precision = precision  # its loss scalers (fp16) are state
         self.regularisers = regularisers
+        self.health = health  # gan_runner.health.Health: its detectors' history is state
         self.stats = StatsCollector()
         self.step = 0      # generator updates done
         self.d_steps = 0   # discriminator updates done (the data order's position)
@@ -77,6 +80,8 @@ class TrainingState:
                  "stats": self.stats}
         if self.precision is not None:
             parts.update(scaler_d=self.precision.scaler_d, scaler_g=self.precision.scaler_g)
+        if self.health is not None:
+            parts["health"] = self.health
         return parts
 
     def state_dict(self) -> dict[str, Any]:

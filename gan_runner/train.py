@@ -16,7 +16,6 @@ from tqdm.auto import tqdm
 from gan_runner import distributed
 from gan_runner.arch import count_parameters
 from gan_runner.build import Run, build, resolve_device, run_parts
-from gan_runner.health import spectral_norms
 from gan_runner.checkpoint import set_rng_state
 from gan_runner.errors import UserError
 from gan_runner.loggers import Logger
@@ -46,6 +45,7 @@ def evaluate(run: Run, state: TrainingState, record: RunRecord, sample: Any) -> 
     """The metric, logged; a new best (metric.best_key) is kept as checkpoints/best.pt. On several processes
     each computes its share and process 0's values decide (distributed.from_main), the same on every one."""
     values = distributed.from_main(run.metric(sample, run.dataset))
+    values.update(state.health.observe(values, state.step))  # a count of modes or classes falling
     record.log(values, state.step, state.images_seen)
     score = values.get(run.metric.best_key) if run.metric.best_key else None
     if score is not None and (state.best is None or run.metric.better(score, state.best["value"])):
@@ -136,7 +136,8 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
                     check_parameters({"G": state.G, "D": state.D})
                     row.update({"lr/g": state.opt_g.param_groups[0]["lr"], "lr/d": state.opt_d.param_groups[0]["lr"]})
                     row.update(speed_and_memory(step - last_row[0], time.perf_counter() - last_row[1], device))
-                    row.update(spectral_norms({"G": state.G, "D": state.D}))  # weights blowing up before collapse
+                    row.update(state.health.diagnostics(state.G, state.D, row))  # margin, singular values, diversity
+                    row.update(state.health.observe(row, step))  # health/<detector> = 1 when one fires (and a warning)
                     record.log(row, step, state.images_seen)
                     progress.set_postfix({k: f"{row.get(f'loss/{k}', float('nan')):.3f}" for k in "dg"}, refresh=False)
                 if due(step, run.metric.every, last) and not stopping:
@@ -169,7 +170,7 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
         "status": status, "step": step, "wall_time_s": round(time.time() - started, 2), "device": str(device),
         "params": {"generator": count_parameters(state.G), "discriminator": count_parameters(state.D)},
         "metrics": final_metrics if status == "completed" else {}, "metrics_protocol": run.metric.protocol(),
-        "best": state.best, "images_seen": state.images_seen, "warnings": run.warnings,
+        "best": state.best, "images_seen": state.images_seen, "warnings": run.warnings, **state.health.summary(),
         "study": identity.summary(),
         **({"diverged": failure} if failure else {}),
         **({"signal": signals.received.name} if status == "interrupted" else {}),

@@ -57,8 +57,8 @@ TRAIN_RULES = {
 
 # Keys added after runs were saved: a resumed run's config may lack them, and then has these values.
 LATER_DEFAULTS = {"train.ema_rampup": None, "train.ema_start": 0, "train.precision": "fp32", "train.compile": False,
-                  "train.tf32": True, "latent": "normal",
-                  "train.separate_passes": False, "train.reuse_fakes": False, "train.sync_batchnorm": False, "train.collective_timeout_s": 600}
+                  "train.tf32": True, "latent": "normal", "health": None, "train.separate_passes": False,
+                  "train.reuse_fakes": False, "train.sync_batchnorm": False, "train.collective_timeout_s": 600}
 
 
 def setting(cfg: DictConfig, key: str) -> Any:

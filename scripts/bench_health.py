@@ -1,12 +1,13 @@
-"""What the health numbers cost: D's accuracies (every D step) and every layer's largest singular value (every
-log row), as a fraction of the training step time at the default log_every.
+"""What the health numbers and detectors cost, as a fraction of the training step time at the default log_every.
 
     python scripts/bench_health.py [--steps 300] [--repeats 3] [OVERRIDES ...]
 
 Builds the run the overrides describe (default: gan-run's defaults, DCGAN on digits) as train.py does, then
-times on this machine (median of --repeats): one full step (n_critic D steps and a G step) with the accuracies
-and without them (the objective's decision threshold set to None), and one `spectral_norms` call on G and D.
-Prints the overhead per step: the accuracies' difference plus the singular values' time divided by log_every.
+times on this machine (median of --repeats): one full step (n_critic D steps and a G step) with D's accuracies and
+without them (the objective's decision threshold set to None); and, once per log row, the singular values of every
+layer (`spectral_norms`), the sample diversity score (a forward pass of G on its fixed noise and the distances) and
+the detectors reading the row (`Health.observe`). Prints each, and the overhead per step: the accuracies'
+difference plus the per-row costs divided by log_every.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from hydra import compose, initialize_config_module
 
 from gan_runner.build import run_parts
-from gan_runner.health import spectral_norms
+from gan_runner.health.diagnostics import spectral_norms
 from gan_runner.steps import Batches, d_step, g_step
 
 
@@ -32,6 +33,16 @@ def seconds_per_step(run, state, batches: Batches, n_critic: int, steps: int) ->
         g_step(run.G, run.D, run.objective, state.regularisers, state.opt_g, batches.for_generator(batch), step,
                run.precision)
     return (time.perf_counter() - started) / steps
+
+
+def seconds(call, repeats: int = 5) -> float:
+    """The median time of `call()`."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def main() -> None:
@@ -48,21 +59,37 @@ def main() -> None:
     batches = Batches(data, cfg.z_dim, run.num_classes, device, state.G.latent)
     threshold = run.objective.decision_threshold
     seconds_per_step(run, state, batches, cfg.train.n_critic, 20)  # warm-up
-    with_accuracy, without_accuracy, norms = [], [], []
-    for _ in range(args.repeats):
+    with_accuracy, without_accuracy, norms, diversity, detectors = [], [], [], [], []
+    health = state.health
+    for repeat in range(args.repeats):
         run.objective.decision_threshold = threshold
         with_accuracy.append(seconds_per_step(run, state, batches, cfg.train.n_critic, args.steps))
         run.objective.decision_threshold = None
         without_accuracy.append(seconds_per_step(run, state, batches, cfg.train.n_critic, args.steps))
-        started = time.perf_counter()
-        spectral_norms({"G": state.G, "D": state.D})
-        norms.append(time.perf_counter() - started)
-    step, bare, sigma = (statistics.median(v) for v in (with_accuracy, without_accuracy, norms))
-    per_step = (step - bare) + sigma / cfg.train.log_every
+        norms.append(seconds(lambda: spectral_norms({"G": state.G, "D": state.D})))
+        diversity.append(seconds(lambda: health.diversity(state.G)))
+        # A row as the loop makes it (one step's statistics and the diagnostics); the detectors' history grows by
+        # a row a call, as in a run.
+        batch = batches.next()
+        stats = {**d_step(run.G, run.D, run.objective, state.regularisers, state.opt_d, batch, 0, run.precision),
+                 **g_step(run.G, run.D, run.objective, state.regularisers, state.opt_g, batches.for_generator(batch),
+                          0, run.precision)}
+        row = {key: float(value) for key, value in stats.items()}
+        row.update(health.diagnostics(state.G, state.D, row))
+        detectors.append(seconds(lambda: health.observe(row, repeat)))
+    step, bare, sigma, spread, detect = (statistics.median(v) for v in
+                                          (with_accuracy, without_accuracy, norms, diversity, detectors))
+    every = cfg.train.log_every
+    per_step = (step - bare) + (sigma + spread + detect) / every
     print(f"overrides: {' '.join(args.overrides) or '(defaults)'}; {torch.get_num_threads()} threads")
-    print(f"step without accuracies {bare * 1e3:.2f} ms, with {step * 1e3:.2f} ms; spectral_norms {sigma * 1e3:.1f} ms "
-          f"per row (log_every {cfg.train.log_every})")
-    print(f"health numbers: {per_step * 1e3:.3f} ms a step, {100 * per_step / bare:.1f} % of the step")
+    print(f"step without accuracies {bare * 1e3:.2f} ms, with {step * 1e3:.2f} ms; per row (log_every {every}): "
+          f"spectral_norms {sigma * 1e3:.1f} ms, diversity {spread * 1e3:.1f} ms, detectors {detect * 1e3:.3f} ms")
+    print(f"health numbers and detectors: {per_step * 1e3:.3f} ms a step, {100 * per_step / bare:.1f} % of the step")
+    print("Markdown row: | overrides | step | accuracies a step | per row: singular values, diversity, detectors "
+          "| overhead |")
+    print(f"| {' '.join(args.overrides) or '(defaults)'} (log_every {every}) | {bare * 1e3:.2f} ms | "
+          f"{(step - bare) * 1e3:+.2f} ms | {sigma * 1e3:.1f} ms, {spread * 1e3:.1f} ms, {detect * 1e3:.2f} ms | "
+          f"{100 * per_step / bare:.1f} % |")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ def test_run_directory_is_complete(trained_run: Path) -> None:
     assert Path(summary["wandb"]["dir"]).resolve().parent == (trained_run / "wandb").resolve()
     rows = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
-    assert {"loss/d", "loss/g", "d/real", "d/fake"} <= set(rows[0])
+    assert {"loss/d", "loss/g", "d/real", "d/fake", "d/margin", "health/diversity", "sigma/G"} <= set(rows[0])
+    assert summary["health"] == "healthy" and summary["health_events"] == []
     assert sorted(p.name for p in (trained_run / "samples").iterdir()) == ["step_000002.png", "step_000004.png",
                                                                          "training.gif"]
     assert (trained_run / "checkpoints" / "last.pt").is_file() and (trained_run / "loss_curves.png").is_file()
@@ -71,6 +72,8 @@ def test_wandb_run_holds_losses_images_and_config(trained_run: Path) -> None:
     config = run_record["config"]["update"]
     assert config["arch"]["generator"]["_target_"] == "gan_runner.arch.dcgan.Generator"
     assert config["train"]["steps"] == 4  # logged resolved, overrides included
+    summaries = [r["summary"]["update"] for r in records if r["type"] == "summary"]
+    assert [s["health"] for s in summaries if "health" in s][-1] == "healthy"  # the run's verdict
 
 
 def test_gan_sample_writes_arrays_and_grids(trained_run: Path, tmp_path: Path) -> None:

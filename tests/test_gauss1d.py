@@ -9,14 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from omegaconf import OmegaConf
 from PIL import Image
 from torch import nn
 
 from gan_runner.arch.mlp import Discriminator
-from gan_runner.build import networks
+from gan_runner.build import latent, networks
 from gan_runner.errors import UserError
 from gan_runner.data.gauss1d import Gaussian1D, kde_density, normal_density, optimal_discriminator
-from gan_runner.latent import LATENTS, StandardNormal, Uniform, latent_named
+from gan_runner.latent import StandardNormal, Uniform
 from gan_runner.objectives.minimax import Minimax
 from gan_runner.objectives.wgan import Wasserstein
 from gan_runner.sample import draw, load_generator
@@ -46,23 +47,24 @@ def test_batches_are_fresh_and_a_resumed_order_skips_exactly() -> None:
 
 def test_uniform_noise_is_uniform_and_normal_noise_is_normal() -> None:
     rng = torch.Generator().manual_seed(0)
-    uniform = latent_named("uniform").sample(100_000, 1, generator=rng)
+    uniform = Uniform().sample(100_000, 1, generator=rng)
     assert uniform.min() >= -1 and uniform.max() <= 1
     counts = torch.histc(uniform, bins=10, min=-1, max=1) / len(uniform)
     assert (counts - 0.1).abs().max() < 0.005  # flat: each tenth of [-1, 1] holds a tenth (sd 0.001)
-    normal = latent_named("normal").sample(100_000, 1, generator=rng)
+    normal = StandardNormal().sample(100_000, 1, generator=rng)
     assert normal.mean().item() == pytest.approx(0, abs=0.015) and normal.std().item() == pytest.approx(1, abs=0.01)
     assert (normal.abs() > 1).float().mean().item() == pytest.approx(0.3173, abs=0.005)  # 2 (1 - Phi(1))
     assert normal.abs().max() > 3  # tails a uniform never has
     torch.testing.assert_close(StandardNormal().quantile(torch.tensor([0.5, 0.975])), torch.tensor([0.0, 1.95996]))
     torch.testing.assert_close(Uniform(-1, 1).quantile(torch.tensor([0.0, 0.25, 1.0])), torch.tensor([-1.0, -0.5, 1.0]))
-    with pytest.raises(UserError, match="latent must be one of normal, uniform"):
-        latent_named("gaussian")
+    torch.testing.assert_close(Uniform(2, 4).quantile(torch.tensor([0.0, 0.5])), torch.tensor([2.0, 3.0]))
+    with pytest.raises(ValueError, match="latent.low must be below latent.high"):
+        Uniform(1, -1)
 
 
 def test_the_default_latent_draws_what_torch_randn_draws() -> None:
     """Runs that keep latent=normal draw the numbers they drew before the option existed."""
-    torch.testing.assert_close(LATENTS["normal"].sample(5, 3, torch.Generator().manual_seed(1)),
+    torch.testing.assert_close(StandardNormal().sample(5, 3, torch.Generator().manual_seed(1)),
                                torch.randn(5, 3, generator=torch.Generator().manual_seed(1)))
 
 
@@ -85,10 +87,23 @@ def test_the_training_batches_and_gan_sample_draw_the_generators_latent() -> Non
     assert draw(Identity(Uniform()), 1, 4096).abs().max() <= 1
     assert draw(Identity(StandardNormal()), 1, 4096).abs().max() > 2
     cfg = make_config("dataset=gauss1d")
-    assert cfg.latent == "uniform" and cfg.z_dim == 1 and cfg.objective._target_.endswith("Minimax")
+    assert cfg.latent._target_.endswith("Uniform") and cfg.z_dim == 1 and cfg.objective._target_.endswith("Minimax")
     G, _, _ = networks(cfg, (1,), None)
-    assert G.latent.name == "uniform"
-    assert networks(make_config("dataset=gauss1d", "latent=normal"), (1,), None)[0].latent.name == "normal"
+    assert isinstance(G.latent, Uniform) and (G.latent.low, G.latent.high) == (-1, 1)
+    assert isinstance(networks(make_config("dataset=gauss1d", "latent=normal"), (1,), None)[0].latent, StandardNormal)
+    assert isinstance(networks(make_config("dataset=ring8", "latent=uniform", "latent.low=0"), (2,), None)[0].latent, Uniform)
+
+
+def test_configs_saved_before_the_latent_group_still_build() -> None:
+    """gan-sample, gan-eval and resume read a run's saved config: older ones name the latent, or lack the key."""
+    saved = OmegaConf.to_container(make_config("dataset=gauss1d"))
+    saved["latent"] = "uniform"
+    assert isinstance(latent(OmegaConf.create(saved)), Uniform)
+    del saved["latent"]
+    assert isinstance(latent(OmegaConf.create(saved)), StandardNormal)
+    saved["latent"] = "gaussian"
+    with pytest.raises(UserError, match="latent='gaussian' is not an option of the latent group"):
+        latent(OmegaConf.create(saved))
 
 
 def test_a_short_run_writes_the_pictures_and_a_gif_of_them(tmp_path: Path) -> None:
@@ -101,7 +116,7 @@ def test_a_short_run_writes_the_pictures_and_a_gif_of_them(tmp_path: Path) -> No
     with Image.open(tmp_path / "samples" / "training.gif") as gif:
         assert gif.n_frames == len(pictures) and gif.size == frame.size
     generator, z_dim = load_generator(tmp_path)
-    assert z_dim == 1 and generator.latent.name == "uniform"  # gan-sample draws the noise G was trained on
+    assert z_dim == 1 and isinstance(generator.latent, Uniform)  # gan-sample draws the noise G was trained on
 
 
 class ShiftedGaussian(nn.Module):

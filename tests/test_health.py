@@ -1,8 +1,12 @@
-"""Training health numbers, exact on hand-made cases: the largest singular value of known matrices, and D's
-accuracy on scores chosen by hand; a run logs both."""
+"""Training health: the diagnostics exact on hand-made cases (the largest singular value of known matrices, D's
+accuracy on scores chosen by hand, D's margin, the diversity of identical and of real samples), each detector on
+hand-made rows (fires once, at the right step, never on flat rows), each detector on a real run made to fail its
+way, silence on the healthy defaults, the verdict in summary.json and through a resume, and gan-report's column."""
 
 from __future__ import annotations
 
+import copy
+import io
 import json
 from pathlib import Path
 
@@ -10,14 +14,25 @@ import pytest
 import torch
 from torch import nn
 
-from gan_runner.health import largest_singular_value, layer_weights, spectral_norms
+from gan_runner.data.toy import Ring
+from gan_runner.errors import UserError
+from gan_runner.health import Health
+from gan_runner.health.diagnostics import Diversity, largest_singular_value, layer_weights, margin, spectral_norms
+from gan_runner.health.discriminator_wins import DiscriminatorWins
+from gan_runner.health.mode_collapse import ModeCollapse
+from gan_runner.health.oscillation import Oscillation
+from gan_runner.health.spectral_blowup import SpectralBlowup
+from gan_runner.latent import STANDARD_NORMAL
 from gan_runner.objectives.hinge import Hinge
 from gan_runner.objectives.lsgan import LeastSquares
 from gan_runner.objectives.minimax import Minimax
 from gan_runner.objectives.wgan import Wasserstein
+from gan_runner.checkpoint import load_for_resume
 from gan_runner.steps import Batch, d_step
 from gan_runner.train import train
 from tests.conftest import SHRINK, TINY_ARCH, make_config
+
+torch.set_num_threads(1)
 
 
 def test_largest_singular_value_of_known_matrices() -> None:
@@ -88,3 +103,225 @@ def test_a_run_logs_accuracies_and_spectral_norms(tmp_path: Path) -> None:
     # Spectral normalisation divides each of D's weights by its sigma estimate: what is left has sigma near 1.
     assert all(0.9 < v < 1.1 for v in d_layers), d_layers
     assert last["sigma/G"] > 0 and any(k.startswith("sigma/G/") for k in last)
+
+
+def test_margin_is_the_mean_score_on_real_minus_on_fake() -> None:
+    assert margin({"d/real": 2.5, "d/fake": -0.75}) == {"d/margin": 3.25}
+    assert margin({"loss/d": 1.0}) == {}  # an evaluation row
+
+
+def diversity_on(dataset: object, features: int = 128) -> Diversity:
+    diversity = Diversity(samples=64, features=features, seed=5)
+    diversity.setup(dataset, 8, None, STANDARD_NORMAL)
+    return diversity
+
+
+def test_diversity_of_identical_samples_is_0_and_of_the_real_batch_is_1() -> None:
+    ring = Ring()
+    diversity = diversity_on(ring)
+    real, _ = next(ring.batches(64, torch.Generator().manual_seed(5)))  # the score's own real batch
+    assert diversity(Fixed(real)) == 1.0
+    assert diversity(Fixed(torch.tensor([[0.3, -0.2]]).repeat(64, 1))) == 0.0
+    fresh, _ = ring.sample(64, torch.Generator().manual_seed(99))
+    assert diversity(Fixed(fresh)) == pytest.approx(1.0, abs=0.1)  # another real batch: 1 up to sampling noise
+    # Half the samples on one mode, half on the opposite one: their mean distance is 2 x 32 x 32 / (64 x 63 / 2)
+    # pairs of distance 2, against the ring's 1.26 for 8 equal modes.
+    halves = torch.cat([ring.centres[:1].repeat(32, 1), ring.centres[4:5].repeat(32, 1)])
+    expected = (32 * 32 * 2.0) / (64 * 63 / 2) / diversity.real
+    assert diversity(Fixed(halves)) == pytest.approx(expected, rel=1e-9)
+
+
+def test_diversity_of_images_projected_at_random_keeps_the_pixel_ratio() -> None:
+    from gan_runner.data.digits import Digits
+
+    digits = Digits(resolution=8)
+    raw, projected = diversity_on(digits, features=128), diversity_on(digits, features=16)
+    assert raw.projection is None and projected.projection.shape == (64, 16)
+    real, _ = next(digits.batches(64, torch.Generator().manual_seed(5)))
+    assert projected(Fixed(real)) == 1.0
+    blurred = real * 0.5 + real.mean(0, keepdim=True) * 0.5  # every distance halved exactly
+    assert raw(Fixed(blurred)) == pytest.approx(0.5, rel=1e-5)
+    assert projected(Fixed(blurred)) == pytest.approx(0.5, rel=1e-5)  # a linear map halves them too
+    assert projected(Fixed(real[:1].repeat(64, 1, 1, 1))) == 0.0
+
+
+def test_the_diversity_score_leaves_g_in_training_mode_and_the_rng_alone() -> None:
+    G = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.Linear(16, 2))
+    G.forward = lambda z, y=None: nn.Sequential.forward(G, z)  # a generator's signature
+    diversity = diversity_on(Ring())
+    state = torch.get_rng_state()
+    statistics = G[1].running_mean.clone()
+    first = diversity(G)
+    assert G.training and torch.equal(torch.get_rng_state(), state)
+    assert torch.equal(G[1].running_mean, statistics)  # eval mode: batch norm's statistics untouched
+    assert diversity(G) == first
+
+
+def replay(detector: object, rows: list[dict[str, float]], every: int = 100) -> Health:
+    """A Health with one detector, shown the rows at steps every, 2 every, ..."""
+    health = Health(detectors={"under_test": detector})
+    for number, row in enumerate(rows, 1):
+        health.observe(row, number * every)
+    return health
+
+
+def fired(health: Health) -> list[tuple[int, int]]:
+    return [(event["step"], event["since"]) for event in health.events]
+
+
+def test_discriminator_wins_fires_once_when_accuracy_and_the_gradient_collapse() -> None:
+    balanced = {"d/accuracy_real": 0.6, "d/accuracy_fake": 0.55, "grad_norm/g": 1.0}
+    winning = {"d/accuracy_real": 0.99, "d/accuracy_fake": 0.98, "grad_norm/g": 0.05}
+    rows = [balanced] * 5 + [winning] * 4 + [balanced] + [winning] * 8
+    health = replay(DiscriminatorWins(accuracy=0.95, gradient_drop=0.1, patience=5), rows)
+    assert fired(health) == [(1500, 1100)]  # rows 11-15: the first five in a row; the 4 before were interrupted
+    assert health.verdict() == "discriminator wins from step 1100"
+    flat = [{**winning, "grad_norm/g": 1.0}] * 20  # D always right but G's gradient as strong as ever
+    assert fired(replay(DiscriminatorWins(), flat)) == []
+    critic = [{"grad_norm/g": 1.0}] * 5 + [{"grad_norm/g": 0.001}] * 20  # no accuracy: a critic
+    assert fired(replay(DiscriminatorWins(), critic)) == []
+
+
+def test_mode_collapse_fires_on_diversity_lost_or_a_falling_mode_count() -> None:
+    rows = [{"health/diversity": 0.1}] * 3 + [{"health/diversity": 1.0}] * 9 + [{"health/diversity": 0.3}] * 6
+    health = replay(ModeCollapse(diversity=0.5, patience=5, warmup=10), rows)
+    assert fired(health) == [(1700, 1300)]
+    never_spread = [{"health/diversity": 0.03}] * 30  # a G that never learned is not a collapsed one
+    assert fired(replay(ModeCollapse(), never_spread)) == []
+    assert fired(replay(ModeCollapse(), [{"health/diversity": 1.0}] * 30)) == []
+    evaluations = [{"toy/modes": 6.0}, {"toy/modes": 8.0}, {"toy/modes": 7.0}, {"toy/modes": 5.0}, {"toy/modes": 1.0}]
+    assert fired(replay(ModeCollapse(coverage_drop=0.75), evaluations)) == [(400, 400)]  # 5 <= 0.75 x 8; 7 is not
+    assert fired(replay(ModeCollapse(), [{"digits/classes": 0.0}] * 3)) == []  # nothing found is no fall
+
+
+def test_oscillation_fires_on_growing_swings_not_on_steady_ones_or_a_drift() -> None:
+    def swinging(amplitudes: list[float]) -> list[dict[str, float]]:
+        return [{"loss/d": 1.0 + a * (-1) ** k, "loss/g": 0.7} for k, a in enumerate(amplitudes)]
+
+    rows = swinging([0.01] * 30 + [0.1] * 10)  # the swing grows tenfold at row 31
+    health = replay(Oscillation(window=10, growth=3.0, floor=0.01, patience=5), rows)
+    (step, since), = fired(health)
+    # Row 31's change is 0.11 where the rows before changed by 0.02: the window's mean change passes 3 x 0.02 at
+    # row 33 (0.02 x 7/10 + (0.11 + 0.2 + 0.2)/10 = 0.065), and five rows later it fires.
+    assert (step, since) == (3700, 3300)
+    assert fired(replay(Oscillation(), swinging([0.2] * 60))) == []  # steady swings
+    drift = [{"loss/d": 1.0 + 0.05 * k, "loss/g": 3.0 - 0.05 * k} for k in range(60)]
+    assert fired(replay(Oscillation(), drift)) == []
+    tiny = swinging([0.0005] * 30 + [0.003] * 30)  # six-fold, but below the floor
+    assert fired(replay(Oscillation(floor=0.01), tiny)) == []
+
+
+def test_spectral_blowup_fires_on_sigma_growing_without_levelling() -> None:
+    growing = [{"sigma/G": 1.0, "sigma/D": 2.0}] * 5 + [{"sigma/G": 1.0, "sigma/D": 2.0 * 1.25 ** k}
+                                                          for k in range(1, 30)]
+    health = replay(SpectralBlowup(growth=10.0, rise=1.05, patience=5), growing)
+    # sigma/D reaches 10 x its initial 2.0 (the first row's) at 1.25^k >= 10, k = 11 (row 16), rising all along.
+    assert fired(health) == [(2000, 1600)]
+    levelled = [{"sigma/D": 2.0 * min(1.25 ** k, 30.0)} for k in range(40)]  # 30x, then flat
+    assert fired(replay(SpectralBlowup(patience=20), levelled)) == []
+    assert fired(replay(SpectralBlowup(), [{"sigma/D": 2.0}] * 40)) == []
+
+
+@pytest.mark.parametrize("detector, rows", [
+    (DiscriminatorWins(), [{"d/accuracy_real": 0.5, "d/accuracy_fake": 0.5, "grad_norm/g": 1.0}] * 3
+     + [{"d/accuracy_real": 1.0, "d/accuracy_fake": 1.0, "grad_norm/g": 0.01}] * 8),
+    (Oscillation(), [{"loss/d": 1.0 + (0.01 if k < 20 else 0.3) * (-1) ** k, "loss/g": 0.7} for k in range(40)]),
+])
+def test_a_detector_restored_from_its_state_goes_on_as_if_never_stopped(detector: object, rows: list) -> None:
+    whole = replay(copy.deepcopy(detector), rows)
+    for cut in range(1, len(rows)):
+        first = replay(copy.deepcopy(detector), rows[:cut])
+        state = torch.load(io_round_trip(first.state_dict()), weights_only=True)  # as a checkpoint holds it
+        resumed = Health(detectors={"under_test": copy.deepcopy(detector)})
+        resumed.load_state_dict(state)
+        for number, row in enumerate(rows[cut:], cut + 1):
+            resumed.observe(row, number * 100)
+        assert resumed.events == whole.events and resumed.verdict() == whole.verdict() != "healthy"
+
+
+def io_round_trip(state: dict) -> io.BytesIO:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+def test_bad_thresholds_are_refused_with_the_key_named(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="health: mode_collapse needs 0 < diversity < 1"):
+        train(make_config(*SHRINK, "dataset=ring8", *TINY_ARCH["mlp"], "health.detectors.mode_collapse.diversity=2"),
+              tmp_path)
+
+
+# Runs on ring8 (its defaults: MLP, non-saturating loss, gp0, TTUR) made to fail one way each, a few seconds apiece.
+QUIET = ["dataset=ring8", "logger=none", "train.device=cpu", "train.sample_every=100000",
+         "train.checkpoint_every=100000"]
+FAILING = {
+    # G frozen (lr_g near 0: 0 is refused) against a D that learns: with the saturating loss G's gradient vanishes.
+    "discriminator_wins": (DiscriminatorWins, ["objective=minimax", "regulariser=none", "train.lr_g=1e-8",
+                                               "train.steps=350", "train.lr_end_factor=1.0"]),
+    # The non-saturating loss without a penalty, seed 1: 5 modes at step 250, 3 at 500, 1 by 1,000 (counted every
+    # 250 steps); with no metric, the diversity score sees the same collapse (below half its best from step 550).
+    "mode_collapse": (ModeCollapse, ["regulariser=none", "seed=1", "train.steps=600", "train.lr_end_factor=1.0",
+                                     "metrics.every=250"]),
+    "mode_collapse_diversity": (ModeCollapse, ["regulariser=none", "seed=1", "train.steps=800",
+                                               "train.lr_end_factor=1.0", "metrics=none"]),
+    # WGAN without a Lipschitz constraint (at twice ring8's lr_d): the critic's scores, and both losses, swing
+    # wider and wider.
+    "oscillation": (Oscillation, ["objective=wgan", "regulariser=none", "train.lr_d=4e-3", "train.steps=1100",
+                                  "train.lr_end_factor=1.0"]),
+    # ring8's defaults with ten times its learning rates: G's largest singular value runs away.
+    "spectral_blowup": (SpectralBlowup, ["train.lr_g=2e-2", "train.lr_d=2e-2", "train.steps=600",
+                                         "train.lr_end_factor=1.0"]),
+}
+
+
+def rows_of(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize("case", FAILING)
+def test_each_detector_fires_once_on_a_run_made_to_fail_its_way(case: str, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    detector, overrides = FAILING[case]
+    with caplog.at_level("WARNING", logger="gan_runner.health"):
+        summary = train(make_config(*QUIET, *overrides), tmp_path)
+    key = case.removesuffix("_diversity")
+    (flagged,) = [row for row in rows_of(tmp_path) if f"health/{key}" in row]  # once
+    assert f"{detector.what} from step" in summary["health"]
+    assert json.loads((tmp_path / "summary.json").read_text())["health"] == summary["health"]
+    (warning,) = [record.getMessage() for record in caplog.records if detector.what in record.getMessage()]
+    assert warning.startswith(f"Health, step {flagged['step']}: {detector.what} since step ")
+    assert f"Usual fixes: {detector.fixes}" in warning and "\n" not in warning
+
+
+def test_the_verdict_of_a_resumed_run_is_that_of_an_uninterrupted_one(tmp_path: Path) -> None:
+    """D starts winning at step 100 and the detector fires five rows later, at 300: resumed from step 200, its
+    streak must go on from the checkpoint rather than start again."""
+    overrides = [o for o in [*QUIET, *FAILING["discriminator_wins"][1]] if not o.startswith("train.steps=")]
+    whole = train(make_config(*overrides, "train.steps=350"), tmp_path / "whole")
+    assert whole["health"] == "discriminator wins from step 100"
+    first = train(make_config(*overrides, "train.steps=200"), tmp_path / "parts")  # its last checkpoint: step 200
+    assert first["health"] == "healthy"  # three rows of the streak so far
+    resumed = train(make_config(*overrides, "train.steps=350"), tmp_path / "parts",
+                    resume=load_for_resume(tmp_path / "parts" / "checkpoints" / "last.pt"))
+    assert resumed["health"] == whole["health"]
+    flags = [[row["step"] for row in rows_of(tmp_path / run) if "health/discriminator_wins" in row]
+             for run in ("whole", "parts")]
+    assert flags == [[300], [300]]
+
+
+def test_health_none_keeps_the_diagnostics_and_detects_nothing(tmp_path: Path) -> None:
+    summary = train(make_config(*QUIET, *FAILING["discriminator_wins"][1], "health=none"), tmp_path)
+    assert summary["health"] == "not checked"
+    last = [row for row in rows_of(tmp_path) if "loss/d" in row][-1]
+    assert last["d/margin"] == pytest.approx(last["d/real"] - last["d/fake"])
+    assert {"health/diversity", "sigma/G", "d/accuracy_real", "grad_norm/g"} <= set(last)
+    assert not any(key.startswith("health/") and key != "health/diversity" for row in rows_of(tmp_path) for key in row)
+
+
+@pytest.mark.slow
+def test_the_healthy_defaults_of_ring8_and_digits_stay_silent_over_full_runs(tmp_path: Path) -> None:
+    """gan-run dataset=ring8 (4,000 steps) and gan-run (digits, 20,000 steps): minutes on a CPU."""
+    for name, overrides in {"ring8": ["dataset=ring8"], "digits": []}.items():
+        summary = train(make_config(*overrides, "logger=none", "train.device=cpu"), tmp_path / name)
+        assert summary["status"] == "completed" and summary["health"] == "healthy", (name, summary["health"])

@@ -55,9 +55,13 @@ def write_run(folder: Path, template: Path, lr_d: float, seed: int, summary: dic
         (folder / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
 
 
+VERDICTS = {2: "mode collapse from step 40; oscillation from step 60"}  # the other seeds: healthy
+
+
 def completed(modes: float, seed: int) -> dict:
     return {"status": "completed", "step": 100, "wall_time_s": 10.0 + seed, "metrics": {"toy/modes": modes},
-            "best": {"key": "toy/modes", "value": modes + 0.5, "step": 50}, "final_losses": {}}
+            "best": {"key": "toy/modes", "value": modes + 0.5, "step": 50}, "final_losses": {},
+            "health": VERDICTS.get(seed, "healthy")}
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +75,8 @@ def study(sweep: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_run(folder / "3_a", template, 0.003, 3, {
         "status": "diverged", "step": 40, "wall_time_s": 1.0, "metrics": {"toy/modes": 50.0},
         "best": {"key": "toy/modes", "value": 100.0, "step": 20}, "diverged": {"step": 40, "quantity": "loss/d",
-                                                                                "value": "nan"}})
+                                                                                "value": "nan"},
+        "health": "spectral blow-up from step 20"})
     write_run(folder / "4_a", template, 0.003, 4, {"status": "error", "error": "bad input"})
     write_run(folder / "5_b", template, 0.004, 0, completed(3.0, 0))
     write_run(folder / "6_b", template, 0.004, 1, None)  # crashed before writing summary.json
@@ -115,6 +120,7 @@ def test_table_means_and_intervals_match_scipy_on_a_real_sweep(sweep: Path, tmp_
         assert float(row[f"{best_key} best mean"]) == pytest.approx(mean, rel=1e-12)
         assert float(row[f"{best_key} best ci95"]) == pytest.approx(half_width, rel=1e-9, abs=1e-15)
         assert float(row["wall_time_s mean"]) == pytest.approx(np.mean([s["wall_time_s"] for s in summaries]))
+        assert row["health"] == "healthy 2"  # 100 steps of the ring8 defaults
 
 
 def test_report_files_plots_and_samples_are_written(sweep: Path) -> None:
@@ -182,3 +188,16 @@ def test_cli_errors_are_one_paragraph_and_exit_2(study: Path, tmp_path: Path) ->
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "metric=toy/nope" in result.stderr and "toy/modes" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_health_column_counts_each_verdict_and_the_report_lists_the_problems(study: Path, tmp_path: Path) -> None:
+    report.main([str(study), f"out={tmp_path}"])
+    table = read_csv(tmp_path / "table.csv")
+    # Every outcome's verdict is counted (the diverged run's blow-up too); a run with two problems under each.
+    assert table["train.lr_d=0.003"]["health"] == "healthy 2, mode collapse 1, oscillation 1, spectral blow-up 1"
+    assert table["train.lr_d=0.004"]["health"] == "healthy 1"  # the crashed job has no verdict
+    assert (tmp_path / "table.md").read_text().splitlines()[0].endswith("| wall time (s) | health |")
+    text = (tmp_path / "report.md").read_text()
+    problems = text.split("## Health problems")[1].split("##")[0]
+    assert "2_a`: mode collapse from step 40; oscillation from step 60" in problems
+    assert "3_a`: spectral blow-up from step 20" in problems and "0_a" not in problems

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gan_runner.health import is_lookup_table
+from gan_runner.health.diagnostics import is_lookup_table
 from gan_runner.regularisers import Critic, Regulariser
 
 
