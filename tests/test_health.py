@@ -177,7 +177,8 @@ def test_discriminator_wins_fires_once_when_accuracy_and_the_gradient_collapse()
     assert fired(health) == [(1500, 1100)]  # rows 11-15: the first five in a row; the 4 before were interrupted
     assert health.verdict() == "discriminator wins from step 1100"
     flat = [{**winning, "grad_norm/g": 1.0}] * 20  # D always right but G's gradient as strong as ever
-    assert fired(replay(DiscriminatorWins(), flat)) == []
+    assert fired(replay(DiscriminatorWins(gradient_drop=0.1), flat)) == []
+    assert fired(replay(DiscriminatorWins(), flat)) == [(500, 100)]  # the default: the accuracy alone, 5 rows
     critic = [{"grad_norm/g": 1.0}] * 5 + [{"grad_norm/g": 0.001}] * 20  # no accuracy: a critic
     assert fired(replay(DiscriminatorWins(), critic)) == []
 
@@ -325,3 +326,15 @@ def test_the_healthy_defaults_of_ring8_and_digits_stay_silent_over_full_runs(tmp
     for name, overrides in {"ring8": ["dataset=ring8"], "digits": []}.items():
         summary = train(make_config(*overrides, "logger=none", "train.device=cpu"), tmp_path / name)
         assert summary["status"] == "completed" and summary["health"] == "healthy", (name, summary["health"])
+
+
+def test_reading_the_singular_values_leaves_spectral_norms_vectors_alone() -> None:
+    """A log row must not change training: in training mode every read of a spectrally normalised weight would
+    refine its power-iteration vectors, so rows every step and every 100 steps would train differently."""
+    from gan_runner.regularisers.spectral_norm import apply_spectral_norm
+
+    D = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 1))
+    apply_spectral_norm(D)
+    before = {k: v.clone() for k, v in D.state_dict().items()}
+    spectral_norms({"D": D})
+    assert D.training and all(torch.equal(before[k], v) for k, v in D.state_dict().items())

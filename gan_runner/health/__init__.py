@@ -93,16 +93,10 @@ class Health:
 
     def setup(self, G: nn.Module, D: nn.Module, dataset: Any, z_dim: int, num_classes: int | None) -> None:
         """Before training: the diversity score's fixed inputs and yardstick, and the networks as built shown to the
-        detectors as the row of step 0 (their singular values: what "grown" is measured against). In eval mode,
-        so that spectral normalisation's vectors are left as they are."""
+        detectors as the row of step 0 (their singular values: what "grown" is measured against)."""
         if self.diversity is not None:
             self.diversity.setup(dataset, z_dim, num_classes, G.latent)
-        modes = G.training, D.training
-        G.eval(), D.eval()
-        try:
-            self.observe(spectral_norms({"G": G, "D": D}), 0)
-        finally:
-            G.train(modes[0]), D.train(modes[1])
+        self.observe(spectral_norms({"G": G, "D": D}), 0)
 
     def diagnostics(self, G: nn.Module, D: nn.Module, row: dict[str, float]) -> dict[str, float]:
         """The row's health numbers beyond the steps' own: D's margin, every layer's largest singular value, the

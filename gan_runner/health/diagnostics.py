@@ -45,12 +45,19 @@ def layer_weights(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def spectral_norms(models: dict[str, nn.Module]) -> dict[str, float]:
     """`sigma/<network>/<layer>` for every layer and `sigma/<network>`, the largest of them, fetched in one
-    transfer from the device."""
+    transfer from the device. The weights are read in eval mode: spectral normalisation's parametrisation refines
+    its vectors on every read in training mode, which would make training depend on how often rows are logged."""
     keys, values = [], []
     for network, model in models.items():
-        for layer, weight in layer_weights(model).items():
-            keys.append(f"sigma/{network}/{layer}")
-            values.append(largest_singular_value(weight))
+        modes = {module: module.training for module in model.modules()}
+        model.eval()
+        try:
+            for layer, weight in layer_weights(model).items():
+                keys.append(f"sigma/{network}/{layer}")
+                values.append(largest_singular_value(weight))
+        finally:
+            for module, training in modes.items():
+                module.training = training
     if not values:
         return {}
     by_layer = dict(zip(keys, torch.stack([v.to(values[0].device) for v in values]).cpu().tolist()))

@@ -7,7 +7,8 @@ consecutive rows, both accuracies are at least `accuracy` and G's gradient norm 
 the largest it has been in this run (`gradient_drop` null: the accuracies alone).
 
 The non-saturating loss (the default objective) was made so that G's gradient does not vanish when D wins: with
-it, G's gradient norm grows instead, and only `gradient_drop: null` sees such a run. A critic (wgan) has no
+it, G's gradient norm grows instead, so the default is `gradient_drop: null`, the accuracies alone; a value
+(0.1) asks for the vanishing gradient of the minimax loss as well. A critic (wgan) has no
 decision threshold, so no accuracy: the detector stays silent there, since a falling gradient norm alone also
 means a generator that has converged (the healthy ring8 runs' falls forty-fold).
 """
@@ -24,7 +25,7 @@ class DiscriminatorWins(Detector):
              "label_smoothing)")
     remembered = ("peak", "streak", "last")
 
-    def __init__(self, accuracy: float = 0.95, gradient_drop: float | None = 0.1, patience: int = 5) -> None:
+    def __init__(self, accuracy: float = 0.95, gradient_drop: float | None = None, patience: int = 5) -> None:
         if not 0.5 < accuracy <= 1 or not (gradient_drop is None or 0 < gradient_drop < 1) or patience < 1:
             raise ValueError("discriminator_wins needs 0.5 < accuracy <= 1, 0 < gradient_drop < 1 (or null) and "
                              f"patience >= 1, got accuracy={accuracy}, gradient_drop={gradient_drop}, "
