@@ -131,6 +131,6 @@ def sample_picture(G_ema: nn.Module, D: nn.Module, fixed: tuple[torch.Tensor, to
     landscape = None if labels is not None else (lambda x: D(x.to(device)))
     D.eval()
     try:
-        return scatter_plot(torch.cat(list(sample(1000))), real, landscape, f"step {step}")
+        return scatter_plot(torch.cat([points.cpu() for points in sample(1000)]), real, landscape, f"step {step}")
     finally:
         D.train()

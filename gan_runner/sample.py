@@ -52,11 +52,12 @@ def draw_batches(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, 
                  y: int | None = None, batch_size: int = 500, rows: tuple[int, int] | None = None
                  ) -> Iterator[torch.Tensor]:
     """n samples from z drawn with `seed` from the generator's latent (`generator.latent`, which build.networks
-    sets; N(0, I) for a generator without one), yielded `batch_size` at a time (on the CPU), so that n images
-    never need to fit in memory at once. A class-conditional generator (num_classes set) makes class
-    `y`, or uniformly random classes (drawn after all n z) when y is None. The same arguments give the same
-    samples in the same order, whatever the batch size (up to the rounding of batched arithmetic). `rows`
-    (start, stop): only those of the n (a process's share of a metric's samples)."""
+    sets; N(0, I) for a generator without one), yielded `batch_size` at a time on `device` (where a metric's
+    network takes them without a round trip through the host), so that n images never need to fit in memory at
+    once. A class-conditional generator (num_classes set) makes class `y`, or uniformly random classes (drawn
+    after all n z) when y is None. The same arguments give the same samples in the same order, whatever the
+    batch size (up to the rounding of batched arithmetic). `rows` (start, stop): only those of the n (a
+    process's share of a metric's samples)."""
     rng = torch.Generator().manual_seed(seed)
     latent = getattr(generator, "latent", STANDARD_NORMAL)
     z = latent.sample(n, z_dim, generator=rng)  # all n at once: chunked draws would give other numbers
@@ -82,13 +83,13 @@ def draw_batches(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, 
                 images = generator(chunk)
             else:
                 images = generator(chunk, labels[start:end].to(device))
-        yield images.cpu()
+        yield images
 
 
 def draw(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, device: str = "cpu",
          y: int | None = None) -> torch.Tensor:
-    """All n samples of draw_batches at once (its default batches of 500)."""
-    return torch.cat(list(draw_batches(generator, z_dim, n, seed, device, y)))
+    """All n samples of draw_batches at once (its default batches of 500), on the CPU."""
+    return torch.cat([images.cpu() for images in draw_batches(generator, z_dim, n, seed, device, y)])
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -36,27 +36,39 @@ class StatsCollector:
     def __init__(self) -> None:
         self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int | torch.Tensor] = {}
+        # The steps that reported the same keys (the usual case) sum their values as one vector: a handful of
+        # kernels a step, where a sum per statistic would launch one or two each (a tenth of a small step on a GPU).
+        self.groups: dict[tuple[str, ...], list] = {}  # keys -> [their summed values, steps]
         self.first_bad: torch.Tensor | None = None
 
     def add(self, stats: dict[str, torch.Tensor], step: int) -> None:
-        values = torch.stack([value.detach().double() for value in stats.values()])
+        values = torch.stack([value.detach() for value in stats.values()]).double()  # stack promotes dtypes
         if self.first_bad is None:
             self.first_bad = torch.full((), NEVER, dtype=torch.float64, device=values.device)
-        skipped = [value for key, value in zip(stats, values.unbind()) if key.startswith("amp/skipped")]
-        finite = torch.isfinite(values).all()
-        if skipped:
-            kept = skipped[0] == 0
-            finite = finite | ~kept
+        keys = tuple(stats)
+        if not any(key.startswith("amp/skipped") for key in keys):
+            self.first_bad = torch.where(torch.isfinite(values).all(), self.first_bad, self.first_bad.clamp(max=step))
+            group = self.groups.get(keys)
+            if group is None:
+                self.groups[keys] = [values, 1]
+            else:
+                group[0].add_(values)
+                group[1] += 1
+            return
+        # fp16: a step whose update the loss scaler skipped counts for its amp/skipped flag alone
+        kept = next(value for key, value in zip(keys, values.unbind()) if key.startswith("amp/skipped")) == 0
+        finite = torch.isfinite(values).all() | ~kept
         self.first_bad = torch.minimum(self.first_bad, torch.where(finite, NEVER, float(step)))
         for key, value in zip(stats, values.unbind()):
             count: int | torch.Tensor = 1
-            if skipped and not key.startswith("amp/"):
+            if not key.startswith("amp/"):
                 value, count = torch.where(kept, value, 0.0), kept.double()
             self.sums[key] = self.sums[key] + value if key in self.sums else value
             self.counts[key] = self.counts.get(key, 0) + count
 
     def _fetch(self) -> tuple[dict[str, float], dict[str, float], float]:
         """Sums, counts and the first bad step, in one transfer from the device."""
+        self._fold_groups()
         if not self.sums:
             return {}, {}, NEVER
         device = self.first_bad.device
@@ -66,6 +78,14 @@ class StatsCollector:
         fetched = torch.cat([sums, torch.stack(counts), first_bad[None]]).cpu().tolist()
         n = len(self.sums)
         return dict(zip(self.sums, fetched[:n])), dict(zip(self.sums, fetched[n:2 * n])), fetched[-1]
+
+    def _fold_groups(self) -> None:
+        """The groups' sums into each statistic's own sum and count."""
+        for keys, (total, steps) in self.groups.items():
+            for key, value in zip(keys, total.unbind()):
+                self.sums[key] = self.sums[key] + value if key in self.sums else value
+                self.counts[key] = self.counts.get(key, 0) + steps
+        self.groups = {}
 
     def _raise_if_bad(self, sums: dict[str, float], first_bad: float) -> None:
         if first_bad < NEVER:
@@ -87,9 +107,10 @@ class StatsCollector:
         return means
 
     def state_dict(self) -> dict[str, Any]:
+        self._fold_groups()
         counts = {key: c.cpu() if isinstance(c, torch.Tensor) else c for key, c in self.counts.items()}
         sums = distributed.mean_over_ranks(torch.stack(list(self.sums.values()))).cpu() if self.sums else []
         return {"sums": dict(zip(self.sums, sums)), "counts": counts}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.sums, self.counts = dict(state["sums"]), dict(state["counts"])
+        self.sums, self.counts, self.groups = dict(state["sums"]), dict(state["counts"]), {}

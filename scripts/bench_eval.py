@@ -30,7 +30,7 @@ from PIL import Image
 
 from gan_runner.data.digits import Digits
 from gan_runner.metrics.inception import (
-    WEIGHTS_FILE, WEIGHTS_SHA256_PREFIX, fid_inception_structure, hub_weights_path, sha256_of,
+    WEIGHTS_FILE, WEIGHTS_SHA256_PREFIX, hub_weights_path, sha256_of, write_random_weights,
 )
 
 
@@ -60,12 +60,7 @@ def weights_home(root: Path, weights: str | None) -> tuple[str, str]:
     if weights is not None:
         target.symlink_to(Path(weights).resolve())
     else:
-        torch.manual_seed(0)
-        net = fid_inception_structure()
-        for module in net.modules():
-            if isinstance(module, torch.nn.Conv2d):  # features would vanish with the default initialisation
-                torch.nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-        torch.save(net.state_dict(), target)
+        write_random_weights(target)
     real = sha256_of(target).startswith(WEIGHTS_SHA256_PREFIX)
     what = ("pytorch-fid's weights" if real else "random weights (a plumbing and speed check, not a real FID)")
     return str(home), f"{what}, SHA-256 {sha256_of(target)[:12]}"

@@ -64,16 +64,9 @@ class RealImages:
 
 
 def write_random_weights(torch_home: Path) -> None:
-    from gan_runner.metrics.inception import WEIGHTS_FILE, fid_inception_structure
+    from gan_runner.metrics.inception import WEIGHTS_FILE, write_random_weights as write
 
-    torch.manual_seed(0)
-    net = fid_inception_structure()
-    for module in net.modules():
-        if isinstance(module, torch.nn.Conv2d):  # torchvision's default initialisation makes the features vanish
-            torch.nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-    path = torch_home / "hub" / "checkpoints" / WEIGHTS_FILE
-    path.parent.mkdir(parents=True)
-    torch.save(net.state_dict(), path)
+    write(torch_home / "hub" / "checkpoints" / WEIGHTS_FILE)
 
 
 def status_kb(field: str) -> int:

@@ -231,10 +231,16 @@ def main(argv: list[str] | None = None) -> None:
         warmup = args.warmup if args.warmup is not None else (30 if device == "cuda" else 2)
         plain_speed = None
         for loop, label in LOOPS.items():
-            row = measure_in_new_process(args.retries, loop=loop, device_name=device, precision=precision,
-                                         compile=compile, resolution=args.resolution, batch_size=args.batch_size,
-                                         iters=iters, warmup=warmup, overrides=tuple(args.override),
-                                         threads=args.threads)
+            try:
+                row = measure_in_new_process(args.retries, loop=loop, device_name=device, precision=precision,
+                                             compile=compile, resolution=args.resolution, batch_size=args.batch_size,
+                                             iters=iters, warmup=warmup, overrides=tuple(args.override),
+                                             threads=args.threads)
+            except Exception as error:  # one row's failure (a compiler's, say) is reported; the others still run
+                message = " ".join(str(error).split())[:200]
+                print(f"| {device} | {variant} | {label} | | failed: {type(error).__name__}: {message} | | | | |",
+                      flush=True)
+                continue
             if row is None:
                 print(f"| {device} | {variant} | {label} | | n/a (not yet) | | | | |", flush=True)
                 continue

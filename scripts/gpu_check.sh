@@ -6,17 +6,25 @@
 #   # the lent GPU machine (no package index there): here, once, ../shared/device/prepare.sh; then, there,
 #   source .device/setup.sh && bash scripts/gpu_check.sh
 #
-# It runs, each with its own time limit, printing as it goes:
-#   1. the tests of the core, the architectures and the presets on this machine, the CUDA ones included
-#      (steps under torch.cuda.set_sync_debug_mode("error"), a conditional run resumed on CUDA);
-#   2. scripts/bench_step.py on CUDA at 32x32: a plain loop against gan-runner's step, fp32 / bf16 / compile;
-#   3. a 2,000-step SNGAN run (+experiment=sngan, ResNet, n_critic 5) in fp32 and in bf16 on 2,000 generated
+# It runs, each with its own time limit, printing as it goes; first the timed parts, each alone on the GPU:
+#   1. scripts/bench_step.py on CUDA at 32x32: a plain loop against gan-runner's step, fp32 / bf16 / bf16 + compile;
+#   2. scripts/bench_fid.py: the FID (with IS, KID, precision/recall) of 50,000 generated images as a run computes
+#      it, with a random-weight Inception (the time is the real network's; the score is no FID to quote);
+#   3. the default digits run under torchrun with one process (NCCL) against plain gan-run: the steps per
+#      second of each (issue: within 5 %);
+# then side by side (their steps are bound by Python's kernel launches, so they share the GPU with little loss):
+#   4. the tests of the GPU path: steps under torch.cuda.set_sync_debug_mode("error") in fp32/bf16/fp16, a
+#      conditional run resumed on CUDA, the ResNet/SAGAN/BigGAN steps, a compiled run against the eager one;
+#   5. a 2,000-step SNGAN run (+experiment=sngan, ResNet, n_critic 5) in fp32 and in bf16 on 2,000 generated
 #      32x32 RGB images (coloured digits), with FID against them from a random-weight Inception: a plumbing
 #      check, not a FID to quote; then the fp32 run resumed for 100 more steps;
-#   4. the default digits run under torchrun with one process (NCCL) against plain gan-run: the steps per
-#      second of each (issue: within 5 %);
+#   6. scripts/profile_step.py on SNGAN (fp32, bf16) and DCGAN at 32x32: where a step's time goes;
 # and prints one table of the runs at the end. Checkpoints and the made-up inputs are deleted afterwards.
+# A dry run on a CPU (plumbing only): DEVICE=cpu BENCH_ITERS=3 SNGAN_STEPS=20 SNGAN_FID_N=100 DIGITS_STEPS=200 FID_N=200 \
+#   SNGAN_OVERRIDES="arch.generator.width=8 arch.discriminator.width=8" bash scripts/gpu_check.sh
 set -u
+DEVICE=${DEVICE:-cuda} BENCH_ITERS=${BENCH_ITERS:-1000} FID_N=${FID_N:-50000} DIGITS_STEPS=${DIGITS_STEPS:-3000}
+SNGAN_STEPS=${SNGAN_STEPS:-2000} SNGAN_FID_N=${SNGAN_FID_N:-5000} SNGAN_OVERRIDES=${SNGAN_OVERRIDES:-}
 OUT=${OUT:-${1:-outputs/gpu_check}}
 mkdir -p "$OUT"
 export TORCH_HOME="$OUT/torch_home"
@@ -25,19 +33,45 @@ started=$(date +%s)
 elapsed() { echo "[$(($(date +%s) - started)) s]"; }
 
 echo "== machine $(date -u +%Y-%m-%d)"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "no nvidia-smi"
 python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.version.cuda, 'available', torch.cuda.is_available())"
 
-echo "== 1. tests $(elapsed)"
-# The tests that touch the GPU path (the whole suite runs in CI on a CPU and took 145 s there on this check).
-timeout 150 python3 -m pytest -q -p no:cacheprovider -rs tests/test_core.py tests/test_arch_modern.py \
-  -k "cuda or synchronise or precision or fp16 or compiled or fetch" 2>&1 | tail -8
+echo "== 1. bench_step (32x32, batch 64, $DEVICE) $(elapsed)"
+timeout 200 python3 scripts/bench_step.py --devices "$DEVICE" --resolution 32 --iters "$BENCH_ITERS" --warmup 30 \
+  --variants fp32 bf16 bf16-compile 2>&1 | grep -v "^W1\|^ *warn" | tail -9
 
-echo "== 2. bench_step (32x32, batch 64, CUDA) $(elapsed)"
-timeout 200 python3 scripts/bench_step.py --devices cuda --resolution 32 --iters 300 --warmup 30 \
-  --variants fp32 bf16 compile 2>&1 | tail -9
+echo "== 2. FID of $FID_N generated images (random-weight Inception: the time only) $(elapsed)"
+timeout 120 python3 scripts/bench_fid.py --n "$FID_N" --batch-size 50 250 --device "$DEVICE" 2>&1 \
+  | tr '\r' '\n' | grep -v "Inception features\|singular\|not pytorch-fid\|^ *$"
 
-echo "== 3. SNGAN on generated images, FID from a random-weight Inception (plumbing) $(elapsed)"
+echo "== 3. torchrun with one process against plain gan-run: digits, $DIGITS_STEPS steps $(elapsed)"
+# The torchrun path on a GPU (NCCL joins a group of one, LOCAL_RANK picks the GPU, process 0 writes) costs nothing.
+for launcher in plain torchrun; do
+  prefix=""
+  [ $launcher = torchrun ] && prefix="python3 -m torch.distributed.run --standalone --nproc_per_node=1 --no-python"
+  timeout 100 $prefix gan-run logger=none train.steps="$DIGITS_STEPS" train.sample_every=100000 train.device="$DEVICE" \
+    hydra.run.dir="$OUT/digits_$launcher" > "$OUT/digits_$launcher.log" 2>&1
+  echo "digits $launcher: exit $? $(elapsed)"
+done
+python3 - "$OUT" <<'PY'
+import json
+import statistics
+import sys
+from pathlib import Path
+
+speeds = {}
+for launcher in ("plain", "torchrun"):
+    rows = Path(sys.argv[1], f"digits_{launcher}", "metrics.jsonl")
+    if rows.is_file():  # the median of the rows' steps per second, the first (warm-up) left out
+        values = [r["speed/steps_per_s"] for r in map(json.loads, rows.read_text().splitlines()) if "speed/steps_per_s" in r]
+        speeds[launcher] = statistics.median(values[1:])
+for launcher, speed in speeds.items():
+    print(f"digits {launcher}: {speed:.0f} steps/s (median of the log rows)")
+if len(speeds) == 2:
+    print(f"torchrun N=1 / plain: {speeds['torchrun'] / speeds['plain']:.3f} (target: within 5 %)")
+PY
+
+echo "== 4. tests and 5. SNGAN, side by side $(elapsed)"
 python3 - "$OUT/images" "$TORCH_HOME" <<'PY'
 import sys
 from pathlib import Path
@@ -68,64 +102,57 @@ for module in net.modules():
 torch.save(net.state_dict(), torch_home / "hub" / "checkpoints" / WEIGHTS_FILE)
 print(f"2,000 images in {images}; random Inception weights in {torch_home}")
 PY
-# Both precisions side by side: the steps are bound by Python's kernel launches (12.5 steps/s in fp32 on an
-# H100, 2026-11-26), so two processes share the GPU with little loss, and the check stays under 8 minutes.
+# The tests that touch the GPU path (the whole suite runs in CI on a CPU).
+(timeout 200 python3 -m pytest -q -p no:cacheprovider -rs tests/test_core.py tests/test_arch_modern.py \
+  -k "cuda or synchronise or precision or fp16 or compiled or fetch" > "$OUT/tests.log" 2>&1
+ echo "tests: exit $? $(elapsed)") &
 for precision in fp32 bf16; do
-  (timeout 240 gan-run +experiment=sngan dataset=image_folder dataset.root="$OUT/images" dataset.resolution=32 \
-    train.steps=2000 train.precision=$precision train.log_every=500 train.sample_every=1000 \
-    train.checkpoint_every=1000 metrics=fid metrics.n_samples=5000 metrics.cache_dir="$OUT/fid_cache_$precision" \
-    logger=none hydra.run.dir="$OUT/sngan_$precision" > "$OUT/sngan_$precision.log" 2>&1
+  (timeout 270 gan-run +experiment=sngan dataset=image_folder dataset.root="$OUT/images" dataset.resolution=32 \
+    train.steps="$SNGAN_STEPS" train.precision=$precision train.log_every=500 train.sample_every=1000 \
+    train.checkpoint_every=1000 train.device="$DEVICE" metrics=fid metrics.n_samples="$SNGAN_FID_N" \
+    metrics.cache_dir="$OUT/fid_cache_$precision" logger=none hydra.run.dir="$OUT/sngan_$precision" $SNGAN_OVERRIDES \
+    > "$OUT/sngan_$precision.log" 2>&1
    echo "sngan $precision: exit $? $(elapsed)") &
 done
+# Where a step's time goes (torch.profiler, scripts/profile_step.py), for the next round of speed work.
+(for args in "+experiment=sngan train.precision=fp32" "+experiment=sngan train.precision=bf16" "+experiment=dcgan"; do
+   timeout 90 python3 scripts/profile_step.py --top 12 $args dataset=image_folder dataset.root="$OUT/images" \
+     dataset.resolution=32 train.device="$DEVICE" $SNGAN_OVERRIDES 2>&1 | grep -v "^USDT\|^ERROR\|^W1"
+ done > "$OUT/profiles.txt"
+ echo "profiles: done $(elapsed)") &
 wait
-timeout 60 gan-run resume="$OUT/sngan_fp32" train.steps=2100 > "$OUT/sngan_fp32_resume.log" 2>&1
-echo "sngan fp32 resumed to 2,100 steps: exit $? $(elapsed)"
+tail -12 "$OUT/tests.log"
+cp "$OUT/sngan_fp32/summary.json" "$OUT/sngan_fp32/summary_2000.json" 2>/dev/null  # the resume rewrites it
+timeout 60 gan-run resume="$OUT/sngan_fp32" train.steps=$((SNGAN_STEPS + 100)) > "$OUT/sngan_fp32_resume.log" 2>&1
+echo "sngan fp32 resumed for 100 more steps: exit $? $(elapsed)"
 
-echo "== 4. torchrun with one process (NCCL) against plain gan-run: digits, 3,000 steps $(elapsed)"
-# The torchrun path on a GPU (NCCL joins a group of one, LOCAL_RANK picks the GPU, process 0 writes) costs nothing.
-for launcher in plain torchrun; do
-  prefix=""
-  [ $launcher = torchrun ] && prefix="python3 -m torch.distributed.run --standalone --nproc_per_node=1 --no-python"
-  timeout 100 $prefix gan-run logger=none train.steps=3000 train.sample_every=100000 \
-    hydra.run.dir="$OUT/digits_$launcher" > "$OUT/digits_$launcher.log" 2>&1
-  echo "digits $launcher: exit $? $(elapsed)"
-done
+echo "== profiles (scripts/profile_step.py, side by side with the runs above)"
+cat "$OUT/profiles.txt"
+
+echo "== table $(elapsed)"
 python3 - "$OUT" <<'PY'
 import json
 import statistics
 import sys
 from pathlib import Path
 
-speeds = {}
-for launcher in ("plain", "torchrun"):
-    rows = Path(sys.argv[1], f"digits_{launcher}", "metrics.jsonl")
-    if rows.is_file():  # the median of the rows' steps per second, the first (warm-up) left out
-        values = [r["speed/steps_per_s"] for r in map(json.loads, rows.read_text().splitlines()) if "speed/steps_per_s" in r]
-        speeds[launcher] = statistics.median(values[1:])
-for launcher, speed in speeds.items():
-    print(f"digits {launcher}: {speed:.0f} steps/s (median of the log rows)")
-if len(speeds) == 2:
-    print(f"torchrun N=1 / plain: {speeds['torchrun'] / speeds['plain']:.3f} (target: within 5 %)")
-PY
-
-echo "== table $(elapsed)"
-python3 - "$OUT" <<'PY'
-import json
-import sys
-from pathlib import Path
-
-print("| run | status | steps | wall time (start-up, FID included) | fid5k (random weights) | last losses |")
-print("|---|---|---:|---:|---:|---|")
-for name in ("sngan_fp32", "sngan_bf16"):
-    path = Path(sys.argv[1]) / name / "summary.json"
+print("| run | status | steps | steps/s (median of the rows) | wall time (start-up, FID included) | "
+      "FID (random weights) | last losses |")
+print("|---|---|---:|---:|---:|---:|---|")
+out = Path(sys.argv[1])
+for name, run, summary in (("sngan fp32", "sngan_fp32", "summary_2000.json"), ("sngan bf16", "sngan_bf16", "summary.json"),
+                           ("sngan fp32, resumed", "sngan_fp32", "summary.json")):
+    path = out / run / summary
     if not path.is_file():
-        print(f"| {name} | no summary | | | | |")
+        print(f"| {name} | no summary | | | | | |")
         continue
     s = json.loads(path.read_text())
-    fid = s["metrics"].get("fid5k_train")
+    rows = [json.loads(line) for line in (out / run / "metrics.jsonl").read_text().splitlines()]
+    speeds = [r["speed/steps_per_s"] for r in rows if "speed/steps_per_s" in r and r["step"] <= s["step"]]
+    fid = next((value for key, value in s["metrics"].items() if key.startswith("fid")), None)
     losses = ", ".join(f"{k} {v:.3f}" for k, v in s["final_losses"].items() if k.startswith("loss/"))
-    print(f"| {name} | {s['status']} | {s['step']} | {s['wall_time_s']:.1f} s | "
-          f"{'' if fid is None else f'{fid:.2f}'} | {losses} |")
+    print(f"| {name} | {s['status']} | {s['step']} | {statistics.median(speeds) if speeds else float('nan'):.1f} | "
+          f"{s['wall_time_s']:.1f} s | {'' if fid is None else f'{fid:.2f}'} | {losses} |")
 PY
 find "$OUT" -name "*.pt" -delete
 rm -rf "$OUT/images" "$OUT/torch_home" "$OUT"/fid_cache_*  # inputs, not results

@@ -37,7 +37,7 @@ from gan_runner.metrics.fid import (
 )
 from gan_runner.metrics import inception
 from gan_runner.metrics.inception import (
-    WEIGHTS_FILE, FIDInception, extract, fid_inception_structure, image_files, quantise, sha256_of,
+    WEIGHTS_FILE, FIDInception, extract, fid_inception_structure, image_files, quantise, sha256_of, write_random_weights,
 )
 from gan_runner.train import train
 from tests.conftest import SHRINK, TINY_ARCH, make_config
@@ -172,14 +172,7 @@ def test_reference_images_train_subset_and_test_split(tmp_path: Path) -> None:
 def torch_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A TORCH_HOME whose hub cache holds a random-weight file under the name of pytorch-fid's weights."""
     home = tmp_path_factory.mktemp("torch_home")
-    torch.manual_seed(0)
-    net = fid_inception_structure()
-    for module in net.modules():
-        if isinstance(module, torch.nn.Conv2d):  # keeps the features alive through the depth (FACTS.md)
-            torch.nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-    path = home / "hub" / "checkpoints" / WEIGHTS_FILE
-    path.parent.mkdir(parents=True)
-    torch.save(net.state_dict(), path)
+    write_random_weights(home / "hub" / "checkpoints" / WEIGHTS_FILE)
     return home
 
 

@@ -104,7 +104,7 @@ class Gaussian1D:
         """The picture's numbers; `sample` draws G's samples (as the metrics do), `objective.logistic` says
         whether sigmoid(score) is D's probability of "real" (then D* is its target)."""
         device = next(D.parameters()).device
-        samples = torch.cat(list(sample(PICTURE_SAMPLES))).flatten().float().cpu()
+        samples = torch.cat([points.cpu() for points in sample(PICTURE_SAMPLES)]).flatten().float()
         low, high = self.x_range(samples)
         x = torch.linspace(low, high, GRID_POINTS)
         p = self.density(x)

@@ -102,7 +102,7 @@ class DigitsClassifier(Metric):
         return self._yardsticks[resolution]
 
     def __call__(self, sample: Sampler, dataset: object) -> dict[str, float]:
-        fake = self.score(torch.cat(list(sample(self.n_samples))))  # 1,000 small images: held at once
+        fake = self.score(torch.cat([images.cpu() for images in sample(self.n_samples)]))  # 1,000 small images
         yardstick = self.yardstick(dataset.shape[-1])
         return {
             "digits/confidence_ratio": fake["confidence"] / yardstick["confidence"],

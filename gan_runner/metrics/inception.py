@@ -119,6 +119,21 @@ def fid_inception_structure() -> nn.Module:
     return net
 
 
+def write_random_weights(path: Path, seed: int = 0) -> Path:
+    """A weights file for pytorch-fid's network with random weights, for checks of plumbing and speed where the
+    real file cannot be had (tests, benchmarks, machines without internet): the convolutions Kaiming-normal,
+    since torchvision's default initialisation makes the features vanish through the depth. Its scores are no
+    FID; a run that uses it says so (the file's SHA-256 is not pytorch-fid's)."""
+    torch.manual_seed(seed)
+    net = fid_inception_structure()
+    for module in net.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(net.state_dict(), path)
+    return path
+
+
 class FIDInception(nn.Module):
     """Images in [0, 1] (N x 3 x H x W) -> (features N x dims, logits N x 1008 or None), as pytorch-fid's
     InceptionV3 with output block BLOCK_INDEX_BY_DIM[dims] computes the features. The network is cut after
@@ -170,11 +185,11 @@ def extract(
             if x.shape[1] == 1:  # PIL's convert("RGB") copies grey into all three channels
                 x = x.expand(-1, 3, -1, -1)
             f, l = network(x, logits)
-            features.append(f.cpu())
+            features.append(f)  # kept on the device: one transfer at the end, not a wait each batch
             if logits:
-                all_logits.append(l.cpu())
+                all_logits.append(l)
             bar.update(len(batch))
-    return torch.cat(features).numpy(), (torch.cat(all_logits).numpy() if logits else None)
+    return torch.cat(features).cpu().numpy(), (torch.cat(all_logits).cpu().numpy() if logits else None)
 
 
 def quantise(images: torch.Tensor) -> torch.Tensor:
@@ -182,7 +197,7 @@ def quantise(images: torch.Tensor) -> torch.Tensor:
     and visualise.image_grid: clamp, x 255, round half to even), so a FID measured in memory equals the FID
     of the same samples written to PNG. (torchvision's save_image rounds half up: it differs only on exact
     ties, which continuous samples practically never hit.)"""
-    return ((images.detach().float().cpu() + 1) / 2).clamp(0, 1).mul(255).round().to(torch.uint8)
+    return ((images.detach().float() + 1) / 2).clamp(0, 1).mul(255).round().to(torch.uint8)  # on their device
 
 
 def quantised_batches(generated: Iterable[torch.Tensor], batch_size: int) -> Iterator[torch.Tensor]:

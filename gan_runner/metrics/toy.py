@@ -56,5 +56,5 @@ class ToyModes(Metric):
             )
 
     def __call__(self, sample: Sampler, dataset: GaussianMixture) -> dict[str, float]:
-        samples = torch.cat(list(sample(self.n_samples)))  # 2,500 points: small enough to hold at once
-        return mode_statistics(samples.cpu(), dataset.centres, dataset.std)
+        samples = torch.cat([points.cpu() for points in sample(self.n_samples)])  # 2,500 points: held at once
+        return mode_statistics(samples, dataset.centres, dataset.std)

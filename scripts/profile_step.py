@@ -1,0 +1,79 @@
+"""Where one training step's time goes: torch.profiler over the run's own step (n_critic D updates, one G update,
+the EMA, the statistics), as train.py calls it, after a few warm-up steps.
+
+    python scripts/profile_step.py [--steps 5] [--warmup 3] [--top 15] OVERRIDES...
+    python scripts/profile_step.py +experiment=sngan dataset=image_folder dataset.root=DIR train.precision=bf16
+
+Prints the operators launched per step (a GPU step bound by Python's launches costs about their count times a
+few microseconds), the step's wall time, and the operators that took the most time on the device (CUDA) or
+the CPU, with their counts per step. Overrides are gan-run's; the device is train.device (auto: CUDA when
+present).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import time
+
+import torch
+from hydra import compose, initialize_config_module
+from torch.profiler import ProfilerActivity, profile
+
+from gan_runner.build import resolve_device, run_parts
+from gan_runner.steps import Batches, d_step, g_step
+from gan_runner.validation import setting
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=5, help="profiled steps")
+    parser.add_argument("--warmup", type=int, default=3, help="steps first, not profiled")
+    parser.add_argument("--top", type=int, default=15, help="operators listed")
+    parser.add_argument("overrides", nargs="*")
+    args = parser.parse_args()
+    with initialize_config_module(config_module="gan_runner.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=args.overrides)
+    device = resolve_device(cfg.train.device)
+    run, state = run_parts(cfg, device)
+    data = run.dataset.batches(cfg.train.batch_size, torch.Generator().manual_seed(cfg.seed), 0, device)
+    batches = Batches(data, cfg.z_dim, run.num_classes, device, state.G.latent, setting(cfg, "train.reuse_fakes"))
+
+    def step(number: int) -> None:  # train.py's step, without the cadence (no row, metric, picture, checkpoint)
+        for _ in range(cfg.train.n_critic):
+            batch = batches.next()
+            state.stats.add(d_step(run.G, run.D, run.objective, state.regularisers, state.opt_d, batch,
+                                   state.d_steps, run.precision, run.separate_passes), number)
+            state.d_steps += 1
+        state.stats.add(g_step(run.G, run.D, run.objective, state.regularisers, state.opt_g,
+                               batches.for_generator(batch), number - 1, run.precision, run.separate_passes), number)
+        state.ema.update(state.G, number)
+
+    cuda = device.type == "cuda"
+    synchronise = torch.cuda.synchronize if cuda else (lambda: None)
+    for number in range(1, args.warmup + 1):
+        step(number)
+    synchronise()
+    started = time.perf_counter()
+    for number in range(args.warmup + 1, args.warmup + args.steps + 1):
+        step(number)
+    synchronise()
+    seconds = (time.perf_counter() - started) / args.steps
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=activities) as profiler:
+        for number in range(args.warmup + args.steps + 1, args.warmup + 2 * args.steps + 1):
+            step(number)
+        synchronise()
+    top_level = [event for event in profiler.events() if event.cpu_parent is None]
+    launches = collections.Counter(event.name for event in top_level)
+    print(f"{' '.join(args.overrides)}\n{device}, n_critic {cfg.train.n_critic}: {seconds * 1000:.1f} ms a step "
+          f"(unprofiled), {len(top_level) / args.steps:.0f} operators called a step from Python")
+    key = "self_device_time_total" if cuda else "self_cpu_time_total"
+    table = profiler.key_averages().table(sort_by=key, row_limit=args.top, max_name_column_width=60)
+    print(table)
+    print("Most called operators a step:", ", ".join(f"{name} {count / args.steps:.0f}"
+                                                   for name, count in launches.most_common(12)))
+
+
+if __name__ == "__main__":
+    main()
