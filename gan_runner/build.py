@@ -25,7 +25,8 @@ from gan_runner.metrics import Metric
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser, combination_warnings
 from gan_runner.state import EMA, TrainingState
-from gan_runner.steps import Precision
+from gan_runner.graphs import GraphedTrainingStep
+from gan_runner.steps import Precision, TrainingStep
 from gan_runner.validation import setting
 
 
@@ -107,7 +108,7 @@ class Run:
     precision: Precision
     G: nn.Module
     D: nn.Module
-    separate_passes: bool = False  # D scores real and fake in a pass each (train.separate_passes)
+    step: TrainingStep  # n_critic D updates and a G update: eager, or replayed from a CUDA graph
 
 
 def configure_device(cfg: DictConfig, device: torch.device) -> None:
@@ -130,12 +131,13 @@ def layout(device: torch.device, data_shape: Any, compiled: bool) -> torch.memor
     return torch.preserve_format
 
 
-def optimiser(cfg: DictConfig, network: str, parameters: Any, lr: float, device: torch.device
-              ) -> torch.optim.Optimizer:
+def optimiser(cfg: DictConfig, network: str, parameters: Any, lr: float, device: torch.device,
+              capturable: bool = False) -> torch.optim.Optimizer:
     """The optimizer group's choice for `network` ("g" or "d") at learning rate `lr`: fused into one kernel on
     CUDA where torch has a fused version (no host synchronisation, even with fp16's loss scaling), foreach
-    otherwise (on the CPU: the same numbers as earlier versions). A config saved before the group existed
-    means Adam with train.betas."""
+    otherwise (on the CPU: the same numbers as earlier versions); `capturable` (its state on the GPU, as a CUDA
+    graph needs) where it has the option. A config saved before the group existed means Adam with
+    train.betas."""
     make = build(cfg, f"optimizer.{network}") if OmegaConf.select(cfg, f"optimizer.{network}") else \
         functools.partial(torch.optim.Adam, betas=cfg.train.betas)
     options = dict(make.keywords)
@@ -144,6 +146,8 @@ def optimiser(cfg: DictConfig, network: str, parameters: Any, lr: float, device:
     accepted = inspect.signature(make.func).parameters
     kernel = {"fused": True} if device.type == "cuda" and "fused" in accepted else \
         {"foreach": True} if "foreach" in accepted else {}
+    if capturable and "capturable" in accepted:
+        kernel["capturable"] = True
     return make.func(parameters, lr=lr, **options, **kernel)
 
 
@@ -168,8 +172,9 @@ def run_parts(cfg: DictConfig, device: torch.device) -> tuple[Run, TrainingState
     G, D = G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     objective: Objective = build(cfg, "objective")
     warnings = combination_warnings(objective, regularisers, D)
-    opt_g = optimiser(cfg, "g", G.parameters(), cfg.train.lr_g, device)
-    opt_d = optimiser(cfg, "d", D.parameters(), cfg.train.lr_d, device)
+    graphed = setting(cfg, "train.cuda_graph")
+    opt_g = optimiser(cfg, "g", G.parameters(), cfg.train.lr_g, device, capturable=graphed)
+    opt_d = optimiser(cfg, "d", D.parameters(), cfg.train.lr_d, device, capturable=graphed)
     ema = EMA(G, cfg.train.ema, setting(cfg, "train.ema_rampup"), setting(cfg, "train.ema_start"))
     metric: Metric = build(cfg, "metrics")
     metric.check(dataset)
@@ -180,5 +185,30 @@ def run_parts(cfg: DictConfig, device: torch.device) -> tuple[Run, TrainingState
     state = TrainingState(G, D, ema, opt_g, opt_d, regularisers, precision, health)
     # torch.compile wraps the modules the steps call; the state keeps (and checkpoints) the originals.
     G_step, D_step = (torch.compile(G), torch.compile(D)) if compiled else (G, D)
-    return Run(dataset, num_classes, objective, metric, warnings, precision, G_step, D_step,
-               setting(cfg, "train.separate_passes")), state
+    step = training_step(cfg, device, regularisers)(G_step, D_step, objective, precision,
+                                                    setting(cfg, "train.separate_passes"), cfg.train.n_critic,
+                                                    cfg.train.lr_g, cfg.train.lr_d)
+    return Run(dataset, num_classes, objective, metric, warnings, precision, G_step, D_step, step), state
+
+
+def training_step(cfg: DictConfig, device: torch.device, regularisers: dict[str, Any]) -> Any:
+    """The class of the loop's step: TrainingStep, or with train.cuda_graph GraphedTrainingStep, after checking
+    that a graph can record this run's step (one paragraph saying why not, and what to change)."""
+    if not setting(cfg, "train.cuda_graph"):
+        return TrainingStep
+    reasons = []
+    if device.type != "cuda":
+        reasons.append(f"the run is on {device}: CUDA graphs need a CUDA GPU")
+    if setting(cfg, "train.precision") == "fp16":
+        reasons.append("train.precision=fp16: its loss scaler decides on the host whether each update is "
+                       "skipped; use train.precision=bf16 (no scaler)")
+    if setting(cfg, "train.compile"):
+        reasons.append("train.compile=true: choose one of the two")
+    if distributed.active():
+        reasons.append("the run has several processes: the gradients' exchange is not recorded")
+    reasons += [f"regulariser {name} changes its work from step to step" for name, r in regularisers.items()
+                if not r.replayable]
+    if reasons:
+        raise UserError(f"train.cuda_graph=true cannot record this run's step: {'; '.join(reasons)}. "
+                        "Fix: those changes, or train.cuda_graph=false.")
+    return functools.partial(GraphedTrainingStep, device=device)

@@ -18,7 +18,7 @@ folder's report/) receives:
 
 Groups are the runs' configurations without the seed: the flattened .hydra/config.yaml less the keys of
 IGNORED_KEYS (seed, resume, hydra, logger.*, train.device, the logging, sampling and checkpoint cadences,
-train.compile and arch.tiny), which say where and how a run is run or recorded, not what is trained. A group's
+train.compile, train.cuda_graph and arch.tiny), which say where and how a run is run or recorded, not what is trained. A group's
 label is what differs between groups, in the form it was asked for: the job's overrides (`objective=hinge`),
 then Hydra's group choices, and config values (`train.lr_d=0.001`) only where those do not tell groups apart.
 A run whose status is error, or which has no summary.json, is counted as failed and listed with its reason.
@@ -55,12 +55,12 @@ from gan_runner.errors import UserError
 
 # Config keys (and every key below them) that do not change the experiment, so runs differing only there are
 # seeds of one configuration: the seed itself; resuming; Hydra's own settings; where the numbers are logged;
-# the device; how often losses, pictures and checkpoints are written, and how many are kept; torch.compile
-# (the same arithmetic, compiled); how long processes wait for each other; and arch.tiny (the tests' shrinking
-# overrides, never applied by a run).
+# the device; how often losses, pictures and checkpoints are written, and how many are kept; torch.compile and
+# CUDA graphs (the same arithmetic, launched otherwise); how long processes wait for each other; and arch.tiny
+# (the tests' shrinking overrides, never applied by a run).
 IGNORED_KEYS = ("seed", "resume", "hydra", "logger", "study", "train.device", "train.log_every", "train.sample_every",
-                "train.checkpoint_every", "train.keep_checkpoints", "train.compile", "train.collective_timeout_s",
-                "arch.tiny")
+                "train.checkpoint_every", "train.keep_checkpoints", "train.compile", "train.cuda_graph",
+                "train.collective_timeout_s", "arch.tiny")
 OUTCOMES = ("completed", "diverged", "interrupted", "failed")
 ROW_BOOKKEEPING = ("step", "images_seen")  # metrics.jsonl columns that are no statistic
 USAGE = "gan-report SWEEP_DIR_OR_RUN_DIRS... [metric=KEY ...] [out=DIR]"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -80,19 +80,21 @@ class Batches:
 class Precision:
     """How the steps compute: `fp32`, or autocast to `bf16` or `fp16` (losses stay float32). fp16 also scales
     each network's loss with its own GradScaler (whose state the checkpoint keeps); with fp32 and bf16 the
-    scalers are disabled and pass everything through unchanged."""
+    scalers are disabled and pass everything through unchanged. `cache_casts=False` casts a weight each time it
+    is used rather than once per autocast region, as a step recorded in a CUDA graph must (the cache's copies
+    would be freed when the region ends, under the graph's feet)."""
 
     DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
-    def __init__(self, name: str, device: torch.device) -> None:
-        self.name, self.device_type, self.dtype = name, device.type, self.DTYPES[name]
+    def __init__(self, name: str, device: torch.device, cache_casts: bool = True) -> None:
+        self.name, self.device_type, self.dtype, self.cache_casts = name, device.type, self.DTYPES[name], cache_casts
         self.scaler_d = torch.amp.GradScaler(device.type, enabled=name == "fp16")
         self.scaler_g = torch.amp.GradScaler(device.type, enabled=name == "fp16")
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.dtype is None:
             return contextlib.nullcontext()
-        return torch.autocast(self.device_type, dtype=self.dtype)
+        return torch.autocast(self.device_type, dtype=self.dtype, cache_enabled=self.cache_casts)
 
 
 class StepCritic:
@@ -207,6 +209,38 @@ def g_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[
     _update(loss, optimiser, precision.scaler_g, stats, "g")
     D.requires_grad_(True)
     return stats
+
+
+class TrainingStep:
+    """One step of the loop: n_critic D updates, each on a fresh batch, then one G update; returns their
+    statistics, a dict each. The modules are the ones the steps call (Run.G, Run.D: compiled ones under
+    train.compile); the optimisers, regularisers and counts are the training state's."""
+
+    def __init__(self, G: nn.Module, D: nn.Module, objective: Objective, precision: Precision,
+                 separate_passes: bool, n_critic: int, lr_g: float, lr_d: float) -> None:
+        self.G, self.D, self.objective, self.precision = G, D, objective, precision
+        self.separate_passes, self.n_critic, self.lr_g, self.lr_d = separate_passes, n_critic, lr_g, lr_d
+
+    def set_learning_rates(self, state: Any, factor: float) -> None:
+        """Both learning rates at their initial value x `factor` (the schedule, train.lr_end_factor)."""
+        for optimiser, lr in ((state.opt_g, self.lr_g), (state.opt_d, self.lr_d)):
+            for group in optimiser.param_groups:
+                group["lr"] = lr * factor
+
+    def updates(self, state: Any, next_batch: Callable[[], Batch], for_generator: Callable[[Batch], Batch],
+                g_steps_done: int) -> list[Stats]:
+        stats, batch = [], None
+        for i in range(self.n_critic):
+            batch = next_batch()
+            stats.append(d_step(self.G, self.D, self.objective, state.regularisers, state.opt_d, batch,
+                                state.d_steps + i, self.precision, self.separate_passes))
+        stats.append(g_step(self.G, self.D, self.objective, state.regularisers, state.opt_g, for_generator(batch),
+                            g_steps_done, self.precision, self.separate_passes))
+        return stats
+
+    def __call__(self, state: Any, batches: Batches, step: int) -> list[Stats]:
+        """Training step number `step` (from 1); the caller counts the updates (state.d_steps, state.step)."""
+        return self.updates(state, batches.next, batches.for_generator, step - 1)
 
 
 def fixed_inputs(z_dim: int, num_classes: int | None, seed: int, device: torch.device,

@@ -23,7 +23,7 @@ from gan_runner.record import RunRecord, sample_picture
 from gan_runner.sample import draw_batches
 from gan_runner.state import TrainingState
 from gan_runner.study import RunIdentity, check_direction
-from gan_runner.steps import Batches, d_step, fixed_inputs, g_step
+from gan_runner.steps import Batches, fixed_inputs
 from gan_runner.stopping import Diverged, StopSignals, check_parameters
 from gan_runner.validation import check_writable, setting, validate
 
@@ -116,17 +116,11 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
     with StopSignals() as signals:
         try:
             for step in progress:
-                for optimiser, lr in ((state.opt_g, train_cfg.lr_g), (state.opt_d, train_cfg.lr_d)):
-                    for param_group in optimiser.param_groups:
-                        param_group["lr"] = lr * learning_rate_factor(cfg, step - 1)
-                for _ in range(train_cfg.n_critic):
-                    batch = batches.next()
-                    state.stats.add(d_step(run.G, run.D, run.objective, state.regularisers, state.opt_d, batch,
-                                           state.d_steps, run.precision, run.separate_passes), step)
-                    state.d_steps += 1
-                    state.images_seen += train_cfg.batch_size
-                state.stats.add(g_step(run.G, run.D, run.objective, state.regularisers, state.opt_g,
-                                       batches.for_generator(batch), step - 1, run.precision, run.separate_passes), step)
+                run.step.set_learning_rates(state, learning_rate_factor(cfg, step - 1))
+                for stats in run.step(state, batches, step):  # n_critic D updates, one G update (steps.py)
+                    state.stats.add(stats, step)
+                state.d_steps += train_cfg.n_critic
+                state.images_seen += train_cfg.n_critic * train_cfg.batch_size
                 state.ema.update(state.G, step)
                 state.step = step
 
@@ -134,7 +128,8 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
                 if row_due:
                     row = state.stats.means()  # Diverged if a statistic went bad since the last row
                     check_parameters({"G": state.G, "D": state.D})
-                    row.update({"lr/g": state.opt_g.param_groups[0]["lr"], "lr/d": state.opt_d.param_groups[0]["lr"]})
+                    row.update({f"lr/{network}": float(optimiser.param_groups[0]["lr"])  # a tensor under cuda_graph
+                                for network, optimiser in (("g", state.opt_g), ("d", state.opt_d))})
                     row.update(speed_and_memory(step - last_row[0], time.perf_counter() - last_row[1], device))
                     row.update(state.health.diagnostics(state.G, state.D, row))  # margin, singular values, diversity
                     row.update(state.health.observe(row, step))  # health/<detector> = 1 when one fires (and a warning)

@@ -43,6 +43,8 @@ TRAIN_RULES = {
     "precision": (lambda v: v in ("fp32", "bf16", "fp16"), lambda v: True,
                   "fp32, bf16 or fp16 (autocast; fp16 also scales the losses)"),
     "compile": (lambda v: isinstance(v, bool), lambda v: True, "true (torch.compile G and D) or false"),
+    "cuda_graph": (lambda v: isinstance(v, bool), lambda v: True,
+                   "true (the step recorded as a CUDA graph and replayed) or false"),
     "tf32": (lambda v: isinstance(v, bool), lambda v: True,
              "true (TF32 matrix products and convolutions on CUDA, the default) or false (exact fp32)"),
     "separate_passes": (lambda v: isinstance(v, bool), lambda v: True,
@@ -58,7 +60,8 @@ TRAIN_RULES = {
 # Keys added after runs were saved: a resumed run's config may lack them, and then has these values.
 LATER_DEFAULTS = {"train.ema_rampup": None, "train.ema_start": 0, "train.precision": "fp32", "train.compile": False,
                   "train.tf32": True, "latent": "normal", "health": None, "train.separate_passes": False,
-                  "train.reuse_fakes": False, "train.sync_batchnorm": False, "train.collective_timeout_s": 600}
+                  "train.reuse_fakes": False, "train.sync_batchnorm": False, "train.collective_timeout_s": 600,
+                  "train.cuda_graph": False}
 
 
 def setting(cfg: DictConfig, key: str) -> Any:

@@ -4,10 +4,12 @@ in-memory data (random images in [-1, 1], random batches), from the same initial
   (a) plain: the ~30-line loop of pytorch/examples' dcgan/main.py, written here: D on a real batch with label 1
       and on G(z).detach() with label 0 (BCEWithLogits), then G on the same fakes with label 1; Adam as the
       preset says. The example's per-iteration print (four .item() calls) is left out.
-  (b) gan-runner: gan_runner.steps.d_step and g_step with a Batch, the NonSaturating objective, no regularisers,
-      set up as gan_runner.build.run_parts does (Adam foreach on the CPU; fused Adam, TF32 and channels-last
-      on CUDA), with train.precision and train.compile as the variant says, and the preset's recipe: real and
-      fake in separate passes of D, G's update on the fakes of D's (train.separate_passes, reuse_fakes).
+  (b) gan-runner: the loop's step (gan_runner.steps.TrainingStep, or graphs.GraphedTrainingStep for the graph
+      variants: train.cuda_graph) with the NonSaturating objective, no regularisers, set up as
+      gan_runner.build.run_parts does (Adam foreach on the CPU; fused Adam, TF32 and channels-last on CUDA), with
+      train.precision and train.compile as the variant says, and the preset's recipe: real and fake in separate
+      passes of D, G's update on the fakes of D's (train.separate_passes, reuse_fakes). The graph variants have
+      no (a) row: the example has no CUDA-graph version.
 
 One iteration is one D update and one G update. Warm-up iterations are not timed; on CUDA the clock is read
 after torch.cuda.synchronize(). Peak memory: on CUDA torch.cuda.max_memory_allocated() (everything allocated:
@@ -15,7 +17,8 @@ weights, optimiser state, data, activations); on the CPU the peak resident set s
 before the first iteration (the peak is reset through /proc/self/clear_refs). Each row runs in a fresh process.
 
     python scripts/bench_step.py [--resolution 64] [--batch-size 64] [--iters N] [--warmup N]
-        [--devices cpu cuda] [--variants fp32 bf16 compile] [--threads N] [--retries N]
+        [--devices cpu cuda] [--variants fp32 bf16 compile bf16-compile graph bf16-graph] [--threads N]
+        [--retries N]
         [--override arch.generator.width=8 ...]
 
 --resolution 32 is the issue's GPU target (DCGAN at 32x32, batch 64, >= 500 it/s on an H100); G and D then
@@ -34,6 +37,7 @@ import os
 import re
 import resource
 import time
+from types import SimpleNamespace
 from typing import Callable, Optional
 
 import torch
@@ -44,12 +48,14 @@ from torch import nn
 from gan_runner.arch import count_parameters
 from gan_runner.build import configure_device, layout, networks, optimiser
 from gan_runner.objectives.nonsaturating import NonSaturating
-from gan_runner.steps import Batch, Precision, d_step, g_step
+from gan_runner.graphs import GraphedTrainingStep
+from gan_runner.steps import Batches, Precision, TrainingStep
 
-LOOPS = {"plain": "(a) plain loop", "gan-runner": "(b) gan-runner d_step/g_step"}
-# A variant is a (precision, compile) pair; each makes one row per loop and device.
-VARIANTS = {"fp32": ("fp32", False), "bf16": ("bf16", False), "compile": ("fp32", True),
-            "bf16-compile": ("bf16", True)}
+LOOPS = {"plain": "(a) plain loop", "gan-runner": "(b) gan-runner's step"}
+# A variant is a precision and a way to launch the step (eager, torch.compile, a CUDA graph: train.cuda_graph);
+# each makes one row per loop and device.
+VARIANTS = {"fp32": ("fp32", "eager"), "bf16": ("bf16", "eager"), "compile": ("fp32", "compile"),
+            "bf16-compile": ("bf16", "compile"), "graph": ("fp32", "graph"), "bf16-graph": ("bf16", "graph")}
 CHANNELS, DATA_BATCHES = 3, 10  # the data: DATA_BATCHES x batch size random RGB images, held on the device
 
 Iteration = Callable[[torch.Tensor], None]
@@ -66,10 +72,13 @@ def adam(cfg: DictConfig, module: nn.Module, lr: float, **options: bool) -> torc
 
 
 def plain_loop(G: nn.Module, D: nn.Module, cfg: DictConfig, device: torch.device, precision: str,
-               compile: bool) -> Optional[Iteration]:
-    """(a): pytorch/examples' dcgan loop, with BCEWithLogits on D's raw scores instead of Sigmoid + BCELoss."""
+               mode: str) -> Optional[Iteration]:
+    """(a): pytorch/examples' dcgan loop, with BCEWithLogits on D's raw scores instead of Sigmoid + BCELoss (no
+    CUDA-graph version: the example has none)."""
+    if mode == "graph":
+        return None
     opt_g, opt_d = adam(cfg, G, cfg.train.lr_g), adam(cfg, D, cfg.train.lr_d)
-    if compile:
+    if mode == "compile":
         G, D = torch.compile(G), torch.compile(D)
     autocast = ((lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if precision == "bf16"
                 else contextlib.nullcontext)
@@ -98,29 +107,33 @@ def plain_loop(G: nn.Module, D: nn.Module, cfg: DictConfig, device: torch.device
 
 
 def runner_loop(G: nn.Module, D: nn.Module, cfg: DictConfig, device: torch.device, precision: str,
-                compile: bool) -> Optional[Iteration]:
-    """(b): gan-runner's own steps as train.py sets them up (build.run_parts): channels-last networks and
-    batches, fused Adam and TF32 on CUDA, train.precision, train.compile; the preset's separate passes and reuse
-    of D's fakes for G's update (fresh z without them)."""
+                mode: str) -> Optional[Iteration]:
+    """(b): gan-runner's own step as train.py sets it up (build.run_parts, build.training_step): channels-last
+    networks and batches, fused Adam and TF32 on CUDA, train.precision, train.compile or train.cuda_graph; the
+    preset's separate passes and reuse of D's fakes for G's update (fresh z without them)."""
+    compile, graphed = mode == "compile", mode == "graph"
     configure_device(cfg, device)
     memory_format = layout(device, (CHANNELS, 1, 1), compile)
     G, D = G.to(memory_format=memory_format), D.to(memory_format=memory_format)
-    opt_g = optimiser(cfg, "g", G.parameters(), cfg.train.lr_g, device)
-    opt_d = optimiser(cfg, "d", D.parameters(), cfg.train.lr_d, device)
-    mixed = Precision(precision, device)
+    state = SimpleNamespace(regularisers={}, d_steps=0,
+                            opt_g=optimiser(cfg, "g", G.parameters(), cfg.train.lr_g, device, capturable=graphed),
+                            opt_d=optimiser(cfg, "d", D.parameters(), cfg.train.lr_d, device, capturable=graphed))
     G_step, D_step = (torch.compile(G), torch.compile(D)) if compile else (G, D)
-    objective = NonSaturating()
-    batch_size, steps = cfg.train.batch_size, itertools.count()
-    separate, reuse = bool(cfg.train.separate_passes), bool(cfg.train.reuse_fakes)
+    step_class = GraphedTrainingStep if graphed else TrainingStep
+    options = {"device": device} if graphed else {}
+    training_step = step_class(G_step, D_step, NonSaturating(), Precision(precision, device),
+                               bool(cfg.train.separate_passes), cfg.train.n_critic, cfg.train.lr_g, cfg.train.lr_d,
+                               **options)
+    data: list[torch.Tensor] = []  # the next real batch, given by the caller
+    batches = Batches(((data.pop(), None) for _ in itertools.count()), cfg.z_dim, None, device,
+                      reuse_fakes=bool(cfg.train.reuse_fakes))
+    steps = itertools.count(1)
+    training_step.set_learning_rates(state, 1.0)
 
     def iteration(real: torch.Tensor) -> None:
-        step = next(steps)
-        real = real.contiguous(memory_format=memory_format)
-        batch = Batch(real, None, torch.randn(batch_size, cfg.z_dim, device=device), None, keep_fake=reuse)
-        d_step(G_step, D_step, objective, {}, opt_d, batch, step, mixed, separate)
-        if not reuse:
-            batch = Batch(real, None, torch.randn(batch_size, cfg.z_dim, device=device), None)
-        g_step(G_step, D_step, objective, {}, opt_g, batch, step, mixed, separate)
+        data.append(real.contiguous(memory_format=memory_format))
+        training_step(state, batches, next(steps))
+        state.d_steps += cfg.train.n_critic
 
     return iteration
 
@@ -145,7 +158,7 @@ def _own_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure(loop: str, device_name: str, precision: str, compile: bool, resolution: int, batch_size: int,
+def measure(loop: str, device_name: str, precision: str, mode: str, resolution: int, batch_size: int,
             iters: int, warmup: int, overrides: tuple[str, ...] = (), seed: int = 0,
             threads: Optional[int] = None) -> Optional[dict]:
     """One row: {"it_s", "peak_mib", "threads", "others_cpu_s"} (the CPU seconds other processes took while
@@ -157,7 +170,7 @@ def measure(loop: str, device_name: str, precision: str, compile: bool, resoluti
     torch.manual_seed(seed)
     G, D, _ = networks(cfg, (CHANNELS, resolution, resolution), None)
     G, D = G.to(device), D.to(device)
-    iteration = LOOP_BUILDERS[loop](G, D, cfg, device, precision, compile)
+    iteration = LOOP_BUILDERS[loop](G, D, cfg, device, precision, mode)
     if iteration is None:
         return None
     data = (torch.rand(DATA_BATCHES * batch_size, CHANNELS, resolution, resolution) * 2 - 1).to(device)
@@ -226,14 +239,14 @@ def main(argv: list[str] | None = None) -> None:
           "| others' CPU s |")
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for device, variant in itertools.product(devices, args.variants):
-        precision, compile = VARIANTS[variant]
+        precision, mode = VARIANTS[variant]
         iters = args.iters or (300 if device == "cuda" else 10)
         warmup = args.warmup if args.warmup is not None else (30 if device == "cuda" else 2)
         plain_speed = None
         for loop, label in LOOPS.items():
             try:
                 row = measure_in_new_process(args.retries, loop=loop, device_name=device, precision=precision,
-                                             compile=compile, resolution=args.resolution, batch_size=args.batch_size,
+                                             mode=mode, resolution=args.resolution, batch_size=args.batch_size,
                                              iters=iters, warmup=warmup, overrides=tuple(args.override),
                                              threads=args.threads)
             except Exception as error:  # one row's failure (a compiler's, say) is reported; the others still run
@@ -242,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
                       flush=True)
                 continue
             if row is None:
-                print(f"| {device} | {variant} | {label} | | n/a (not yet) | | | | |", flush=True)
+                print(f"| {device} | {variant} | {label} | | n/a | | | | |", flush=True)
                 continue
             plain_speed = row["it_s"] if loop == "plain" else plain_speed
             ratio = f"{plain_speed / row['it_s']:.2f}" if loop != "plain" and plain_speed else ""

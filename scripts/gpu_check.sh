@@ -7,25 +7,28 @@
 #   source .device/setup.sh && bash scripts/gpu_check.sh
 #
 # It runs, each with its own time limit, printing as it goes; first the timed parts, each alone on the GPU:
-#   1. scripts/bench_step.py on CUDA at 32x32: a plain loop against gan-runner's step, fp32 / bf16 / bf16 + compile;
+#   1. scripts/bench_step.py on CUDA at 32x32: a plain loop against gan-runner's step, eager in fp32 and bf16, and
+#      recorded as a CUDA graph (train.cuda_graph) in fp32 and bf16 (torch.compile, slower here, is left out);
 #   2. scripts/bench_fid.py: the FID (with IS, KID, precision/recall) of 50,000 generated images as a run computes
 #      it, with a random-weight Inception (the time is the real network's; the score is no FID to quote);
 #   3. the default digits run under torchrun with one process (NCCL) against plain gan-run: the steps per
 #      second of each (issue: within 5 %);
 # then side by side (their steps are bound by Python's kernel launches, so they share the GPU with little loss):
 #   4. the tests of the GPU path: steps under torch.cuda.set_sync_debug_mode("error") in fp32/bf16/fp16, a
-#      conditional run resumed on CUDA, the ResNet/SAGAN/BigGAN steps, a compiled run against the eager one;
-#   5. a 2,000-step SNGAN run (+experiment=sngan, ResNet, n_critic 5) in fp32 and in bf16 on 2,000 generated
-#      32x32 RGB images (coloured digits), with FID against them from a random-weight Inception: a plumbing
+#      conditional run resumed on CUDA, the ResNet/SAGAN/BigGAN steps, a compiled run against the eager one, a
+#      graphed run against the eager one, graphed steps (lazy phases) without synchronisation, a graphed resume;
+#   5. a 2,000-step SNGAN run (+experiment=sngan, ResNet, n_critic 5, train.cuda_graph) in fp32 and in bf16 on
+#      2,000 generated 32x32 RGB images (coloured digits), with FID against them from a random-weight Inception: a plumbing
 #      check, not a FID to quote; then the fp32 run resumed for 100 more steps;
-#   6. scripts/profile_step.py on SNGAN (fp32, bf16) and DCGAN at 32x32: where a step's time goes;
+#   6. scripts/profile_step.py on SNGAN and DCGAN at 32x32, eager and graphed: where a step's time goes;
 # and prints one table of the runs at the end. Checkpoints and the made-up inputs are deleted afterwards.
 # A dry run on a CPU (plumbing only): DEVICE=cpu BENCH_ITERS=3 SNGAN_STEPS=20 SNGAN_FID_N=100 DIGITS_STEPS=200 FID_N=200 \
 #   SNGAN_OVERRIDES="arch.generator.width=8 arch.discriminator.width=8" bash scripts/gpu_check.sh
 set -u
 DEVICE=${DEVICE:-cuda} BENCH_ITERS=${BENCH_ITERS:-1000} FID_N=${FID_N:-50000} DIGITS_STEPS=${DIGITS_STEPS:-3000}
 SNGAN_STEPS=${SNGAN_STEPS:-2000} SNGAN_FID_N=${SNGAN_FID_N:-5000} SNGAN_OVERRIDES=${SNGAN_OVERRIDES:-}
-OUT=${OUT:-${1:-outputs/gpu_check}}
+GRAPH=$([ "$DEVICE" = cuda ] && echo true || echo false)  # CUDA graphs: only on CUDA
+OUT=${OUT:-${1:-outputs/gpu_check}}  # the device machine sets OUT: then the files are written there
 mkdir -p "$OUT"
 export TORCH_HOME="$OUT/torch_home"
 export PYTHONWARNINGS=ignore
@@ -38,10 +41,10 @@ python3 -c "import torch; print('torch', torch.__version__, 'CUDA', torch.versio
 
 echo "== 1. bench_step (32x32, batch 64, $DEVICE) $(elapsed)"
 timeout 200 python3 scripts/bench_step.py --devices "$DEVICE" --resolution 32 --iters "$BENCH_ITERS" --warmup 30 \
-  --variants fp32 bf16 bf16-compile 2>&1 | grep -v "^W1\|^ *warn" | tail -9
+  --variants fp32 bf16 graph bf16-graph 2>&1 | grep -v "^W1\|^ *warn" | tail -11
 
 echo "== 2. FID of $FID_N generated images (random-weight Inception: the time only) $(elapsed)"
-timeout 120 python3 scripts/bench_fid.py --n "$FID_N" --batch-size 50 250 --device "$DEVICE" 2>&1 \
+timeout 90 python3 scripts/bench_fid.py --n "$FID_N" --batch-size 50 --device "$DEVICE" 2>&1 \
   | tr '\r' '\n' | grep -v "Inception features\|singular\|not pytorch-fid\|^ *$"
 
 echo "== 3. torchrun with one process against plain gan-run: digits, $DIGITS_STEPS steps $(elapsed)"
@@ -82,7 +85,7 @@ from PIL import Image
 from sklearn.datasets import load_digits
 
 from gan_runner.data import to_uint8_images
-from gan_runner.metrics.inception import WEIGHTS_FILE, fid_inception_structure
+from gan_runner.metrics.inception import WEIGHTS_FILE, write_random_weights
 
 images, torch_home = Path(sys.argv[1]), Path(sys.argv[2])
 images.mkdir(parents=True, exist_ok=True)
@@ -93,29 +96,25 @@ for i in range(2000):  # a digit, coloured: background one random colour, stroke
     back, ink = rng.uniform(0, 1, (2, 3, 1, 1))
     picture = (back * (1 - grey[i % len(grey)]) + ink * grey[i % len(grey)]).clip(0, 1)
     Image.fromarray((picture.transpose(1, 2, 0) * 255).round().astype(np.uint8)).save(images / f"{i:04d}.png")
-torch.manual_seed(0)
-net = fid_inception_structure()
-for module in net.modules():
-    if isinstance(module, torch.nn.Conv2d):  # torchvision's default initialisation makes the features vanish
-        torch.nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
-(torch_home / "hub" / "checkpoints").mkdir(parents=True, exist_ok=True)
-torch.save(net.state_dict(), torch_home / "hub" / "checkpoints" / WEIGHTS_FILE)
+write_random_weights(torch_home / "hub" / "checkpoints" / WEIGHTS_FILE)
 print(f"2,000 images in {images}; random Inception weights in {torch_home}")
 PY
 # The tests that touch the GPU path (the whole suite runs in CI on a CPU).
-(timeout 200 python3 -m pytest -q -p no:cacheprovider -rs tests/test_core.py tests/test_arch_modern.py \
-  -k "cuda or synchronise or precision or fp16 or compiled or fetch" > "$OUT/tests.log" 2>&1
+(timeout 240 python3 -m pytest -q -p no:cacheprovider -rs tests/test_core.py tests/test_arch_modern.py \
+  -k "cuda or synchronise or precision or fp16 or compiled or fetch or graph" > "$OUT/tests.log" 2>&1
  echo "tests: exit $? $(elapsed)") &
 for precision in fp32 bf16; do
   (timeout 270 gan-run +experiment=sngan dataset=image_folder dataset.root="$OUT/images" dataset.resolution=32 \
     train.steps="$SNGAN_STEPS" train.precision=$precision train.log_every=500 train.sample_every=1000 \
-    train.checkpoint_every=1000 train.device="$DEVICE" metrics=fid metrics.n_samples="$SNGAN_FID_N" \
-    metrics.cache_dir="$OUT/fid_cache_$precision" logger=none hydra.run.dir="$OUT/sngan_$precision" $SNGAN_OVERRIDES \
+    train.checkpoint_every=1000 train.device="$DEVICE" train.cuda_graph="$GRAPH" metrics=fid \
+    metrics.n_samples="$SNGAN_FID_N" metrics.cache_dir="$OUT/fid_cache_$precision" logger=none \
+    hydra.run.dir="$OUT/sngan_$precision" $SNGAN_OVERRIDES \
     > "$OUT/sngan_$precision.log" 2>&1
    echo "sngan $precision: exit $? $(elapsed)") &
 done
 # Where a step's time goes (torch.profiler, scripts/profile_step.py), for the next round of speed work.
-(for args in "+experiment=sngan train.precision=fp32" "+experiment=sngan train.precision=bf16" "+experiment=dcgan"; do
+(for args in "+experiment=sngan" "+experiment=sngan train.cuda_graph=$GRAPH" "+experiment=dcgan" \
+             "+experiment=dcgan train.cuda_graph=$GRAPH"; do
    timeout 90 python3 scripts/profile_step.py --top 12 $args dataset=image_folder dataset.root="$OUT/images" \
      dataset.resolution=32 train.device="$DEVICE" $SNGAN_OVERRIDES 2>&1 | grep -v "^USDT\|^ERROR\|^W1"
  done > "$OUT/profiles.txt"

@@ -6,8 +6,8 @@ the EMA, the statistics), as train.py calls it, after a few warm-up steps.
 
 Prints the operators launched per step (a GPU step bound by Python's launches costs about their count times a
 few microseconds), the step's wall time, and the operators that took the most time on the device (CUDA) or
-the CPU, with their counts per step. Overrides are gan-run's; the device is train.device (auto: CUDA when
-present).
+the CPU, with their counts per step. Overrides are gan-run's (train.cuda_graph=true profiles the recorded
+step's replays); the device is train.device (auto: CUDA when present).
 """
 
 from __future__ import annotations
@@ -18,17 +18,19 @@ import time
 
 import torch
 from hydra import compose, initialize_config_module
+from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
 from gan_runner.build import resolve_device, run_parts
-from gan_runner.steps import Batches, d_step, g_step
+from gan_runner.steps import Batches
 from gan_runner.validation import setting
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=5, help="profiled steps")
-    parser.add_argument("--warmup", type=int, default=3, help="steps first, not profiled")
+    parser.add_argument("--warmup", type=int, default=5, help="steps first, not profiled (a CUDA graph's are "
+                        "eager: 3, then one recorded)")
     parser.add_argument("--top", type=int, default=15, help="operators listed")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args()
@@ -40,13 +42,10 @@ def main() -> None:
     batches = Batches(data, cfg.z_dim, run.num_classes, device, state.G.latent, setting(cfg, "train.reuse_fakes"))
 
     def step(number: int) -> None:  # train.py's step, without the cadence (no row, metric, picture, checkpoint)
-        for _ in range(cfg.train.n_critic):
-            batch = batches.next()
-            state.stats.add(d_step(run.G, run.D, run.objective, state.regularisers, state.opt_d, batch,
-                                   state.d_steps, run.precision, run.separate_passes), number)
-            state.d_steps += 1
-        state.stats.add(g_step(run.G, run.D, run.objective, state.regularisers, state.opt_g,
-                               batches.for_generator(batch), number - 1, run.precision, run.separate_passes), number)
+        run.step.set_learning_rates(state, 1.0)
+        for stats in run.step(state, batches, number):
+            state.stats.add(stats, number)
+        state.d_steps += cfg.train.n_critic
         state.ema.update(state.G, number)
 
     cuda = device.type == "cuda"
@@ -64,7 +63,8 @@ def main() -> None:
         for number in range(args.warmup + args.steps + 1, args.warmup + 2 * args.steps + 1):
             step(number)
         synchronise()
-    top_level = [event for event in profiler.events() if event.cpu_parent is None]
+    top_level = [event for event in profiler.events()  # the operators Python called (not the kernels they ran)
+                 if event.cpu_parent is None and event.device_type == DeviceType.CPU]
     launches = collections.Counter(event.name for event in top_level)
     print(f"{' '.join(args.overrides)}\n{device}, n_critic {cfg.train.n_critic}: {seconds * 1000:.1f} ms a step "
           f"(unprofiled), {len(top_level) / args.steps:.0f} operators called a step from Python")

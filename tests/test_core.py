@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from omegaconf import DictConfig
 from torch import nn
 
 from gan_runner.arch.dcgan import Discriminator
@@ -464,7 +465,7 @@ def test_a_compiled_run_matches_the_eager_one(tmp_path: Path) -> None:
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_steady_state_steps_never_synchronise_on_cuda(precision: str) -> None:
     from gan_runner.build import run_parts
-    from gan_runner.steps import Batches, g_step
+    from gan_runner.steps import Batches
 
     cfg = make_config(*(o for o in SHRINK if not o.startswith("train.device")), "train.device=cuda", "arch=resnet",
                       *TINY_ARCH["resnet"], "conditional=true", "regulariser=[spectral_norm,r1]",
@@ -474,20 +475,95 @@ def test_steady_state_steps_never_synchronise_on_cuda(precision: str) -> None:
     data = run.dataset.batches(8, torch.Generator().manual_seed(0), 0, device)
     batches = Batches(data, cfg.z_dim, run.num_classes, device)
 
-    def steps(first: int, last: int) -> None:
-        for step in range(first, last):
-            batch = batches.next()
-            state.stats.add(d_step(run.G, run.D, run.objective, state.regularisers, state.opt_d, batch, step - 1,
-                                   run.precision), step)
-            state.stats.add(g_step(run.G, run.D, run.objective, state.regularisers, state.opt_g,
-                                   batches.for_generator(batch), step - 1, run.precision), step)
-            state.ema.update(state.G, step)
+    loop_steps(run, state, batches, 1, 3)  # warm-up: cuDNN's autotuner and first allocations may synchronise
+    without_synchronising(lambda: loop_steps(run, state, batches, 3, 8))
+    assert "loss/d" in state.stats.means()
 
-    steps(1, 3)  # warm-up: cuDNN's autotuner and first allocations may synchronise
+
+def loop_steps(run: object, state: object, batches: object, first: int, last: int) -> None:
+    """Steps first..last-1 as train.py's loop runs them, without its cadence (rows, pictures, checkpoints)."""
+    for step in range(first, last):
+        run.step.set_learning_rates(state, 1.0)
+        for stats in run.step(state, batches, step):
+            state.stats.add(stats, step)
+        state.d_steps += run.step.n_critic
+        state.ema.update(state.G, step)
+
+
+def without_synchronising(work: object) -> None:
+    """`work()` with any host synchronisation an error (torch.cuda.set_sync_debug_mode)."""
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        steps(3, 8)
+        work()
     finally:
         torch.cuda.set_sync_debug_mode(0)
-    assert "loss/d" in state.stats.means()
+
+
+# --- CUDA graphs (train.cuda_graph) -----------------------------------------------------------------------
+
+
+def test_a_cuda_graph_is_refused_where_it_cannot_record_the_step(tmp_path: Path) -> None:
+    cfg = make_config(*SHRINK, *TINY_ARCH["dcgan"], "train.cuda_graph=true", "train.precision=fp16",
+                      "regulariser=[instance_noise]")
+    with pytest.raises(UserError) as refused:
+        train(cfg, tmp_path)
+    message = str(refused.value)
+    for reason in ("on cpu", "train.precision=fp16", "regulariser instance_noise", "train.cuda_graph=false"):
+        assert reason in message, reason
+    assert not (tmp_path / "checkpoints").exists()  # refused before any work
+
+
+def _graph_config(*extra: str, steps: int = 12) -> DictConfig:
+    return make_config(*(o for o in SHRINK if not o.startswith(("train.device", "train.steps", "train.sample_every"))),
+                       "train.device=cuda", f"train.steps={steps}", "train.sample_every=100", *TINY_ARCH["dcgan"],
+                       "arch.discriminator.norm=layer", *extra)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("n_critic", [1, 2])
+def test_a_graphed_run_trains_as_the_eager_one(tmp_path: Path, n_critic: int) -> None:
+    # No random draw inside the step (no penalty), so the graph replays the eager run's arithmetic on the same
+    # batches and z; the learning rates decay (lr_end_factor), which the graph reads from the GPU each step.
+    common = [f"train.n_critic={n_critic}", "train.lr_end_factor=0.1"]
+    train(_graph_config(*common), tmp_path / "eager")
+    summary = train(_graph_config(*common, "train.cuda_graph=true"), tmp_path / "graphed")
+    assert summary["status"] == "completed"
+    rows = [metric_rows(tmp_path / run) for run in ("eager", "graphed")]
+    assert len(rows[0]) == len(rows[1]) == 12
+    for eager, graphed in zip(*rows):
+        assert graphed.keys() == eager.keys()
+        for key in eager:
+            assert graphed[key] == pytest.approx(eager[key], rel=1e-4, abs=1e-6), (eager["step"], key)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_graphed_steps_never_synchronise_and_lazy_phases_resume(tmp_path: Path) -> None:
+    from gan_runner.build import run_parts
+    from gan_runner.checkpoint import load_for_resume
+    from gan_runner.steps import Batches
+
+    # gp0 every 2 D steps: two phases, two graphs; spectral norm's vectors change in place on each replay.
+    extra = ("train.cuda_graph=true", "regulariser=[spectral_norm,gp0]", "regulariser.gp0.every=2")
+    cfg = _graph_config(*extra)
+    device = torch.device("cuda")
+    run, state = run_parts(cfg, device)
+    batches = Batches(run.dataset.batches(8, torch.Generator().manual_seed(0), 0, device), cfg.z_dim, None, device)
+
+    loop_steps(run, state, batches, 1, 10)  # each phase: 3 eager steps, then recorded
+    assert len(run.step.recorded) == 2
+    without_synchronising(lambda: loop_steps(run, state, batches, 10, 16))
+    row = state.stats.means()
+    assert row["reg/gp0"] > 0 and row["loss/d"] == row["loss/d"]  # finite, and the lazy penalty is in the row
+    # A graphed run resumed from its step-6 checkpoint (records its graphs afresh) ends as the uninterrupted one;
+    # without the penalty's random draws, so that both do the same arithmetic, and with constant learning rates
+    # (a decay's slope depends on train.steps, which the two parts' configs set apart).
+    resumable = ("train.cuda_graph=true", "regulariser=[spectral_norm]")
+    train(_graph_config(*resumable), tmp_path / "whole")
+    train(_graph_config(*resumable, steps=6), tmp_path / "parts")
+    train(_graph_config(*resumable), tmp_path / "parts",
+          resume=load_for_resume(tmp_path / "parts" / "checkpoints" / "last.pt"))
+    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "parts" / "checkpoints" / "last.pt")
+    for key in a["G"]:
+        torch.testing.assert_close(a["G"][key], b["G"][key], rtol=1e-4, atol=1e-5, msg=key)

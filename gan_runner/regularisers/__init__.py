@@ -50,6 +50,8 @@ class Regulariser:
     constrains_lipschitz: bool = False       # keeps D Lipschitz (slope at most about 1 where it matters), as WGAN needs
     edits_weights_after_step: bool = False   # changes D's weights after its optimiser step (clipping)
     penalises_input_gradient: bool = False   # differentiates D with respect to its input, sample by sample
+    replayable: bool = True                  # its work in a step is the same each time its phase (every) comes
+                                             # round, so a CUDA graph may record it once (train.cuda_graph)
 
     def __init__(self, weight: float = 1.0, every: int = 1) -> None:
         if every < 1:

@@ -17,6 +17,8 @@ from gan_runner.regularisers import Regulariser
 
 
 class InstanceNoise(Regulariser):
+    replayable = False  # σ is a Python number that anneals with each step: a recorded step would keep one σ
+
     def __init__(self, sigma: float = 0.1, anneal_steps: int = 2000) -> None:
         super().__init__()
         if sigma < 0 or anneal_steps < 1:

@@ -1,0 +1,115 @@
+"""train.cuda_graph: the whole training step (n_critic D updates and the G update) recorded once as a CUDA graph
+and replayed, so that a step costs the GPU one launch instead of hundreds. Small GANs on a GPU are bound by the
+host: DCGAN at 32x32 spends 1.2 ms of an 8.6 ms step in kernels on an H100, the rest launching 467 operators
+from Python (docs/gpu.md).
+
+How (PyTorch's "whole network capture"): the first WARMUP steps of each phase run eagerly, on a side stream
+(cuDNN picks its algorithms, the optimisers make their state); then the step is recorded with its inputs in
+buffers of its own. Each later step draws its batches as an eager step would (the data's order, z and labels
+from the same RNG, so a run without random draws inside the step trains as the eager one does), copies them
+into the buffers and replays the graph; the step's statistics are the graph's outputs. The optimisers are
+`capturable` (their step counts live on the GPU) and read their learning rates from GPU tensors, which the
+schedule fills each step. A lazy regulariser (every = k) makes steps of k kinds: each phase is a graph.
+
+Random draws inside the step (a gradient penalty's interpolation, DRAGAN's perturbation) come from the graph's
+own offsets of the same generator: the same distribution, other numbers than an eager run's. What a graph cannot
+do is refused before training (gan_runner.build.training_step): fp16 (its loss scaler decides on the host
+whether to skip an update), several processes, torch.compile, a regulariser whose work changes from step to
+step (instance noise's annealing), the CPU.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from gan_runner.steps import Batch, Batches, Precision, Stats, TrainingStep
+
+WARMUP = 3  # eager steps of each phase before it is recorded (PyTorch's examples warm up with 3)
+
+
+@dataclass
+class Recorded:
+    """A recorded step: its graph, the buffers its inputs are copied into, and its statistics (overwritten
+    by each replay)."""
+
+    graph: torch.cuda.CUDAGraph
+    d_batches: list[Batch]
+    g_batch: Batch
+    stats: list[Stats]
+
+
+def _buffer(batch: Batch) -> Batch:
+    copy = (lambda t: None if t is None else t.clone())
+    return Batch(copy(batch.real), copy(batch.real_labels), copy(batch.z), copy(batch.fake_labels), batch.keep_fake)
+
+
+def _fill(buffer: Batch, batch: Batch) -> None:
+    for name in ("real", "real_labels", "z", "fake_labels"):
+        if getattr(buffer, name) is not None:
+            getattr(buffer, name).copy_(getattr(batch, name))
+
+
+class GraphedTrainingStep(TrainingStep):
+    def __init__(self, *args: Any, device: torch.device, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.precision = Precision(self.precision.name, device, cache_casts=False)  # fp32 or bf16: no scaler
+        self.device = device
+        self.recorded: dict[tuple, Recorded] = {}
+        self.eager_runs: collections.Counter = collections.Counter()
+        self.side_stream = torch.cuda.Stream(device)
+        self.learning_rates: dict[tuple[str, int], torch.Tensor] = {}
+
+    def set_learning_rates(self, state: Any, factor: float) -> None:
+        """The same tensor in each parameter group from the first step on (a graph reads its address), filled
+        with this step's rate; put back where loading a checkpoint replaced it."""
+        for network, optimiser, lr in (("g", state.opt_g, self.lr_g), ("d", state.opt_d, self.lr_d)):
+            for index, group in enumerate(optimiser.param_groups):
+                rate = self.learning_rates.get((network, index))
+                if rate is None:
+                    rate = self.learning_rates[network, index] = torch.tensor(lr * factor, device=self.device)
+                group["lr"] = rate
+                rate.fill_(lr * factor)
+
+    def phase(self, state: Any, g_steps_done: int) -> tuple:
+        """Which regularisers are due on each update of the step: steps of one phase do the same work."""
+        regularisers = state.regularisers.values()
+        return (tuple(tuple((state.d_steps + i) % r.every == 0 for r in regularisers) for i in range(self.n_critic)),
+                tuple(g_steps_done % r.every == 0 for r in regularisers))
+
+    def __call__(self, state: Any, batches: Batches, step: int) -> list[Stats]:
+        d_batches = [batches.next() for _ in range(self.n_critic)]
+        g_batch = batches.for_generator(d_batches[-1])
+        phase = self.phase(state, step - 1)
+        if phase not in self.recorded and self.eager_runs[phase] < WARMUP:
+            self.eager_runs[phase] += 1
+            batches_left = iter(d_batches)
+            self.side_stream.wait_stream(torch.cuda.current_stream(self.device))
+            with torch.cuda.stream(self.side_stream):
+                stats = self.updates(state, lambda: next(batches_left), lambda last: g_batch, step - 1)
+            torch.cuda.current_stream(self.device).wait_stream(self.side_stream)
+            return stats
+        if phase not in self.recorded:
+            self.recorded[phase] = self.record(state, d_batches, g_batch, step)
+        recorded = self.recorded[phase]
+        for buffer, batch in zip(recorded.d_batches, d_batches):
+            _fill(buffer, batch)
+        if recorded.g_batch is not recorded.d_batches[-1]:
+            _fill(recorded.g_batch, g_batch)
+        recorded.graph.replay()
+        return recorded.stats
+
+    def record(self, state: Any, d_batches: list[Batch], g_batch: Batch, step: int) -> Recorded:
+        """Records the step (recording runs nothing: the caller replays it)."""
+        buffers = [_buffer(batch) for batch in d_batches]
+        g_buffer = buffers[-1] if g_batch is d_batches[-1] else \
+            Batch(buffers[-1].real, buffers[-1].real_labels, g_batch.z.clone(),
+                  None if g_batch.fake_labels is None else g_batch.fake_labels.clone())
+        graph = torch.cuda.CUDAGraph()
+        buffers_left = iter(buffers)
+        with torch.cuda.graph(graph):
+            stats = self.updates(state, lambda: next(buffers_left), lambda last: g_buffer, step - 1)
+        return Recorded(graph, buffers, g_buffer, stats)
