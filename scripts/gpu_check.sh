@@ -11,8 +11,8 @@
 #      recorded as a CUDA graph (train.cuda_graph) in fp32 and bf16 (torch.compile, slower here, is left out);
 #   2. scripts/bench_fid.py: the FID (with IS, KID, precision/recall) of 50,000 generated images as a run computes
 #      it, with a random-weight Inception (the time is the real network's; the score is no FID to quote);
-#   3. the default digits run under torchrun with one process (NCCL) against plain gan-run: the steps per
-#      second of each (issue: within 5 %);
+#   3. the default digits run (metrics off) under torchrun with one process (NCCL) against plain gan-run, two
+#      alternating pairs: the steps per second of each (issue: within 5 %);
 # then side by side (their steps are bound by Python's kernel launches, so they share the GPU with little loss):
 #   4. the tests of the GPU path: steps under torch.cuda.set_sync_debug_mode("error") in fp32/bf16/fp16, a
 #      conditional run resumed on CUDA, the ResNet/SAGAN/BigGAN steps, a compiled run against the eager one, a
@@ -25,7 +25,7 @@
 # A dry run on a CPU (plumbing only): DEVICE=cpu BENCH_ITERS=3 SNGAN_STEPS=20 SNGAN_FID_N=100 DIGITS_STEPS=200 FID_N=200 \
 #   SNGAN_OVERRIDES="arch.generator.width=8 arch.discriminator.width=8" bash scripts/gpu_check.sh
 set -u
-DEVICE=${DEVICE:-cuda} BENCH_ITERS=${BENCH_ITERS:-1000} FID_N=${FID_N:-50000} DIGITS_STEPS=${DIGITS_STEPS:-3000}
+DEVICE=${DEVICE:-cuda} BENCH_ITERS=${BENCH_ITERS:-1000} FID_N=${FID_N:-50000} DIGITS_STEPS=${DIGITS_STEPS:-2000}
 SNGAN_STEPS=${SNGAN_STEPS:-2000} SNGAN_FID_N=${SNGAN_FID_N:-5000} SNGAN_OVERRIDES=${SNGAN_OVERRIDES:-}
 GRAPH=$([ "$DEVICE" = cuda ] && echo true || echo false)  # CUDA graphs: only on CUDA
 OUT=${OUT:-${1:-outputs/gpu_check}}  # the device machine sets OUT: then the files are written there
@@ -47,14 +47,17 @@ echo "== 2. FID of $FID_N generated images (random-weight Inception: the time on
 timeout 90 python3 scripts/bench_fid.py --n "$FID_N" --batch-size 50 --device "$DEVICE" 2>&1 \
   | tr '\r' '\n' | grep -v "Inception features\|singular\|not pytorch-fid\|^ *$"
 
-echo "== 3. torchrun with one process against plain gan-run: digits, $DIGITS_STEPS steps $(elapsed)"
+echo "== 3. torchrun with one process against plain gan-run: digits, $DIGITS_STEPS steps, two pairs $(elapsed)"
 # The torchrun path on a GPU (NCCL joins a group of one, LOCAL_RANK picks the GPU, process 0 writes) costs nothing.
-for launcher in plain torchrun; do
-  prefix=""
-  [ $launcher = torchrun ] && prefix="python3 -m torch.distributed.run --standalone --nproc_per_node=1 --no-python"
-  timeout 100 $prefix gan-run logger=none train.steps="$DIGITS_STEPS" train.sample_every=100000 train.device="$DEVICE" \
-    hydra.run.dir="$OUT/digits_$launcher" > "$OUT/digits_$launcher.log" 2>&1
-  echo "digits $launcher: exit $? $(elapsed)"
+# Two alternating pairs, no metric: one pair's rows differed by 10 % where their wall times were equal.
+for pair in 1 2; do
+  for launcher in plain torchrun; do
+    prefix=""
+    [ $launcher = torchrun ] && prefix="python3 -m torch.distributed.run --standalone --nproc_per_node=1 --no-python"
+    timeout 60 $prefix gan-run logger=none metrics=none train.steps="$DIGITS_STEPS" train.sample_every=100000 \
+      train.device="$DEVICE" hydra.run.dir="$OUT/digits_${launcher}_$pair" > "$OUT/digits_${launcher}_$pair.log" 2>&1
+    echo "digits $launcher (pair $pair): exit $? $(elapsed)"
+  done
 done
 python3 - "$OUT" <<'PY'
 import json
@@ -62,16 +65,19 @@ import statistics
 import sys
 from pathlib import Path
 
-speeds = {}
-for launcher in ("plain", "torchrun"):
-    rows = Path(sys.argv[1], f"digits_{launcher}", "metrics.jsonl")
-    if rows.is_file():  # the median of the rows' steps per second, the first (warm-up) left out
-        values = [r["speed/steps_per_s"] for r in map(json.loads, rows.read_text().splitlines()) if "speed/steps_per_s" in r]
-        speeds[launcher] = statistics.median(values[1:])
-for launcher, speed in speeds.items():
-    print(f"digits {launcher}: {speed:.0f} steps/s (median of the log rows)")
-if len(speeds) == 2:
-    print(f"torchrun N=1 / plain: {speeds['torchrun'] / speeds['plain']:.3f} (target: within 5 %)")
+speeds = {"plain": [], "torchrun": []}
+for launcher in speeds:
+    for pair in (1, 2):
+        rows = Path(sys.argv[1], f"digits_{launcher}_{pair}", "metrics.jsonl")
+        if rows.is_file():  # the median of the rows' steps per second, the first (warm-up) left out
+            values = [r["speed/steps_per_s"] for r in map(json.loads, rows.read_text().splitlines())
+                      if "speed/steps_per_s" in r]
+            speeds[launcher].append(statistics.median(values[1:]))
+for launcher, values in speeds.items():
+    print(f"digits {launcher}: {', '.join(f'{v:.0f}' for v in values)} steps/s (medians of each run's rows)")
+if all(speeds.values()):
+    ratio = statistics.mean(speeds["torchrun"]) / statistics.mean(speeds["plain"])
+    print(f"torchrun N=1 / plain: {ratio:.3f} (target: within 5 %)")
 PY
 
 echo "== 4. tests and 5. SNGAN, side by side $(elapsed)"
