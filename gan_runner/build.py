@@ -20,12 +20,12 @@ from torch import nn
 
 from gan_runner import distributed
 from gan_runner.errors import UserError
+from gan_runner.graphs import GraphedTrainingStep
 from gan_runner.health import Health
 from gan_runner.metrics import Metric
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser, combination_warnings
 from gan_runner.state import EMA, TrainingState
-from gan_runner.graphs import GraphedTrainingStep
 from gan_runner.steps import Precision, TrainingStep
 from gan_runner.validation import setting
 

@@ -1,7 +1,7 @@
 """train.cuda_graph: the whole training step (n_critic D updates and the G update) recorded once as a CUDA graph
 and replayed, so that a step costs the GPU one launch instead of hundreds. Small GANs on a GPU are bound by the
-host: DCGAN at 32x32 spends 1.2 ms of an 8.6 ms step in kernels on an H100, the rest launching 467 operators
-from Python (docs/gpu.md).
+host: DCGAN at 32x32 spends 1.2 ms of an 8.6 ms step in kernels on an H100, the rest in Python calling
+operators and launching their kernels one by one (docs/gpu.md).
 
 How (PyTorch's "whole network capture"): the first WARMUP steps of each phase run eagerly, on a side stream
 (cuDNN picks its algorithms, the optimisers make their state); then the step is recorded with its inputs in
