@@ -32,8 +32,8 @@ from gan_runner import distributed
 from gan_runner.checkpoint import load_for_resume
 from gan_runner.errors import UserError
 from gan_runner.launch import check_sweep_plugins, hand_over_to_submitit, place_job
-from gan_runner.study import (RunIdentity, check_direction, identify, job_dirname, objective_value,
-                              record_sweep)
+from gan_runner.study import (RunIdentity, chosen_direction, identify, job_dirname, objective_value,
+                              record_sweep, settle_direction)
 
 log = logging.getLogger("gan_runner")
 
@@ -68,11 +68,12 @@ def run_identity(cfg: DictConfig, checkpoint: dict[str, Any] | None) -> RunIdent
 
 
 def with_sweeper_direction(cfg: DictConfig, sweeper: DictConfig) -> DictConfig:
-    """An Optuna sweeper's direction becomes study.direction (unless set), so that a run checks it against its
-    metric (study.check_direction)."""
-    direction = sweeper.get("direction")
-    if isinstance(direction, str) and cfg.get("study") is not None and cfg.study.get("direction") is None:
-        cfg.study.direction = direction.lower()
+    """An Optuna sweeper's direction as given by the user becomes study.direction (unless set), so that a run
+    checks it against its metric (study.check_direction). The plugin's default was settled before the first trial
+    (study.settle_direction) and is not the user's word."""
+    direction = chosen_direction(sweeper.get("direction"))
+    if direction is not None and cfg.get("study") is not None and cfg.study.get("direction") is None:
+        cfg.study.direction = direction
     return cfg
 
 
@@ -97,6 +98,39 @@ def resumed(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> tuple[DictC
     saved.resume = cfg.resume
     log.info("Resuming %s from step %d (%s)", run_dir, state["step"], path)
     return saved, state
+
+
+# The run directory named on the command line (resume=DIR or hydra.run.dir=DIR) -> the nearest folder of its path
+# that existed before Hydra made it: a run refused before its first step removes what was made for it, never more.
+EXISTED_BEFORE: dict[Path, Path] = {}
+
+
+def note_given_run_dir(argv: list[str]) -> None:
+    for arg in argv:
+        key, _, value = arg.partition("=")
+        if (key == "resume" and value not in ("auto", "null")) or key.lstrip("+") == "hydra.run.dir":
+            folder = Path(value).absolute()
+            EXISTED_BEFORE[folder] = next(p for p in (folder, *folder.parents) if p.exists())
+
+
+def remove_if_made_for_nothing(run_dir: Path) -> None:
+    """A run refused before its first step leaves nothing behind: the directory Hydra made for it (holding only
+    Hydra's .hydra/ and the log) and the folders made above it (for the default outputs/DATE/TIME: those within the
+    working directory left empty)."""
+    run_dir = run_dir.absolute()
+    kept = EXISTED_BEFORE.get(run_dir, Path.cwd().absolute())
+    if run_dir == kept or kept not in run_dir.parents or not run_dir.is_dir():
+        return
+    if {p.name for p in run_dir.iterdir()} - {".hydra", "gan-run.log"}:
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for folder in run_dir.parents:
+        if folder == kept:
+            break
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            break
 
 
 def write_error_summary(run_dir: Path, message: str) -> None:
@@ -157,6 +191,7 @@ def main() -> None:
     # gan-run is started from is found by its YAML's _target_ (configs found with hydra.searchpath).
     sys.path.insert(0, os.getcwd())
     try:
+        note_given_run_dir(sys.argv[1:])
         check_output_folders(sys.argv[1:])
         check_sweep_plugins(sys.argv[1:])
         sys.argv += as_one_of_several_processes(sys.argv[1:])
@@ -186,6 +221,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
     except UserError as error:
         print(f"gan-run: error: {error}", file=sys.stderr)
         if not sweeping:
+            if distributed.is_main():
+                remove_if_made_for_nothing(run_dir)
             sys.exit(2)
         write_error_summary(run_dir, str(error))
         return None
@@ -214,16 +251,19 @@ class SweepSummary(Callback):
     runs and W&B groups); at its end, a line per job saying how it ended (also written to summary.txt)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Also refuses, before any job starts, a sweeper direction that contradicts the metric's sense: every
-        trial would be refused alike."""
+        """Also settles an Optuna sweeper's direction before the sweeper is built from this config (Hydra builds it
+        after this callback): a direction that contradicts the metric's sense is refused (every trial would be
+        refused alike), none given becomes the metric's own sense."""
         from hydra.utils import get_class
 
-        study = with_sweeper_direction(OmegaConf.masked_copy(config, ["study"]), config.hydra.sweeper)
         try:
-            check_direction(study, get_class(config.metrics._target_))
+            direction = settle_direction(config, get_class(config.metrics._target_))
         except UserError as error:
             print(f"gan-run: error: {error}", file=sys.stderr)
             sys.exit(2)
+        if direction is not None:
+            log.info("The study will %s what each run returns (%s).", direction,
+                     (config.get("study") or {}).get("metric") or "its metric's best key")
         search_space = config.hydra.sweeper.get("params")
         record_sweep(config.hydra.sweep.dir, list(config.hydra.overrides.task),
                      OmegaConf.to_container(search_space) if search_space is not None else None)

@@ -9,10 +9,12 @@ What a run on N processes promises, and how:
   numbers; `train.batch_size` is the global batch, and each process keeps its 1/N slice of everything drawn
   per sample: of the data's seeded batches (`shard_batches`), of z and the fake labels, and of the
   regularisers' per-sample draws (`per_sample`). The gradients are averaged over the processes before each
-  update (`average_gradients`), so for losses that are means over samples the N processes together compute
+  update (`average`), so for losses that are means over samples the N processes together compute
   one process's step at the same global batch. What is computed over a batch stays per process: batch
   norm's statistics (or `train.sync_batchnorm=true` on CUDA), the relativistic losses' mean scores, DRAGAN's
-  batch standard deviation.
+  batch standard deviation. Batch norm's running statistics (G's, D's and the moving average's) are averaged
+  over the processes before every checkpoint, evaluation and picture, so the state written and measured is one
+  well-defined state, whichever process writes it.
 - **Gradients are averaged by hand**, one all-reduce of all of a network's gradients per update, as
   stylegan2-ada does, not by DistributedDataParallel: DDP's reducer fires on the first backward, which a
   gradient penalty's double backward (create_graph) and G's loss through a frozen D both upset. Every process
@@ -155,17 +157,18 @@ def per_sample(draw: Callable[..., torch.Tensor], shape: Sequence[int], **kwargs
     return whole[rank() * shape[0]:(rank() + 1) * shape[0]]
 
 
-def average_gradients(gradients: list[torch.Tensor]) -> None:
-    """Each gradient becomes its mean over the processes: one all-reduce of them all, flattened."""
-    if not active() or not gradients:
+def average(tensors: list[torch.Tensor]) -> None:
+    """Each tensor becomes its mean over the processes, in place: one all-reduce of them all, flattened (each
+    update's gradients; batch norm's running statistics before a checkpoint, an evaluation or a picture)."""
+    if not active() or not tensors:
         return
-    flat = torch.cat([g.reshape(-1) for g in gradients])
+    flat = torch.cat([t.reshape(-1) for t in tensors])
     _collective(lambda: dist.all_reduce(flat))
     flat /= size()
     offset = 0
-    for gradient in gradients:
-        gradient.copy_(flat[offset:offset + gradient.numel()].view_as(gradient))
-        offset += gradient.numel()
+    for tensor in tensors:
+        tensor.copy_(flat[offset:offset + tensor.numel()].view_as(tensor))
+        offset += tensor.numel()
 
 
 def mean_over_ranks(values: torch.Tensor) -> torch.Tensor:
@@ -214,18 +217,21 @@ def gather_rows(array: np.ndarray | None) -> np.ndarray | None:
 
 
 def check_identical(models: dict[str, nn.Module]) -> None:
-    """Raises RuntimeError when the processes' parameters and buffers differ: averaging the gradients keeps them
-    equal, so a difference is a bug (or a random draw that one process made and another did not)."""
+    """Raises RuntimeError naming the first tensor in which the processes' parameters or buffers differ: averaging
+    the gradients keeps the parameters equal, and the running statistics are averaged before each checkpoint, so a
+    difference is a bug (or a random draw that one process made and another did not)."""
     if not active():
         return
-    tensors = [t for model in models.values() for t in (*model.parameters(), *model.buffers())]
-    local = torch.stack([t.detach().double().sum() for t in tensors] +
-                        [t.detach().double().abs().sum() for t in tensors]).cpu()
+    named = [(f"{model_name}.{name}", t) for model_name, model in models.items()
+             for name, t in (*model.named_parameters(), *model.named_buffers())]
+    local = torch.stack([t.detach().double().sum() for _, t in named] +
+                        [t.detach().double().abs().sum() for _, t in named]).cpu()
     gathered = [torch.empty_like(local) for _ in range(size())]
     _collective(lambda: dist.all_gather(gathered, local))
-    if any(not torch.equal(gathered[0], other) for other in gathered[1:]):
-        raise RuntimeError("the processes' networks differ; every process must take the same steps from the same "
-                           "weights (please report this with the command line)")
+    differing = [index % len(named) for other in gathered[1:] for index in (gathered[0] != other).nonzero().flatten()]
+    if differing:
+        raise RuntimeError(f"the processes' networks differ (first in {named[min(differing)][0]}); every process "
+                           "must take the same steps from the same weights (please report this with the command line)")
 
 
 def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:

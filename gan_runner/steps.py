@@ -126,14 +126,14 @@ def _with_terms(loss: torch.Tensor, terms: Iterator[tuple[str, tuple]], stats: S
 
 def _update(loss: torch.Tensor, optimiser: torch.optim.Optimizer, scaler: torch.amp.GradScaler, stats: Stats,
             network: str) -> None:
-    """Backward, the gradients' mean over the run's processes (distributed.average_gradients; before unscaling,
+    """Backward, the gradients' mean over the run's processes (distributed.average; before unscaling,
     so an overflow on any process is every process's), and the optimiser's step through the loss scaler. Logs the gradient's norm over the network's
     parameters as `grad_norm/<network>` (of the unscaled gradient) and, under fp16, whether the scaler skipped the
     update (overflowing gradients) as `amp/skipped_<network>`, a device tensor read before `update` forgets it."""
     optimiser.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     gradients = [p.grad for group in optimiser.param_groups for p in group["params"] if p.grad is not None]
-    distributed.average_gradients(gradients)
+    distributed.average(gradients)
     if scaler.is_enabled():
         scaler.unscale_(optimiser)  # the norm of the true gradient; the step then skips its own unscaling
     stats[f"grad_norm/{network}"] = torch.nn.utils.get_total_norm(gradients).detach()

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, read_write
 
 from gan_runner.errors import UserError
 
@@ -131,6 +131,52 @@ def objective_value(summary: dict[str, Any], metric: str | None) -> float | None
     if summary.get("status") != "completed" or value is None or not math.isfinite(value):
         return None
     return float(value)
+
+
+def chosen_direction(value: Any) -> str | None:
+    """A sweeper's direction as the user gave it: "maximize" or "minimize", from a string or a one-element list;
+    None when it was not given: absent, or hydra-optuna-sweeper's own default, an enum value (Direction.minimize)
+    rather than a string, which no command line or YAML file produces. Several directions (a multi-objective study)
+    are refused: a run returns one value."""
+    if OmegaConf.is_list(value) or isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise UserError(f"hydra.sweeper.direction={list(value)} asks for a study of {len(value)} objectives, but a "
+                            "gan-run job returns one value (study.metric, or its metric's best key). Fix: one "
+                            "direction, e.g. hydra.sweeper.direction=maximize.")
+        value = value[0]
+    if value is None or not isinstance(value, str):
+        return None
+    return value.lower()
+
+
+def metric_direction(study: Any, metric: Any) -> str | None:
+    """The direction in which the value a run returns improves: its metric's best key's sense, or None when the
+    study returns another key (study.metric), whose sense gan-run does not know."""
+    if metric.best_key is None or study.get("metric") not in (None, metric.best_key):
+        return None
+    return "maximize" if metric.higher_is_better else "minimize"
+
+
+def settle_direction(config: DictConfig, metric: Any) -> str | None:
+    """Before a sweep's first trial: the direction its sweeper will optimise in, written into the sweep's config.
+    Given (hydra.sweeper.direction, or study.direction), it is checked against the metric (a contradiction is
+    refused); not given, it is the metric's own sense, so that the plugin's default (minimize) never minimises a
+    score that is better higher. None for sweepers without a direction (Hydra's basic one)."""
+    sweeper = config.hydra.sweeper
+    if "direction" not in sweeper:
+        return None
+    study = config.get("study") or OmegaConf.create({})
+    direction = chosen_direction(sweeper.direction) or study.get("direction")
+    if direction is None:
+        direction = metric_direction(study, metric)
+        if direction is None:
+            raise UserError(f"The study returns {study.get('metric')}, whose better direction gan-run does not know, "
+                            "and no direction was given (Optuna's default is minimize). Fix: "
+                            "hydra.sweeper.direction=maximize or hydra.sweeper.direction=minimize.")
+    check_direction(OmegaConf.create({"study": {"direction": direction, "metric": study.get("metric")}}), metric)
+    with read_write(sweeper):
+        sweeper.direction = direction
+    return direction
 
 
 def check_direction(cfg: DictConfig, metric: Any) -> None:

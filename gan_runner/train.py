@@ -135,13 +135,18 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
                     row.update(state.health.observe(row, step))  # health/<detector> = 1 when one fires (and a warning)
                     record.log(row, step, state.images_seen)
                     progress.set_postfix({k: f"{row.get(f'loss/{k}', float('nan')):.3f}" for k in "dg"}, refresh=False)
-                if due(step, run.metric.every, last) and not stopping:
+                evaluation_due = due(step, run.metric.every, last) and not stopping
+                picture_due = due(step, train_cfg.sample_every, last) and not stopping
+                checkpoint_due = due(step, train_cfg.checkpoint_every, last) or stopping
+                if evaluation_due or picture_due or checkpoint_due:
+                    state.share_running_statistics()  # several processes: one state to measure, draw and write
+                if evaluation_due:
                     final_metrics = evaluate(run, state, record, sample)
-                if due(step, train_cfg.sample_every, last) and not stopping and record.writes:
+                if picture_due and record.writes:
                     picture = sample_picture(state.ema.model, state.D, fixed, run.dataset, sample, cfg.seed, step,
                                              run.objective)
                     record.image("samples", picture, Path("samples") / f"step_{step:06d}.png", step, state.images_seen)
-                if due(step, train_cfg.checkpoint_every, last) or stopping:
+                if checkpoint_due:
                     record.checkpoint(state)
                 if row_due:  # the next row's speed counts training steps, not this row's evaluation and files
                     last_row = (step, time.perf_counter())

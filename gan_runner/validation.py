@@ -69,7 +69,19 @@ def setting(cfg: DictConfig, key: str) -> Any:
     return OmegaConf.select(cfg, key, default=LATER_DEFAULTS.get(key))
 
 
+def check_nothing_missing(cfg: DictConfig) -> None:
+    """A value a config file leaves to the user (`???`, e.g. image_folder's dataset.root) and the user did not give:
+    one paragraph naming each key, before anything is built."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        example = " ".join(f"{key}=..." for key in missing)
+        raise UserError(f"{', '.join(missing)} must be given: the chosen config leaves {'them' if len(missing) > 1 else 'it'} "
+                        f"to you (??? in its YAML file). Fix: gan-run ... {example} (e.g. dataset.root=/path/to/images "
+                        "for dataset=image_folder).")
+
+
 def validate(cfg: DictConfig) -> None:
+    check_nothing_missing(cfg)
     rules = {f"train.{key}": rule for key, rule in TRAIN_RULES.items()}
     rules["z_dim"] = (_number(int), lambda v: v > 0, "a positive whole number")
     rules["seed"] = (_number(int), lambda v: True, "a whole number")

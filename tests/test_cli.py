@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, TINY_ARCH
 
 BIN = Path(sys.executable).parent
 TINY = ["train.steps=4", "train.log_every=1", "train.sample_every=2", "train.checkpoint_every=2",
@@ -157,7 +157,6 @@ def test_logger_none_never_imports_wandb(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["arch=resnet9000"], "Available options in 'arch'"),
         (["train.batch_size=0"], "train.batch_size must be a positive whole number"),
         (["dataset=image_folder", "dataset.root=/no/such/folder"], "/no/such/folder does not exist"),
         (["dataset=image_folder", "dataset.root=."], "holds no images"),
@@ -166,13 +165,30 @@ def test_logger_none_never_imports_wandb(tmp_path: Path) -> None:
         (["dataset.resolution=12"], "power of two"),
         (["metrics=toy"], "metrics=toy counts the modes of a 2-D Gaussian mixture"),
         (["train.ema=1.5"], "train.ema must be the decay"),
+        (["dataset=image_folder"], "dataset.root must be given"),
     ],
 )
 def test_bad_input_gets_one_paragraph_not_a_traceback(tmp_path: Path, args: list[str], message: str) -> None:
+    """... exit 2, and no run directory left behind by a run that never took a step."""
     result = run("gan-run", "logger=none", *args, cwd=tmp_path, check=False)
-    assert result.returncode != 0
+    assert result.returncode == 2
     assert message in result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_an_unknown_option_is_hydras_one_paragraph(tmp_path: Path) -> None:
+    result = run("gan-run", "arch=resnet9000", cwd=tmp_path, check=False)
+    assert result.returncode != 0 and "Available options in 'arch'" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout and not (tmp_path / "outputs").exists()
+
+
+def test_fp16_on_the_cpu_trains_and_says_it_is_slow(tmp_path: Path) -> None:
+    result = run("gan-run", "logger=none", "metrics=none", "dataset=ring8", *TINY_ARCH["mlp"], "train.steps=2",
+                 "train.precision=fp16", "train.device=cpu", "hydra.run.dir=run", cwd=tmp_path)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert any("train.precision=fp16 on the CPU" in warning for warning in summary["warnings"])
+    assert "train.precision=fp16 on the CPU" in (tmp_path / "run" / "gan-run.log").read_text() + result.stderr
 
 
 def test_configs_are_found_from_any_directory(tmp_path: Path) -> None:

@@ -176,10 +176,12 @@ def foreign_checkpoint(run_dir: Path) -> Path:
     ],
 )
 def test_bad_values_get_one_paragraph(tmp_path: Path, args: list[str], message: str) -> None:
+    """... and a run that never took a step leaves nothing on disk (resume=nowhere: not even nowhere/)."""
     result = run("gan-run", *RING, *args, cwd=tmp_path, check=False)
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
     assert "Traceback" not in result.stderr + result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == []
 
 
 @pytest.mark.parametrize("make, message", [(corrupt_checkpoint, "cannot be read"), (foreign_checkpoint, "it lacks")])

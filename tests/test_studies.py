@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from omegaconf import OmegaConf
+from hydra_plugins.hydra_optuna_sweeper.config import Direction
+from omegaconf import DictConfig, OmegaConf
 
 from gan_runner.errors import UserError
 from gan_runner.metrics.toy import ToyModes
-from gan_runner.study import (check_direction, identify, job_dirname, objective_value, record_sweep, swept_keys)
+from gan_runner.study import (check_direction, identify, job_dirname, objective_value, record_sweep, settle_direction,
+                              swept_keys)
 from tests.conftest import SHRINK, TINY_ARCH, make_config
 from tests.test_cli import run
 
@@ -75,6 +77,49 @@ def test_a_direction_against_the_metrics_sense_is_refused() -> None:
         check_direction(OmegaConf.create({"study": {"direction": "minimize", "metric": None}}), metric)
     with pytest.raises(UserError, match="neither maximize nor minimize"):
         check_direction(OmegaConf.create({"study": {"direction": "max", "metric": None}}), metric)
+
+
+def sweep_config(direction: object, metric: str | None = None) -> DictConfig:
+    config = OmegaConf.create({"study": {"metric": metric, "direction": None}, "hydra": {"sweeper": {}}})
+    config.hydra.sweeper.direction = direction
+    return config
+
+
+@pytest.mark.parametrize("given, settled", [
+    (Direction.minimize, "maximize"),            # the plugin's own default: not the user's word
+    ("maximize", "maximize"), ("MAXIMIZE", "maximize"), (["maximize"], "maximize"), ([Direction.maximize], "maximize"),
+])
+def test_every_form_of_an_optuna_direction_settles_on_the_way_the_metric_improves(given: object, settled: str) -> None:
+    config = sweep_config(given)
+    assert settle_direction(config, ToyModes(n_samples=10)) == settled == config.hydra.sweeper.direction
+
+
+@pytest.mark.parametrize("given, refusal", [
+    ("minimize", "hydra.sweeper.direction=maximize"), (["minimize"], "hydra.sweeper.direction=maximize"),
+    (["maximize", "minimize"], "a gan-run job returns one value"),
+])
+def test_an_optuna_direction_against_the_metric_or_of_several_objectives_is_refused(given: object,
+                                                                                   refusal: str) -> None:
+    with pytest.raises(UserError, match=refusal):
+        settle_direction(sweep_config(given), ToyModes(n_samples=10))
+
+
+def test_a_study_of_another_key_needs_its_direction_spelled_out() -> None:
+    with pytest.raises(UserError, match="whose better direction gan-run does not know"):
+        settle_direction(sweep_config(Direction.minimize, "toy/reverse_kl"), ToyModes(n_samples=10))
+    assert settle_direction(sweep_config("minimize", "toy/reverse_kl"), ToyModes(n_samples=10)) == "minimize"
+    assert settle_direction(OmegaConf.create({"hydra": {"sweeper": {"max_batch_size": None}}}), ToyModes()) is None
+
+
+def test_an_optuna_sweep_with_the_plugins_defaults_maximises_modes(tmp_path: Path) -> None:
+    """`gan-run -m hydra/sweeper=optuna ...` as a user types it, no direction given: Optuna's default is minimize,
+    an enum; the study maximises toy/modes_then_quality (better higher) and its best is the largest trial value."""
+    result = run("gan-run", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2", "train.lr_g=interval(1e-4,1e-2)",
+                 *TOY, "hydra.sweep.dir=search", cwd=tmp_path)
+    assert "Directions: ['maximize']" in result.stdout + result.stderr
+    values = [json.loads(p.read_text())["best"]["value"] for p in (tmp_path / "search").glob("*/summary.json")]
+    assert len(values) == 2 and OmegaConf.load(tmp_path / "search" / "optimization_results.yaml").best_value == \
+        max(values)
 
 
 def test_optuna_sweep_returns_the_best_trial_and_its_value(tmp_path: Path) -> None:
