@@ -22,7 +22,7 @@ from hydra.utils import instantiate
 
 from gan_runner.arch import count_parameters
 from gan_runner.objectives.hinge import Hinge
-from gan_runner.steps import Batch, d_step, g_step
+from gan_runner.engine.step import Batch, d_step, g_step
 
 SHAPE, Z_DIM, BATCH = (3, 32, 32), 128, 64
 

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def ours(rep: int) -> tuple[list[str], Path]:
         run_dir = args.work / "runs" / f"gan-run_{rep}"
-        return [args.python, "-m", "gan_runner.cli", "+experiment=dcgan", "dataset=image_folder",
+        return [args.python, "-m", "gan_runner.commands.run", "+experiment=dcgan", "dataset=image_folder",
                 f"dataset.root={images}", f"train.steps={args.iters}", "logger=none", "metrics=none",
                 "train.device=cpu", f"hydra.run.dir={run_dir.resolve()}"], run_dir
 

@@ -91,7 +91,7 @@ def main() -> None:
         home, weights = weights_home(root, args.weights)
         env = {**os.environ, "TORCH_HOME": home}
         gan_eval = Path(sys.executable).parent / "gan-eval"
-        ours = [str(gan_eval)] if gan_eval.is_file() else [sys.executable, "-m", "gan_runner.evaluate"]
+        ours = [str(gan_eval)] if gan_eval.is_file() else [sys.executable, "-m", "gan_runner.commands.evaluate"]
         times: dict[str, list[float]] = {"gan-eval": [], "pytorch_fid": []}
         for repeat in range(args.repeats):
             out, cache = root / f"r{repeat}.json", root / f"cache{repeat}"

@@ -26,11 +26,11 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_module
 
-from gan_runner.build import configure_device, networks
+from gan_runner.engine.build import configure_device, networks
 from gan_runner.metrics import fid as fid_module
 from gan_runner.metrics.fid import FID
 from gan_runner.metrics.inception import WEIGHTS_FILE, hub_weights_path, write_random_weights
-from gan_runner.sample import draw_batches
+from gan_runner.commands.sample import draw_batches
 
 REAL_IMAGES = 2000
 

@@ -79,7 +79,7 @@ def status_kb(field: str) -> int:
 def child(n: int, dims: int, cache_dir: str) -> dict:
     """One measurement, in this (fresh) process."""
     import gan_runner
-    from gan_runner import sample as sampling
+    from gan_runner.commands import sample as sampling
     from gan_runner.metrics.fid import FID
 
     torch.manual_seed(0)

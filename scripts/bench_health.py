@@ -19,9 +19,9 @@ import time
 import torch
 from hydra import compose, initialize_config_module
 
-from gan_runner.build import run_parts
+from gan_runner.engine.build import run_parts
 from gan_runner.health.diagnostics import spectral_norms
-from gan_runner.steps import Batches, d_step, g_step
+from gan_runner.engine.step import Batches, d_step, g_step
 
 
 def seconds_per_step(run, state, batches: Batches, n_critic: int, steps: int) -> float:

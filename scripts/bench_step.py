@@ -4,9 +4,9 @@ in-memory data (random images in [-1, 1], random batches), from the same initial
   (a) plain: the ~30-line loop of pytorch/examples' dcgan/main.py, written here: D on a real batch with label 1
       and on G(z).detach() with label 0 (BCEWithLogits), then G on the same fakes with label 1; Adam as the
       preset says. The example's per-iteration print (four .item() calls) is left out.
-  (b) gan-runner: the loop's step (gan_runner.steps.TrainingStep, or graphs.GraphedTrainingStep for the graph
+  (b) gan-runner: the loop's step (gan_runner.engine.step.TrainingStep, or graphs.GraphedTrainingStep for the graph
       variants: train.cuda_graph) with the NonSaturating objective, no regularisers, set up as
-      gan_runner.build.run_parts does (Adam foreach on the CPU; fused Adam, TF32 and channels-last on CUDA), with
+      gan_runner.engine.build.run_parts does (Adam foreach on the CPU; fused Adam, TF32 and channels-last on CUDA), with
       train.precision and train.compile as the variant says, and the preset's recipe: real and fake in separate
       passes of D, G's update on the fakes of D's (train.separate_passes, reuse_fakes). The graph variants have
       no (a) row: the example has no CUDA-graph version.
@@ -46,10 +46,10 @@ from omegaconf import DictConfig
 from torch import nn
 
 from gan_runner.arch import count_parameters
-from gan_runner.build import configure_device, layout, networks, optimiser
+from gan_runner.engine.build import configure_device, layout, networks, optimiser
 from gan_runner.objectives.nonsaturating import NonSaturating
-from gan_runner.graphs import GraphedTrainingStep
-from gan_runner.steps import Batches, Precision, TrainingStep
+from gan_runner.engine.graphs import GraphedTrainingStep
+from gan_runner.engine.step import Batches, Precision, TrainingStep
 
 LOOPS = {"plain": "(a) plain loop", "gan-runner": "(b) gan-runner's step"}
 # A variant is a precision and a way to launch the step (eager, torch.compile, a CUDA graph: train.cuda_graph);

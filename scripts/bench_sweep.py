@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gan_runner.report import write_section
+from gan_runner.commands.report import write_section
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = ["dataset=ring8", "logger=none", "objective=hinge,wgan", "seed=0,1"]
@@ -27,7 +27,7 @@ SWEEP = ["dataset=ring8", "logger=none", "objective=hinge,wgan", "seed=0,1"]
 
 def timed_sweep(launcher_args: list[str], steps: int, sweep_dir: Path) -> float:
     """Seconds the whole `gan-run -m` takes; fails loudly when a job did not complete."""
-    command = [sys.executable, "-m", "gan_runner.cli", "-m", *launcher_args, *SWEEP, f"train.steps={steps}",
+    command = [sys.executable, "-m", "gan_runner.commands.run", "-m", *launcher_args, *SWEEP, f"train.steps={steps}",
                f"hydra.sweep.dir={sweep_dir}"]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     started = time.perf_counter()

@@ -24,7 +24,7 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from gan_runner.metrics.digits import DigitsClassifier, to_8x8
-from gan_runner.sample import main as gan_sample
+from gan_runner.commands.sample import main as gan_sample
 
 CLASSES = range(10)
 

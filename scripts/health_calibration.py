@@ -23,10 +23,10 @@ from hydra import compose, initialize_config_module
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from gan_runner.build import networks, seed_everything
+from gan_runner.engine.build import networks, seed_everything
 from gan_runner.health.diagnostics import spectral_norms
-from gan_runner.report import write_section
-from gan_runner.train import train
+from gan_runner.commands.report import write_section
+from gan_runner.engine.loop import train
 
 CONSTANT = "train.lr_end_factor=1.0"  # runs cut short keep their learning rates
 RUNS = {  # name: (healthy or the failure it is made for, overrides)

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_module
 
-from gan_runner.report import write_section
-from gan_runner.train import train
+from gan_runner.commands.report import write_section
+from gan_runner.engine.loop import train
 
 RUNS = {  # name: (title, overrides)
     "healthy": ("ring8 defaults", ["dataset=ring8", "metrics.every=250"]),

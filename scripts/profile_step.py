@@ -21,9 +21,9 @@ from hydra import compose, initialize_config_module
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
-from gan_runner.build import resolve_device, run_parts
-from gan_runner.steps import Batches
-from gan_runner.validation import setting
+from gan_runner.engine.build import resolve_device, run_parts
+from gan_runner.engine.step import Batches
+from gan_runner.engine.config import setting
 
 
 def main() -> None:

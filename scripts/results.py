@@ -34,11 +34,11 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from gan_runner import report
+from gan_runner.commands import report
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS = (0, 1, 2)
-PARALLEL_JOBS = 2  # the 2 cores here: each job gets one thread (gan_runner.launch)
+PARALLEL_JOBS = 2  # the 2 cores here: each job gets one thread (gan_runner.study.placement)
 EVALUATIONS = 4    # metrics.every = steps / 4: enough points for a curve, few enough to cost little
 
 # Generator steps per (preset, dataset), sized on this 2-core CPU (shared with another job) so that a run takes
@@ -88,7 +88,7 @@ def cadences(steps: int) -> list[str]:
 
 
 def sweep_command(preset: str, dataset: str, steps: int, folder: Path) -> list[str]:
-    return [sys.executable, "-m", "gan_runner.cli", "-m", f"+experiment={preset}",
+    return [sys.executable, "-m", "gan_runner.commands.run", "-m", f"+experiment={preset}",
             f"seed={','.join(map(str, SEEDS))}", "hydra/launcher=parallel", f"hydra.launcher.n_jobs={PARALLEL_JOBS}",
             "logger=none", *DATASET_OVERRIDES[dataset], f"train.steps={steps}", *cadences(steps),
             f"hydra.sweep.dir={folder}"]
@@ -112,7 +112,7 @@ def seconds_to_train(preset: str, dataset: str, steps: int) -> float:
     code = ("import json, sys, tempfile, time, torch\n"
             "from pathlib import Path\n"
             "from hydra import compose, initialize_config_module\n"
-            "from gan_runner.train import train\n"
+            "from gan_runner.engine.loop import train\n"
             "torch.set_num_threads(1)\n"
             "with initialize_config_module(config_module='gan_runner.conf', version_base='1.3'):\n"
             "    cfg = compose(config_name='config', overrides=json.loads(sys.argv[1]))\n"

@@ -32,7 +32,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from gan_runner import report
+from gan_runner.commands import report
 
 PUBLISHED = {  # (row, modes, high-quality %, reverse KL) as published; VEEGAN's paper gives no reverse KL
     "ring8": [("GAN, PacGAN's table", 6.3, 98.2, 0.45), ("PacGAN, its best row", 7.9, 95.6, 0.07),
@@ -50,7 +50,7 @@ def sweep_folder(out: Path, dataset: str, seed: int) -> Path:
 def run_sweep(folder: Path, dataset: str, seed: int, objectives: list[str], regularisers: list[str],
               extra: list[str]) -> None:
     """One gan-run -m sweep of every objective x regulariser, one CPU thread (two sweeps share the cores)."""
-    command = [sys.executable, "-m", "gan_runner.cli", "-m", f"dataset={dataset}", "arch=mlp",
+    command = [sys.executable, "-m", "gan_runner.commands.run", "-m", f"dataset={dataset}", "arch=mlp",
                f"objective={','.join(objectives)}", f"regulariser={','.join(regularisers)}", f"seed={seed}",
                "logger=none", f"hydra.sweep.dir={folder}", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}

@@ -16,12 +16,12 @@ from PIL import Image
 from torch.nn.utils import parametrize
 
 from gan_runner.arch import biggan, count_parameters, dcgan, mlp, resnet, sagan
-from gan_runner.checkpoint import load_for_resume
+from gan_runner.run_directory import load_for_resume
 from gan_runner.errors import UserError
 from gan_runner.regularisers.spectral_norm import apply_spectral_norm
-from gan_runner.sample import draw, load_generator
-from gan_runner.sample import main as sample_main
-from gan_runner.train import train
+from gan_runner.commands.sample import draw, load_generator
+from gan_runner.commands.sample import main as sample_main
+from gan_runner.engine.loop import train
 from tests.conftest import SHRINK, TINY_ARCH, load_script, make_config, metric_rows, options
 
 LABELS = 3

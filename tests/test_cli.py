@@ -147,7 +147,7 @@ def test_sweep_gives_a_wandb_run_per_job_and_a_group_per_configuration(tmp_path:
 def test_logger_none_never_imports_wandb(tmp_path: Path) -> None:
     script = (
         "import sys; from pathlib import Path; from tests.conftest import make_config, SHRINK, TINY_ARCH;"
-        "from gan_runner.train import train;"
+        "from gan_runner.engine.loop import train;"
         f"train(make_config(*SHRINK, 'dataset=ring8', *TINY_ARCH['mlp']), Path({str(tmp_path)!r}));"
         "assert 'wandb' not in sys.modules, 'wandb was imported'"
     )

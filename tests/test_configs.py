@@ -10,8 +10,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from gan_runner.sample import draw, load_generator
-from gan_runner.train import learning_rate_factor, train
+from gan_runner.commands.sample import draw, load_generator
+from gan_runner.engine.loop import learning_rate_factor, train
 from tests.conftest import CONF, SHRINK, TINY_ARCH, make_config, metric_rows, options
 
 # The dataset each architecture trains on in these tests: the smallest that suits it.

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from gan_runner.arch.dcgan import Discriminator
-from gan_runner.checkpoint import UnsafeCheckpoint, load_checkpoint, load_for_resume, rng_state, set_rng_state
+from gan_runner.run_directory import UnsafeCheckpoint, load_checkpoint, load_for_resume, rng_state, set_rng_state
 from gan_runner.data.digits import Digits
 from gan_runner.data.toy import Ring
 from gan_runner.errors import UserError
@@ -30,11 +30,11 @@ from gan_runner.regularisers.gradient_penalty import GradientPenalty, Interpolat
 from gan_runner.regularisers.label_smoothing import LabelSmoothing
 from gan_runner.regularisers.spectral_norm import SpectralNorm
 from gan_runner.regularisers.weight_clipping import WeightClipping
-from gan_runner.sample import load_generator
-from gan_runner.state import EMA
-from gan_runner.stats import StatsCollector
-from gan_runner.steps import Batch, d_step
-from gan_runner.train import train
+from gan_runner.commands.sample import load_generator
+from gan_runner.engine.state import EMA
+from gan_runner.engine.stats import StatsCollector
+from gan_runner.engine.step import Batch, d_step
+from gan_runner.engine.loop import train
 from tests.conftest import REPO, SHRINK, TINY_ARCH, make_config, metric_rows
 
 # --- 1. the generator's moving average -------------------------------------------------------------------
@@ -333,7 +333,7 @@ def test_a_target_that_cannot_be_imported_is_a_clear_error(tmp_path: Path) -> No
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_a_conditional_run_trains_checkpoints_and_resumes_on_cuda(tmp_path: Path) -> None:
-    from gan_runner.checkpoint import load_for_resume
+    from gan_runner.run_directory import load_for_resume
 
     common = [*(o for o in SHRINK if not o.startswith("train.device")), "train.device=cuda", "arch=resnet",
               *TINY_ARCH["resnet"], "dataset=digits", "conditional=true", "objective=hinge",
@@ -373,8 +373,8 @@ FETCHES = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__")
 ], ids=["ring8-gp0", "conditional-resnet"])
 def test_steady_state_steps_return_device_tensors_and_fetch_nothing_until_a_row(
         monkeypatch: pytest.MonkeyPatch, overrides: list[str]) -> None:
-    from gan_runner.build import run_parts
-    from gan_runner.steps import Batches, g_step
+    from gan_runner.engine.build import run_parts
+    from gan_runner.engine.step import Batches, g_step
 
     cfg = make_config(*SHRINK, *overrides)
     run, state = run_parts(cfg, torch.device("cpu"))
@@ -409,7 +409,7 @@ def test_steady_state_steps_return_device_tensors_and_fetch_nothing_until_a_row(
 
 
 def test_a_non_finite_statistic_names_its_first_step_at_the_next_row() -> None:
-    from gan_runner.stopping import Diverged
+    from gan_runner.engine.stopping import Diverged
 
     collector = StatsCollector()
     for step, value in ((1, 0.5), (2, float("inf")), (3, float("nan")), (4, 0.5)):
@@ -452,7 +452,7 @@ class TinyCritic(nn.Module):
 
 
 def test_an_fp16_gradient_penalty_scales_its_inner_gradient_and_equals_fp32() -> None:
-    from gan_runner.steps import Precision, StepCritic
+    from gan_runner.engine.step import Precision, StepCritic
 
     D, cpu = TinyCritic(), torch.device("cpu")
     real, fake, penalty = torch.randn(32, 8), torch.randn(32, 8), GradientPenalty(target=0)
@@ -485,8 +485,8 @@ def test_a_compiled_run_matches_the_eager_one(tmp_path: Path) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_steady_state_steps_never_synchronise_on_cuda(precision: str) -> None:
-    from gan_runner.build import run_parts
-    from gan_runner.steps import Batches
+    from gan_runner.engine.build import run_parts
+    from gan_runner.engine.step import Batches
 
     cfg = make_config(*(o for o in SHRINK if not o.startswith("train.device")), "train.device=cuda", "arch=resnet",
                       *TINY_ARCH["resnet"], "conditional=true", "regulariser=[spectral_norm,r1]",
@@ -560,9 +560,9 @@ def test_a_graphed_run_trains_as_the_eager_one(tmp_path: Path, n_critic: int) ->
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_graphed_steps_never_synchronise_and_lazy_phases_resume(tmp_path: Path) -> None:
-    from gan_runner.build import run_parts
-    from gan_runner.checkpoint import load_for_resume
-    from gan_runner.steps import Batches
+    from gan_runner.engine.build import run_parts
+    from gan_runner.run_directory import load_for_resume
+    from gan_runner.engine.step import Batches
 
     # gp0 every 2 D steps: two phases, two graphs; spectral norm's vectors change in place on each replay.
     extra = ("train.cuda_graph=true", "regulariser=[spectral_norm,gp0]", "regulariser.gp0.every=2")

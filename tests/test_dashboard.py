@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gan_runner import dashboard
+from gan_runner.commands import dashboard
 
 STUDY = "2026-11-26_11-30-41"
 METRICS = ["toy/high_quality", "toy/modes", "toy/modes_then_quality"]

@@ -23,10 +23,10 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from gan_runner import distributed
+from gan_runner.engine import distributed
 from gan_runner.errors import UserError
 from gan_runner.metrics.fid import FID
-from gan_runner.state import EMA, TrainingState
+from gan_runner.engine.state import EMA, TrainingState
 from tests.conftest import TINY_ARCH, metric_rows, options
 from tests.test_fid import DIMS, folders, torch_home, weights  # noqa: F401 - fixtures: a random-weight Inception
 

@@ -26,12 +26,12 @@ from pytorch_fid.inception import InceptionV3
 from scipy.spatial.distance import cdist
 from torchvision.utils import save_image
 
-from gan_runner import sample
-from gan_runner.checkpoint import load_checkpoint
+from gan_runner.commands import sample
+from gan_runner.run_directory import load_checkpoint
 from gan_runner.data.digits import Digits
 from gan_runner.data.torchvision_datasets import MNIST
 from gan_runner.errors import UserError
-from gan_runner.evaluate import main as gan_eval
+from gan_runner.commands.evaluate import main as gan_eval
 from gan_runner.metrics.fid import (
     FID, count_label, dataset_images, frechet_distance, inception_score, kernel_inception_distance, precision_recall, statistics,
 )
@@ -39,7 +39,7 @@ from gan_runner.metrics import inception
 from gan_runner.metrics.inception import (
     WEIGHTS_FILE, FIDInception, extract, fid_inception_structure, image_files, quantise, sha256_of, write_random_weights,
 )
-from gan_runner.train import train
+from gan_runner.engine.loop import train
 from tests.conftest import SHRINK, TINY_ARCH, make_config
 from tests.test_data import write_idx
 

@@ -14,15 +14,15 @@ from PIL import Image
 from torch import nn
 
 from gan_runner.arch.mlp import Discriminator
-from gan_runner.build import latent, networks
+from gan_runner.engine.build import latent, networks
 from gan_runner.errors import UserError
 from gan_runner.data.gauss1d import Gaussian1D, kde_density, normal_density, optimal_discriminator
 from gan_runner.latent import StandardNormal, Uniform
 from gan_runner.objectives.minimax import Minimax
 from gan_runner.objectives.wgan import Wasserstein
-from gan_runner.sample import draw, load_generator
-from gan_runner.steps import Batches
-from gan_runner.train import train
+from gan_runner.commands.sample import draw, load_generator
+from gan_runner.engine.step import Batches
+from gan_runner.engine.loop import train
 from tests.conftest import make_config
 
 torch.set_num_threads(1)

@@ -30,9 +30,9 @@ from gan_runner.objectives.hinge import Hinge
 from gan_runner.objectives.lsgan import LeastSquares
 from gan_runner.objectives.minimax import Minimax
 from gan_runner.objectives.wgan import Wasserstein
-from gan_runner.checkpoint import load_for_resume
-from gan_runner.steps import Batch, d_step
-from gan_runner.train import train
+from gan_runner.run_directory import load_for_resume
+from gan_runner.engine.step import Batch, d_step
+from gan_runner.engine.loop import train
 from tests.conftest import SHRINK, TINY_ARCH, make_config
 
 torch.set_num_threads(1)

@@ -14,7 +14,7 @@ from gan_runner.data.toy import Grid, Ring
 from gan_runner.errors import UserError
 from gan_runner.metrics.digits import DigitsClassifier
 from gan_runner.metrics.toy import ToyModes, mode_statistics
-from gan_runner.sample import draw, draw_batches
+from gan_runner.commands.sample import draw, draw_batches
 from tests.conftest import load_script
 
 

@@ -11,8 +11,8 @@ import torch
 from hydra.utils import instantiate
 
 from gan_runner.arch import count_parameters
-from gan_runner.build import networks
-from gan_runner.train import train
+from gan_runner.engine.build import networks
+from gan_runner.engine.loop import train
 from tests.conftest import SHRINK, TINY_ARCH, load_script, make_config
 
 # pytorch/examples' dcgan/main.py at --imageSize 64 --nz 100 --ngf 64 --ndf 64 with 3 channels (no convolution
@@ -90,7 +90,7 @@ def test_dcgan_preset_steps_as_pytorch_examples_loop() -> None:
 
 
 def optimisers(*overrides: str) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-    from gan_runner.build import run_parts
+    from gan_runner.engine.build import run_parts
 
     _, state = run_parts(make_config(*overrides, *SHRINK, "dataset=digits", *TINY_ARCH["dcgan"]), torch.device("cpu"))
     return state.opt_g, state.opt_d
@@ -129,7 +129,7 @@ def test_wgan_gp_and_gan2014_presets_are_their_papers() -> None:
 
 
 def test_ema_start_keeps_the_average_equal_to_g_until_then() -> None:
-    from gan_runner.state import EMA
+    from gan_runner.engine.state import EMA
 
     G = torch.nn.Linear(2, 2)
     ema = EMA(G, decay=0.9, rampup=None, start=3)

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from scipy import stats
 
-from gan_runner import report
+from gan_runner.commands import report
 from tests.conftest import REPO
 
 LR_D_FINALS = {0: 6.0, 1: 7.0, 2: 8.5}  # toy/modes of the three completed seeds of train.lr_d=0.003
@@ -25,7 +25,7 @@ LR_D_FINALS = {0: 6.0, 1: 7.0, 2: 8.5}  # toy/modes of the three completed seeds
 
 def gan_report(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "gan_runner.report", *args], check=False, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "gan_runner.commands.report", *args], check=False, capture_output=True,
                           text=True, env=env, timeout=120)
 
 
@@ -34,7 +34,7 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real gan-run -m sweep: objective hinge and nonsaturating, seeds 0 and 1, 100 steps each."""
     folder = tmp_path_factory.mktemp("sweep")
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"}
-    subprocess.run([sys.executable, "-m", "gan_runner.cli", "-m", "dataset=ring8", "objective=hinge,nonsaturating",
+    subprocess.run([sys.executable, "-m", "gan_runner.commands.run", "-m", "dataset=ring8", "objective=hinge,nonsaturating",
                     "seed=0,1", "train.steps=100", "train.log_every=25", "train.sample_every=50", "logger=none",
                     "train.device=cpu", f"hydra.sweep.dir={folder}"], check=True, capture_output=True, env=env,
                    timeout=300)
@@ -89,7 +89,7 @@ def read_csv(path: Path) -> dict[str, dict[str, str]]:
 
 
 def t_interval(values: list[float]) -> tuple[float, float]:
-    """mean and half-width of the 95 % interval, computed by scipy independently of gan_runner.report."""
+    """mean and half-width of the 95 % interval, computed by scipy independently of gan_runner.commands.report."""
     if np.ptp(values) == 0:
         return float(values[0]), 0.0  # scipy's interval has no width to scale: nan
     low, high = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))

@@ -23,7 +23,7 @@ def test_every_preset_is_found_and_has_a_dataset(results) -> None:
 
 def test_image_preset_sweeps_three_seeds_in_parallel_on_8x8_digits(results, tmp_path: Path) -> None:
     command = results.sweep_command("dcgan", "digits", 400, tmp_path / "dcgan_digits")
-    assert command[1:5] == ["-m", "gan_runner.cli", "-m", "+experiment=dcgan"]
+    assert command[1:5] == ["-m", "gan_runner.commands.run", "-m", "+experiment=dcgan"]
     for override in ("seed=0,1,2", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "logger=none",
                      "dataset=digits", "dataset.resolution=8", "train.steps=400", "metrics.every=100",
                      "train.sample_every=100", f"hydra.sweep.dir={tmp_path / 'dcgan_digits'}"):

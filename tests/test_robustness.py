@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_runner.checkpoint import load_checkpoint, load_for_resume, save_checkpoint
+from gan_runner.run_directory import load_checkpoint, load_for_resume, save_checkpoint
 from gan_runner.errors import UserError
 from gan_runner.loggers.wandb_logger import WandbLogger
-from gan_runner.train import train
-from gan_runner.study import RunIdentity
+from gan_runner.engine.loop import train
+from gan_runner.study.identity import RunIdentity
 from tests.conftest import REPO, TINY_ARCH, make_config, metric_rows
 from tests.test_cli import BIN, run
 
@@ -92,7 +92,7 @@ def test_resume_continues_the_wandb_run(tmp_path: Path) -> None:
 def test_a_kill_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_path: Path) -> None:
     last = tmp_path / "checkpoints" / "last.pt"
     save_checkpoint(last, {"step": 1, "weights": torch.arange(10.0)})
-    writer = (f"import torch; from pathlib import Path; from gan_runner.checkpoint import save_checkpoint;"
+    writer = (f"import torch; from pathlib import Path; from gan_runner.run_directory import save_checkpoint;"
               f"save_checkpoint(Path({str(last)!r}), {{'step': 2, 'weights': torch.ones(150_000_000)}})")
     job = subprocess.Popen([sys.executable, "-c", writer], cwd=REPO)
     temporary = last.with_name(".last.pt.tmp")

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_runner.errors import UserError
 from gan_runner.metrics.toy import ToyModes
-from gan_runner.study import (check_direction, identify, job_dirname, objective_value, record_sweep, settle_direction,
+from gan_runner.study.identity import (check_direction, identify, job_dirname, objective_value, record_sweep, settle_direction,
                               swept_keys)
 from tests.conftest import SHRINK, TINY_ARCH, make_config
 from tests.test_cli import run
@@ -162,8 +162,8 @@ def test_an_optuna_sweep_minimising_modes_refuses_to_train(tmp_path: Path) -> No
 
 
 def test_images_seen_counts_every_discriminator_batch_and_survives_resume(tmp_path: Path) -> None:
-    from gan_runner.checkpoint import load_for_resume
-    from gan_runner.train import train
+    from gan_runner.run_directory import load_for_resume
+    from gan_runner.engine.loop import train
 
     common = [*SHRINK, "dataset=ring8", *TINY_ARCH["mlp"], "train.n_critic=3", "train.batch_size=8"]
     train(make_config(*common, "train.steps=2"), tmp_path)

@@ -1,5 +1,5 @@
 """Sweeps through Hydra's own launchers: the parallel preset (joblib), submitit's requeue after its time-out
-signal, and the pure placement of a job on a GPU and a share of the cores (gan_runner.launch)."""
+signal, and the pure placement of a job on a GPU and a share of the cores (gan_runner.study.placement)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
-from gan_runner import launch
+from gan_runner.study import placement as launch
 from gan_runner.errors import UserError
-from gan_runner.launch import Placement, concurrent_jobs, default_parallel_jobs, job_placement
+from gan_runner.study.placement import Placement, concurrent_jobs, default_parallel_jobs, job_placement
 from tests.conftest import REPO, metric_rows
 
 # A ring8 run of a few seconds: a loss row every 50 steps, no W&B.
@@ -29,7 +29,7 @@ def gan_run(*args: str, cwd: Path, **popen: object) -> subprocess.Popen:
     """The real CLI in a process of its own session, so that a failed test can stop it with all it started.
     One thread each: several run at once here, and threads waiting on one another's cores slow all of them."""
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-    return subprocess.Popen([sys.executable, "-m", "gan_runner.cli", *args], cwd=cwd, env=env,
+    return subprocess.Popen([sys.executable, "-m", "gan_runner.commands.run", *args], cwd=cwd, env=env,
                             start_new_session=True, **popen)
 
 

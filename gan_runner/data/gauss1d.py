@@ -123,7 +123,7 @@ class Gaussian1D:
     def picture(self, G: nn.Module, D: nn.Module, objective: Any, fixed: tuple[torch.Tensor, Any],
                 sample: Sampler, step: int) -> np.ndarray:
         """Goodfellow et al. (2014)'s Figure 1 for this run at `step` (uint8 H x W x 3)."""
-        from gan_runner.visualise import game_plot
+        from gan_runner.pictures import game_plot
 
         z_dim = fixed[0].shape[1]
         return game_plot(self.curves(G, D, objective, z_dim, sample), f"step {step}")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from gan_runner.study import RunIdentity
+    from gan_runner.study.identity import RunIdentity
 
 
 class Logger:

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from gan_runner.loggers import Logger
-from gan_runner.study import RunIdentity
+from gan_runner.study.identity import RunIdentity
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 {"toy/modes": 8.0}. `every` is the evaluation cadence in steps during training (0: only at the end).
 
 A sampler is a function n -> an iterator over n samples of the EMA generator, in batches (on the generator's device):
-gan_runner.sample.draw_batches with a fixed seed, so every call yields the same n samples in the same order.
+gan_runner.commands.sample.draw_batches with a fixed seed, so every call yields the same n samples in the same order.
 `sample(n, rows=(start, stop))` yields only those rows of the n: on several processes (torchrun) a metric
 may have each generate its share (the FID does; the cheap metrics compute everything on every process).
 Batches let a metric over many images (FID's 50,000 at 128 x 128 are 10 GB as float32) hold one batch at a

@@ -29,7 +29,7 @@ def apply_spectral_norm(model: nn.Module, power_iterations: int = 1, eps: float 
         dim = 1 if isinstance(layer, (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)) else 0
         spectral_norm(layer, n_power_iterations=power_iterations, eps=eps, dim=dim)
         # u and v estimate this layer's own top singular vectors: state about its weights, not statistics of the
-        # data, so a moving average of the network refines its own rather than averaging G's (gan_runner.state.EMA).
+        # data, so a moving average of the network refines its own rather than averaging G's (gan_runner.engine.state.EMA).
         layer.parametrizations.weight[0].state_buffers = ("_u", "_v")
     return len(layers)
 

@@ -122,8 +122,8 @@ def evaluate(args: Any, overrides: list[str]) -> dict[str, Any]:
     reference = real if real in SPLITS or Path(real).expanduser().exists() else "train"
 
     if "run" in args:
-        from gan_runner.checkpoint import load_checkpoint
-        from gan_runner.sample import draw_batches, load_generator
+        from gan_runner.run_directory import load_checkpoint
+        from gan_runner.commands.sample import draw_batches, load_generator
 
         run_dir, checkpoint = Path(str(args.run)), str(args.get("checkpoint", "last"))
         metric = FID(n_samples=n, reference=reference, **options)

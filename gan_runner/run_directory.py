@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gan_runner import distributed
+from gan_runner.engine import distributed
 from gan_runner.errors import UserError
 
 # What a resumed run needs besides the weights: optimisers, the step counters, every RNG.

@@ -10,11 +10,11 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from gan_runner import distributed
-from gan_runner.checkpoint import rng_state
+from gan_runner.engine import distributed
+from gan_runner.run_directory import rng_state
 from gan_runner.errors import UserError
 from gan_runner.regularisers import Regulariser
-from gan_runner.stats import StatsCollector
+from gan_runner.engine.stats import StatsCollector
 
 
 def _declared_state(module: nn.Module) -> tuple[str, ...]:

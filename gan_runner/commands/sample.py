@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from omegaconf import OmegaConf
 
-from gan_runner.build import networks
-from gan_runner.checkpoint import UnsafeCheckpoint, load_checkpoint, refusal
+from gan_runner.engine.build import networks
+from gan_runner.run_directory import UnsafeCheckpoint, load_checkpoint, refusal
 from gan_runner.errors import UserError
 from gan_runner.latent import STANDARD_NORMAL
-from gan_runner.visualise import image_grid, save_png, scatter_plot
+from gan_runner.pictures import image_grid, save_png, scatter_plot
 
 USAGE = ("usage: gan-sample run_dir=PATH n=N out=FILE.npz|FILE.png [seed=0] [checkpoint=last] [device=cpu] "
          "[y=CLASS]")

@@ -1,6 +1,6 @@
 """What a run leaves behind: metrics.jsonl rows of statistics averaged since the previous row, sample pictures,
 checkpoints and summary.json, mirrored to the logger. Only the loop calls these, and only these talk to the
-logger. On several processes (gan_runner.distributed) process 0's record writes; the others' write nothing
+logger. On several processes (gan_runner.engine.distributed) process 0's record writes; the others' write nothing
 but take part in what a checkpoint computes together (the statistics' check and their averaged sums)."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from gan_runner import distributed
-from gan_runner.checkpoint import keep_latest, save_checkpoint
+from gan_runner.engine import distributed
+from gan_runner.run_directory import keep_latest, save_checkpoint
 from gan_runner.loggers import Logger
 from gan_runner.metrics import Sampler
-from gan_runner.state import TrainingState
-from gan_runner.stopping import check_parameters
-from gan_runner.visualise import image_grid, loss_curves, save_gif, save_png, scatter_plot
+from gan_runner.engine.state import TrainingState
+from gan_runner.engine.stopping import check_parameters
+from gan_runner.pictures import image_grid, loss_curves, save_gif, save_png, scatter_plot
 
 
 STATISTICS = ("loss", "reg", "reg_g", "d")  # the prefixes of the training steps' statistics

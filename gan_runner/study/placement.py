@@ -76,7 +76,7 @@ def place_job(device_setting: str) -> None:
     """In a sweep whose jobs share this machine (the parallel preset) and with train.device=auto: this job's
     GPU becomes the current one (so "auto", which means "cuda", lands there, and the config saved with the
     checkpoints still says auto) and torch gets its share of the cores. Does nothing otherwise."""
-    import torch  # here, so that importing gan_runner.cli (gan-run --help) stays quick
+    import torch  # here, so that importing gan_runner.commands.run (gan-run --help) stays quick
 
     hydra_cfg = HydraConfig.get()
     running_at_once = concurrent_jobs(OmegaConf.select(hydra_cfg, "launcher.n_jobs"), visible_cores())

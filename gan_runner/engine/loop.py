@@ -13,19 +13,19 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from gan_runner import distributed
+from gan_runner.engine import distributed
 from gan_runner.arch import count_parameters
-from gan_runner.build import Run, build, resolve_device, run_parts
-from gan_runner.checkpoint import set_rng_state
+from gan_runner.engine.build import Run, build, resolve_device, run_parts
+from gan_runner.run_directory import set_rng_state
 from gan_runner.errors import UserError
 from gan_runner.loggers import Logger
-from gan_runner.record import RunRecord, sample_picture
-from gan_runner.sample import draw_batches
-from gan_runner.state import TrainingState
-from gan_runner.study import RunIdentity, check_direction
-from gan_runner.steps import Batches, fixed_inputs
-from gan_runner.stopping import Diverged, StopSignals, check_parameters
-from gan_runner.validation import check_writable, setting, validate
+from gan_runner.engine.record import RunRecord, sample_picture
+from gan_runner.commands.sample import draw_batches
+from gan_runner.engine.state import TrainingState
+from gan_runner.study.identity import RunIdentity, check_direction
+from gan_runner.engine.step import Batches, fixed_inputs
+from gan_runner.engine.stopping import Diverged, StopSignals, check_parameters
+from gan_runner.engine.config import check_writable, setting, validate
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
     """Trains one GAN as `cfg` describes, writing everything under `run_dir`; returns the summary, whose
     `status` is completed, interrupted (a stop signal; resumable) or diverged (a NaN or an infinity).
     `identity` names the run in its study (None: a lone run called "run"); `resume` is a checkpoint
-    (checkpoint.load_for_resume) to continue from. Under torchrun every process calls it (gan_runner.distributed
+    (checkpoint.load_for_resume) to continue from. Under torchrun every process calls it (gan_runner.engine.distributed
     says how they share the work); process 0 alone writes."""
     identity = identity or RunIdentity("run")
     started = time.time()

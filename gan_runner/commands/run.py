@@ -6,7 +6,7 @@ lost; 2 bad input (one paragraph on stderr); 128 + the signal's number when a st
 
 Under torchrun (`torchrun --nproc_per_node=N --no-python gan-run ...`) every process runs this app: process 0
 in the run directory, the others in a temporary folder with their logging off, given process 0's run
-directory once they have joined (gan_runner.distributed).
+directory once they have joined (gan_runner.engine.distributed).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gan_runner import distributed
-from gan_runner.checkpoint import load_for_resume
+from gan_runner.engine import distributed
+from gan_runner.run_directory import load_for_resume
 from gan_runner.errors import UserError
-from gan_runner.launch import check_sweep_plugins, hand_over_to_submitit, place_job
-from gan_runner.study import (RunIdentity, chosen_direction, identify, job_dirname, objective_value,
+from gan_runner.study.placement import check_sweep_plugins, hand_over_to_submitit, place_job
+from gan_runner.study.identity import (RunIdentity, chosen_direction, identify, job_dirname, objective_value,
                               record_sweep, settle_direction)
 
 log = logging.getLogger("gan_runner")
@@ -205,9 +205,9 @@ def main() -> None:
 def hydra_main(cfg: DictConfig) -> float | None:
     """Trains one run; returns its objective value for a sweeper (study.objective_value: None, a failed trial,
     when the run did not complete)."""
-    from gan_runner.train import train  # imported here so that `gan-run --help` stays quick
+    from gan_runner.engine.loop import train  # imported here so that `gan-run --help` stays quick
 
-    from gan_runner.validation import setting
+    from gan_runner.engine.config import setting
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     sweeping = HydraConfig.get().mode == RunMode.MULTIRUN

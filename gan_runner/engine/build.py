@@ -18,16 +18,16 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from gan_runner import distributed
+from gan_runner.engine import distributed
 from gan_runner.errors import UserError
-from gan_runner.graphs import GraphedTrainingStep
+from gan_runner.engine.graphs import GraphedTrainingStep
 from gan_runner.health import Health
 from gan_runner.metrics import Metric
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser, combination_warnings
-from gan_runner.state import EMA, TrainingState
-from gan_runner.steps import Precision, TrainingStep
-from gan_runner.validation import setting
+from gan_runner.engine.state import EMA, TrainingState
+from gan_runner.engine.step import Precision, TrainingStep
+from gan_runner.engine.config import setting
 
 
 def build(cfg: DictConfig, key: str, **kwargs: Any) -> Any:

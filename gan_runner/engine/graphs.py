@@ -13,7 +13,7 @@ schedule fills each step. A lazy regulariser (every = k) makes steps of k kinds:
 
 Random draws inside the step (a gradient penalty's interpolation, DRAGAN's perturbation) come from the graph's
 own offsets of the same generator: the same distribution, other numbers than an eager run's. What a graph cannot
-do is refused before training (gan_runner.build.training_step): fp16 (its loss scaler decides on the host
+do is refused before training (gan_runner.engine.build.training_step): fp16 (its loss scaler decides on the host
 whether to skip an update), several processes, torch.compile, a regulariser whose work changes from step to
 step (instance noise's annealing), the CPU.
 """
@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from gan_runner.steps import Batch, Batches, Precision, Stats, TrainingStep
+from gan_runner.engine.step import Batch, Batches, Precision, Stats, TrainingStep
 
 WARMUP = 3  # eager steps of each phase before it is recorded (PyTorch's examples warm up with 3)
 

@@ -1,0 +1,1 @@
+"""Study tools: a run's identity in its sweep, where a sweep's jobs run, comparing runs."""
