@@ -9,8 +9,9 @@ Two symptoms, either fires it:
   yardstick is G's own best, so a G that never spread out (a new one bunches its samples together; one that
   never learns stays so) is not called collapsed: collapse is diversity that was there and is lost.
 - In an evaluation, a count of modes or classes found (`coverage`: toy/modes on the 2-D mixtures, digits/classes
-  on digits) falling to at most `coverage_drop` times the most it has found in this run. A count comes from
-  thousands of samples and metrics are evaluated rarely (metrics.every), so one falling evaluation is enough.
+  on digits, stacked/modes on stacked digits) falling to at most `coverage_drop` times the most it has found in
+  this run. A count comes from thousands of samples and metrics are evaluated rarely (metrics.every), so one
+  falling evaluation is enough.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class ModeCollapse(Detector):
     remembered = ("rows", "peak", "streak", "best", "last")
 
     def __init__(self, diversity: float = 0.5, patience: int = 5, warmup: int = 10,
-                 coverage: list[str] | tuple[str, ...] = ("toy/modes", "digits/classes"),
+                 coverage: list[str] | tuple[str, ...] = ("toy/modes", "digits/classes", "stacked/modes"),
                  coverage_drop: float = 0.75) -> None:
         if not 0 < diversity < 1 or patience < 1 or warmup < 0 or not 0 < coverage_drop < 1:
             raise ValueError("mode_collapse needs 0 < diversity < 1, patience >= 1, warmup >= 0 and 0 < coverage_drop "

@@ -12,9 +12,21 @@ from __future__ import annotations
 
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 
 Sampler = Callable[..., Iterator[torch.Tensor]]  # (n, rows=None)
+
+
+def kl_to_uniform(counts: np.ndarray | torch.Tensor) -> float:
+    """KL(q || uniform) in nats, q = counts / counts.sum() over the len(counts) bins (modes, classes): 0 when every
+    bin is equally full, log(len(counts)) when one bin holds everything, inf when every bin is empty (then q is
+    undefined). The reverse KL of VEEGAN and PacGAN, whose uniform is the true mixture's weights."""
+    counts = np.asarray(counts, dtype=np.float64)
+    if counts.sum() == 0:
+        return float("inf")
+    q = counts[counts > 0] / counts.sum()
+    return float((q * np.log(q * len(counts))).sum())
 
 
 class Metric:

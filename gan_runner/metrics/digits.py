@@ -25,13 +25,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.svm import SVC
 
 from gan_runner.data import to_uint8_images
+from gan_runner.data.digits import train_and_held_out
 from gan_runner.errors import UserError
-from gan_runner.metrics import Metric, Sampler
+from gan_runner.metrics import Metric, Sampler, kl_to_uniform
 from gan_runner.metrics.fid import frechet_distance
 
 
@@ -48,9 +48,8 @@ class DigitsClassifier(Metric):
         super().__init__(every)
         self.n_samples = n_samples
         digits = load_digits()
-        train_x, test_x, train_y, _ = train_test_split(
-            digits.images, digits.target, test_size=0.25, random_state=seed, stratify=digits.target
-        )
+        train, held_out = train_and_held_out(seed)  # the split metrics=stacked and dataset=stacked_digits use too
+        train_x, test_x, train_y = digits.images[train], digits.images[held_out], digits.target[train]
         with warnings.catch_warnings():  # scikit-learn 1.9 deprecates `probability` (pinned below 1.11)
             warnings.simplefilter("ignore", FutureWarning)
             self.classifier = SVC(probability=True, random_state=seed)
@@ -77,12 +76,11 @@ class DigitsClassifier(Metric):
     def score(self, images: torch.Tensor) -> dict[str, float]:
         digits = to_8x8(images)
         probabilities = self.classifier.predict_proba(digits)
-        histogram = np.bincount(probabilities.argmax(1), minlength=10) / len(probabilities)
-        present = histogram > 0
+        counts = np.bincount(probabilities.argmax(1), minlength=10)
         return {
             "confidence": float(probabilities.max(1).mean()),
-            "classes": float((histogram >= 0.01).sum()),
-            "class_kl": float((histogram[present] * np.log(histogram[present] * 10)).sum()),
+            "classes": float((counts / len(probabilities) >= 0.01).sum()),
+            "class_kl": kl_to_uniform(counts),
             "frechet": frechet_distance(*self._statistics(digits), *self.train_statistics),
         }
 

@@ -17,25 +17,19 @@ import torch
 
 from gan_runner.data.toy import GaussianMixture
 from gan_runner.errors import UserError
-from gan_runner.metrics import Metric, Sampler
+from gan_runner.metrics import Metric, Sampler, kl_to_uniform
 
 
 def mode_statistics(samples: torch.Tensor, centres: torch.Tensor, std: float) -> dict[str, float]:
     distances = torch.cdist(samples.double(), centres.double())
     nearest_distance, nearest_mode = distances.min(1)
     high_quality = nearest_distance <= 3 * std
-    counts = torch.bincount(nearest_mode[high_quality], minlength=len(centres)).double()
-    if counts.sum() > 0:
-        q = counts / counts.sum()
-        present = q > 0
-        reverse_kl = (q[present] * (q[present] * len(centres)).log()).sum().item()
-    else:
-        reverse_kl = float("inf")  # no sample near any mode: the histogram is undefined
+    counts = torch.bincount(nearest_mode[high_quality], minlength=len(centres))
     modes, quality = float((counts > 0).sum()), high_quality.double().mean().item()
     return {
         "toy/modes": modes,
         "toy/high_quality": quality,
-        "toy/reverse_kl": reverse_kl,
+        "toy/reverse_kl": kl_to_uniform(counts),  # inf when no sample is near any mode
         "toy/modes_then_quality": modes + quality / 2,
     }
 
