@@ -1,1 +1,6 @@
-"""gan-run's Hydra configs, one folder per config group; installed as the package gan_runner.conf."""
+"""gan-runner's configs (conf/ in the repository, shipped as gan_runner.conf). Importing the package, as Hydra
+does when it reads pkg://gan_runner.conf, registers the typed schema of `train` (gan_runner/engine/config.py)."""
+
+from gan_runner.engine.config import register
+
+register()

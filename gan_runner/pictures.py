@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
+from torch import nn
 
 if TYPE_CHECKING:
     from gan_runner.data.gauss1d import GameCurves
@@ -121,20 +121,19 @@ def save_gif(frames: list[Path], path: Path, frame_ms: int = 400) -> None:
     images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
 
 
-def loss_curves(metrics_file: Path) -> np.ndarray | None:
-    """Every loss/, reg/ and d/ series of metrics.jsonl against the step, as uint8 H x W x 3 (None when
-    nothing was logged yet)."""
-    if not metrics_file.is_file():
+def loss_curves(rows: list[dict[str, Any]]) -> np.ndarray | None:
+    """Every loss, penalty and D output (run_directory.STATISTICS' "losses") of a run's rows against the step, a
+    panel per prefix, as uint8 H x W x 3 (None when nothing was logged yet)."""
+    from gan_runner.run_directory import statistic_section
+
+    keys = sorted({k for row in rows for k in row if statistic_section(k) == "losses"})
+    if not keys:
         return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [json.loads(line) for line in metrics_file.read_text().splitlines() if line.strip()]
-    keys = sorted({k for row in rows for k in row if k.split("/")[0] in ("loss", "reg", "d")})
-    if not keys:
-        return None
     panels = sorted({k.split("/")[0] for k in keys})
     figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), dpi=100, squeeze=False)
     for axis, panel in zip(axes[0], panels):
@@ -155,3 +154,25 @@ def save_png(image: np.ndarray, path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path)
+
+
+def sample_picture(G_ema: nn.Module, D: nn.Module, fixed: tuple[torch.Tensor, torch.Tensor | None],
+                   dataset: Any, sample: Any, seed: int, step: int, objective: Any = None) -> np.ndarray:
+    """Images: a grid of the averaged G's samples of the fixed z (a row per class when conditional). 2-D data:
+    1,000 samples over 1,000 real points and D's landscape (none for a conditional D, which has one per class).
+    A dataset with a `picture` method draws its own (gauss1d: Goodfellow et al. 2014's Figure 1)."""
+    if hasattr(dataset, "picture"):
+        return dataset.picture(G_ema, D, objective, fixed, sample, step)
+    z, labels = fixed
+    with torch.no_grad():
+        fake = G_ema(z, labels)
+    if fake.dim() == 4:
+        return image_grid(fake, rows=8 if labels is not None else None)
+    real, _ = dataset.sample(1000, torch.Generator().manual_seed(seed + 3))
+    device = next(D.parameters()).device
+    landscape = None if labels is not None else (lambda x: D(x.to(device)))
+    D.eval()
+    try:
+        return scatter_plot(torch.cat([points.cpu() for points in sample(1000)]), real, landscape, f"step {step}")
+    finally:
+        D.train()

@@ -1,7 +1,7 @@
-"""Time one training step of each architecture at 32x32: a discriminator update and a generator update
-(steps.py's own d_step and g_step), hinge loss, batch 64, z of 128, three channels, the widths of
-conf/arch/<name>.yaml (at 32x32: DCGAN 256-128-64 / 64-128-256, SNGAN's ResNet, SAGAN with attention at
-16x16), no regulariser, unconditional, fp32.
+"""Time one training step of each architecture at 32x32: the loop's own step (engine/step.py: a discriminator update
+and a generator update, the bookkeeping), built as gan-run builds it, with the hinge loss, batch 64, z of 128, three
+channels (stacked digits), the widths of conf/arch/<name>.yaml (at 32x32: DCGAN 256-128-64 / 64-128-256, SNGAN's
+ResNet, SAGAN with attention at 16x16), no regulariser, unconditional, fp32.
 
     OMP_NUM_THREADS=2 python scripts/bench_arch.py [--archs mlp dcgan resnet sagan] [--cpu-steps 3] [--gpu-steps 20]
 
@@ -18,41 +18,35 @@ import time
 
 import torch
 from hydra import compose, initialize_config_module
-from hydra.utils import instantiate
 
 from gan_runner.arch import count_parameters
-from gan_runner.objectives.hinge import Hinge
-from gan_runner.engine.step import Batch, d_step, g_step
+from gan_runner.engine.build import build_parts, build_step
 
-SHAPE, Z_DIM, BATCH = (3, 32, 32), 128, 64
+BATCH = 64
 
 
-def build(arch: str, device: torch.device) -> tuple[torch.nn.Module, torch.nn.Module]:
+def built(arch: str, device: str):
     with initialize_config_module(config_module="gan_runner.conf", version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"arch={arch}"])
-    torch.manual_seed(0)
-    G = instantiate(cfg.arch.generator, z_dim=Z_DIM, data_shape=SHAPE, num_classes=None).to(device)
-    D = instantiate(cfg.arch.discriminator, data_shape=SHAPE, num_classes=None).to(device)
-    return G, D
+        cfg = compose(config_name="config", overrides=[
+            f"arch={arch}", "dataset=stacked_digits", "dataset.resolution=32", f"dataset.size={4 * BATCH}",
+            "objective=hinge", "z_dim=128", f"train.batch_size={BATCH}", "train.betas=[0.0,0.9]", "metrics=none",
+            "logger=none", "health=none", f"train.device={device}"])
+    parts = build_parts(cfg)
+    return parts, build_step(cfg, parts)
 
 
-def time_steps(arch: str, device: torch.device, steps: int, warm_up: int) -> float:
-    """Median milliseconds of a D step plus a G step."""
-    G, D = build(arch, device)
-    opt_g = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.0, 0.9))
-    opt_d = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.0, 0.9))
-    objective = Hinge()
-    real = torch.rand(BATCH, *SHAPE, device=device) * 2 - 1
+def time_steps(arch: str, device: str, steps: int, warm_up: int) -> float:
+    """Median milliseconds of the loop's step."""
+    _, step = built(arch, device)
     times = []
-    for step in range(warm_up + steps):
-        if device.type == "cuda":
+    for number in range(warm_up + steps):
+        if device == "cuda":
             torch.cuda.synchronize()
         started = time.perf_counter()
-        d_step(G, D, objective, {}, opt_d, Batch(real, None, torch.randn(BATCH, Z_DIM, device=device), None), step)
-        g_step(G, D, objective, {}, opt_g, Batch(real, None, torch.randn(BATCH, Z_DIM, device=device), None), step)
-        if device.type == "cuda":
+        step()
+        if device == "cuda":
             torch.cuda.synchronize()
-        if step >= warm_up:
+        if number >= warm_up:
             times.append(1000 * (time.perf_counter() - started))
     return statistics.median(times)
 
@@ -69,10 +63,11 @@ def main() -> None:
     print("| arch | params G | params D | ms/step CPU | ms/step GPU |")
     print("|---|---:|---:|---:|---:|")
     for arch in args.archs:
-        G, D = build(arch, torch.device("cpu"))
-        cpu = time_steps(arch, torch.device("cpu"), args.cpu_steps, warm_up=1)
-        cuda = f"{time_steps(arch, torch.device('cuda'), args.gpu_steps, warm_up=5):.1f}" if gpu else "n/a"
-        print(f"| {arch} | {count_parameters(G):,} | {count_parameters(D):,} | {cpu:.0f} | {cuda} |", flush=True)
+        parts, _ = built(arch, "cpu")
+        cpu = time_steps(arch, "cpu", args.cpu_steps, warm_up=1)
+        cuda = f"{time_steps(arch, 'cuda', args.gpu_steps, warm_up=5):.1f}" if gpu else "n/a"
+        print(f"| {arch} | {count_parameters(parts.state.G):,} | {count_parameters(parts.state.D):,} | {cpu:.0f} | "
+              f"{cuda} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from gan_runner.engine.build import configure_device, networks
 from gan_runner.metrics import fid as fid_module
 from gan_runner.metrics.fid import FID
 from gan_runner.metrics.inception import WEIGHTS_FILE, hub_weights_path, write_random_weights
-from gan_runner.commands.sample import draw_batches
+from gan_runner.engine.sampling import draw_batches
 
 REAL_IMAGES = 2000
 
@@ -54,7 +54,7 @@ def main() -> None:
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
 
     with initialize_config_module(config_module="gan_runner.conf", version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["+experiment=dcgan", f"dataset.resolution={args.resolution}"])
+        cfg = compose(config_name="config", overrides=["experiment=dcgan", f"dataset.resolution={args.resolution}"])
     configure_device(cfg, device)  # as a run sets the device up (TF32 and cuDNN's autotuner on CUDA)
     torch.manual_seed(0)
     G, _, _ = networks(cfg, (3, args.resolution, args.resolution), None)

@@ -19,19 +19,17 @@ import time
 import torch
 from hydra import compose, initialize_config_module
 
-from gan_runner.engine.build import run_parts
+from gan_runner.engine.build import build_parts, build_step
+from gan_runner.engine.step import TrainingStep
 from gan_runner.health.diagnostics import spectral_norms
-from gan_runner.engine.step import Batches, d_step, g_step
 
 
-def seconds_per_step(run, state, batches: Batches, n_critic: int, steps: int) -> float:
+def seconds_per_step(step: TrainingStep, steps: int) -> float:
+    """The loop's own step, timed (its statistics are fetched at the end, as a row would)."""
     started = time.perf_counter()
-    for step in range(steps):
-        for _ in range(n_critic):
-            batch = batches.next()
-            d_step(run.G, run.D, run.objective, state.regularisers, state.opt_d, batch, step, run.precision)
-        g_step(run.G, run.D, run.objective, state.regularisers, state.opt_g, batches.for_generator(batch), step,
-               run.precision)
+    for _ in range(steps):
+        step()
+    step.state.stats.means()
     return (time.perf_counter() - started) / steps
 
 
@@ -53,28 +51,26 @@ def main() -> None:
     args = parser.parse_args()
     with initialize_config_module(config_module="gan_runner.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=["logger=none", "metrics=none", *args.overrides])
-    device = torch.device("cpu")
-    run, state = run_parts(cfg, device)
-    data = run.dataset.batches(cfg.train.batch_size, torch.Generator().manual_seed(0), 0, device)
-    batches = Batches(data, cfg.z_dim, run.num_classes, device, state.G.latent)
-    threshold = run.objective.decision_threshold
-    seconds_per_step(run, state, batches, cfg.train.n_critic, 20)  # warm-up
+    cfg.train.device = "cpu"
+    parts = build_parts(cfg)
+    state, objective = parts.state, parts.objective
+    step = build_step(cfg, parts)
+    threshold = objective.decision_threshold
+    seconds_per_step(step, 20)  # warm-up
     with_accuracy, without_accuracy, norms, diversity, detectors = [], [], [], [], []
     health = state.health
     for repeat in range(args.repeats):
-        run.objective.decision_threshold = threshold
-        with_accuracy.append(seconds_per_step(run, state, batches, cfg.train.n_critic, args.steps))
-        run.objective.decision_threshold = None
-        without_accuracy.append(seconds_per_step(run, state, batches, cfg.train.n_critic, args.steps))
+        objective.decision_threshold = threshold
+        with_accuracy.append(seconds_per_step(step, args.steps))
+        objective.decision_threshold = None
+        without_accuracy.append(seconds_per_step(step, args.steps))
         norms.append(seconds(lambda: spectral_norms({"G": state.G, "D": state.D})))
         diversity.append(seconds(lambda: health.diversity(state.G)))
         # A row as the loop makes it (one step's statistics and the diagnostics); the detectors' history grows by
         # a row a call, as in a run.
-        batch = batches.next()
-        stats = {**d_step(run.G, run.D, run.objective, state.regularisers, state.opt_d, batch, 0, run.precision),
-                 **g_step(run.G, run.D, run.objective, state.regularisers, state.opt_g, batches.for_generator(batch),
-                          0, run.precision)}
-        row = {key: float(value) for key, value in stats.items()}
+        objective.decision_threshold = threshold
+        step()
+        row = state.stats.means()
         row.update(health.diagnostics(state.G, state.D, row))
         detectors.append(seconds(lambda: health.observe(row, repeat)))
     step, bare, sigma, spread, detect = (statistics.median(v) for v in

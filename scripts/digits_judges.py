@@ -19,7 +19,8 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from gan_runner.metrics.digits import DigitsClassifier, to_8x8
-from gan_runner.commands.sample import draw, load_generator
+from gan_runner.commands.sample import load_generator
+from gan_runner.engine.sampling import draw
 
 
 def main() -> None:

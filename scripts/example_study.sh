@@ -17,7 +17,7 @@ gan-report "$sweep" metric=toy/modes,toy/high_quality,toy/reverse_kl out="$repor
 python - "$report/table.md" <<'PY'
 import sys
 from pathlib import Path
-from gan_runner.commands.report import write_section
+from gan_runner.study.docs import write_section
 table = "\n".join(line for line in open(sys.argv[1]).read().splitlines() if line.startswith("|"))  # no footnote
 write_section(Path("README.md"), "example_study", table)
 PY

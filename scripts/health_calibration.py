@@ -25,7 +25,7 @@ from omegaconf import OmegaConf
 
 from gan_runner.engine.build import networks, seed_everything
 from gan_runner.health.diagnostics import spectral_norms
-from gan_runner.commands.report import write_section
+from gan_runner.study.docs import write_section
 from gan_runner.engine.loop import train
 
 CONSTANT = "train.lr_end_factor=1.0"  # runs cut short keep their learning rates
@@ -35,7 +35,7 @@ RUNS = {  # name: (healthy or the failure it is made for, overrides)
     "ring8_seed2": ("healthy", ["dataset=ring8", "seed=2"]),
     "digits_seed0": ("healthy", []),
     "digits_seed1": ("healthy", ["seed=1"]),
-    "cgan_digits": ("healthy", ["+experiment=cgan_digits"]),
+    "cgan_digits": ("healthy", ["experiment=cgan_digits"]),
     "frozen_g_minimax": ("discriminator wins", ["dataset=ring8", "objective=minimax", "regulariser=none",
                                                 "train.lr_g=1e-8", "train.steps=1500", CONSTANT]),
     "frozen_g_nonsaturating": ("discriminator wins", ["dataset=ring8", "regulariser=none", "train.lr_g=1e-8",

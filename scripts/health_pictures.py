@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_module
 
-from gan_runner.commands.report import write_section
+from gan_runner.study.docs import write_section
 from gan_runner.engine.loop import train
 
 RUNS = {  # name: (title, overrides)

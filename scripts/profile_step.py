@@ -1,8 +1,9 @@
-"""Where one training step's time goes: torch.profiler over the run's own step (n_critic D updates, one G update,
-the EMA, the statistics), as train.py calls it, after a few warm-up steps.
+"""Where one training step's time goes: torch.profiler over the run's own step (the schedule, n_critic D updates, one
+G update, the counters, the statistics, the moving average), built and called as the loop does, after a few warm-up
+steps.
 
     python scripts/profile_step.py [--steps 5] [--warmup 3] [--top 15] OVERRIDES...
-    python scripts/profile_step.py +experiment=sngan dataset=image_folder dataset.root=DIR train.precision=bf16
+    python scripts/profile_step.py experiment=sngan dataset=image_folder dataset.root=DIR train.precision=bf16
 
 Prints the operators launched per step (a GPU step bound by Python's launches costs about their count times a
 few microseconds), the step's wall time, and the operators that took the most time on the device (CUDA) or
@@ -21,9 +22,7 @@ from hydra import compose, initialize_config_module
 from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 
-from gan_runner.engine.build import resolve_device, run_parts
-from gan_runner.engine.step import Batches
-from gan_runner.engine.config import setting
+from gan_runner.engine.build import build_parts, build_step
 
 
 def main() -> None:
@@ -36,32 +35,24 @@ def main() -> None:
     args = parser.parse_args()
     with initialize_config_module(config_module="gan_runner.conf", version_base="1.3"):
         cfg = compose(config_name="config", overrides=args.overrides)
-    device = resolve_device(cfg.train.device)
-    run, state = run_parts(cfg, device)
-    data = run.dataset.batches(cfg.train.batch_size, torch.Generator().manual_seed(cfg.seed), 0, device)
-    batches = Batches(data, cfg.z_dim, run.num_classes, device, state.G.latent, setting(cfg, "train.reuse_fakes"))
-
-    def step(number: int) -> None:  # train.py's step, without the cadence (no row, metric, picture, checkpoint)
-        run.step.set_learning_rates(state, 1.0)
-        for stats in run.step(state, batches, number):
-            state.stats.add(stats, number)
-        state.d_steps += cfg.train.n_critic
-        state.ema.update(state.G, number)
+    parts = build_parts(cfg)
+    step = build_step(cfg, parts)  # the loop's own step: schedule, updates, counters, statistics, moving average
+    device = parts.device
 
     cuda = device.type == "cuda"
     synchronise = torch.cuda.synchronize if cuda else (lambda: None)
-    for number in range(1, args.warmup + 1):
-        step(number)
+    for _ in range(args.warmup):
+        step()
     synchronise()
     started = time.perf_counter()
-    for number in range(args.warmup + 1, args.warmup + args.steps + 1):
-        step(number)
+    for _ in range(args.steps):
+        step()
     synchronise()
     seconds = (time.perf_counter() - started) / args.steps
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
     with profile(activities=activities) as profiler:
-        for number in range(args.warmup + args.steps + 1, args.warmup + 2 * args.steps + 1):
-            step(number)
+        for _ in range(args.steps):
+            step()
         synchronise()
     top_level = [event for event in profiler.events()  # the operators Python called (not the kernels they ran)
                  if event.cpu_parent is None and event.device_type == DeviceType.CPU]

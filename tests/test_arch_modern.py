@@ -16,13 +16,14 @@ from PIL import Image
 from torch.nn.utils import parametrize
 
 from gan_runner.arch import biggan, count_parameters, dcgan, mlp, resnet, sagan
-from gan_runner.run_directory import load_for_resume
+from gan_runner.run_directory import Checkpoint
 from gan_runner.errors import UserError
 from gan_runner.regularisers.spectral_norm import apply_spectral_norm
-from gan_runner.commands.sample import draw, load_generator
+from gan_runner.commands.sample import load_generator
+from gan_runner.engine.sampling import draw
 from gan_runner.commands.sample import main as sample_main
 from gan_runner.engine.loop import train
-from tests.conftest import SHRINK, TINY_ARCH, load_script, make_config, metric_rows, options
+from tests.conftest import SHRINK, TINY, make_config, metric_rows, options
 
 LABELS = 3
 
@@ -294,7 +295,7 @@ def test_biggan_refuses_a_z_too_small_to_split() -> None:
     with pytest.raises(UserError, match=r"at least 4.*z_dim=64.*hier=false"):
         biggan.Generator(3, (3, 32, 32), width=4)
     assert biggan.Generator(3, (3, 32, 32), width=4, hier=False).chunk_sizes == [3]
-    cfg = make_config(*SHRINK, "arch=biggan", *TINY_ARCH["biggan"], "dataset=digits", "z_dim=1")
+    cfg = make_config(*SHRINK, "arch=biggan", *TINY, "dataset=digits", "z_dim=1")
     with pytest.raises(UserError, match="z_dim needs at least 2"):
         train(cfg, Path("unused"))
 
@@ -327,7 +328,7 @@ def test_spectral_norm_reaches_biggans_layers_but_not_its_shared_embedding() -> 
 
 
 def test_a_conditional_biggan_trains_with_its_papers_regularisers(tmp_path: Path) -> None:
-    cfg = make_config(*SHRINK, "arch=biggan", *TINY_ARCH["biggan"], "dataset=digits", "conditional=true",
+    cfg = make_config(*SHRINK, "arch=biggan", *TINY, "dataset=digits", "conditional=true",
                       "objective=hinge", "regulariser=[spectral_norm,orthogonal]",
                       "regulariser.spectral_norm.generator=true")
     assert train(cfg, tmp_path)["status"] == "completed"
@@ -360,7 +361,7 @@ def _rows(run_dir: Path) -> list[dict]:
 @pytest.mark.parametrize("conditional", [False, True])
 @pytest.mark.parametrize("arch", ["resnet", "sagan", "biggan"])
 def test_two_steps_on_digits(tmp_path: Path, arch: str, conditional: bool) -> None:
-    cfg = make_config(*SHRINK, f"arch={arch}", *TINY_ARCH[arch], "dataset=digits", f"conditional={conditional}",
+    cfg = make_config(*SHRINK, f"arch={arch}", *TINY, "dataset=digits", f"conditional={conditional}",
                       "objective=hinge", "regulariser=spectral_norm")
     summary = train(cfg, tmp_path)
     assert summary["status"] == "completed" and [row["step"] for row in _rows(tmp_path)] == [1, 2]
@@ -377,7 +378,7 @@ def test_an_unconditional_run_draws_no_labels(tmp_path: Path, monkeypatch: pytes
         raise AssertionError("torch.randint called by an unconditional run")
 
     monkeypatch.setattr(torch, "randint", refuse)
-    summary = train(make_config(*SHRINK, *TINY_ARCH["dcgan"], "dataset=digits"), tmp_path)
+    summary = train(make_config(*SHRINK, *TINY, "dataset=digits"), tmp_path)
     assert summary["status"] == "completed"
 
 
@@ -386,25 +387,25 @@ def test_conditional_needs_a_labelled_dataset(tmp_path: Path) -> None:
     folder.mkdir()
     for i in range(8):  # images directly in the root: unlabelled
         Image.fromarray(np.full((8, 8), 30 * i, dtype=np.uint8)).save(folder / f"{i}.png")
-    cfg = make_config(*SHRINK, *TINY_ARCH["dcgan"], "dataset=image_folder", f"dataset.root={folder}",
+    cfg = make_config(*SHRINK, *TINY, "dataset=image_folder", f"dataset.root={folder}",
                       "dataset.resolution=8", "dataset.channels=1", "conditional=true")
     with pytest.raises(UserError, match="conditional=true needs class labels.*conditional=false"):
         train(cfg, tmp_path / "run")
 
 
 def test_a_conditional_run_resumes_exactly(tmp_path: Path) -> None:
-    common = [*SHRINK, "arch=resnet", *TINY_ARCH["resnet"], "dataset=digits", "conditional=true", "train.n_critic=2",
+    common = [*SHRINK, "arch=resnet", *TINY, "dataset=digits", "conditional=true", "train.n_critic=2",
               "regulariser=r1"]
     train(make_config(*common, "train.steps=4"), tmp_path / "whole")
     train(make_config(*common, "train.steps=2"), tmp_path / "parts")
-    state = load_for_resume(tmp_path / "parts" / "checkpoints" / "last.pt")
+    state = Checkpoint.load(tmp_path / "parts" / "checkpoints" / "last.pt")
     train(make_config(*common, "train.steps=4"), tmp_path / "parts", resume=state)
     assert _rows(tmp_path / "parts") == _rows(tmp_path / "whole")
 
 
 def test_gan_sample_draws_the_asked_class(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     run = tmp_path / "run"
-    train(make_config(*SHRINK, "arch=sagan", *TINY_ARCH["sagan"], "dataset=digits", "conditional=true"), run)
+    train(make_config(*SHRINK, "arch=sagan", *TINY, "dataset=digits", "conditional=true"), run)
     sample_main([f"run_dir={run}", "n=6", f"out={tmp_path / 'three.npz'}", "y=3"])
     three = np.load(tmp_path / "three.npz")["x"]
     assert three.shape == (6, 1, 8, 8)
@@ -424,35 +425,36 @@ def test_gan_sample_draws_the_asked_class(tmp_path: Path, capsys: pytest.Capture
 
 
 def test_gan_sample_refuses_a_class_from_an_unconditional_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    train(make_config(*SHRINK, *TINY_ARCH["dcgan"], "dataset=digits"), tmp_path)
+    train(make_config(*SHRINK, *TINY, "dataset=digits"), tmp_path)
     with pytest.raises(SystemExit):
         sample_main([f"run_dir={tmp_path}", "n=2", f"out={tmp_path / 'x.npz'}", "y=1"])
     assert "unconditional" in capsys.readouterr().err
 
 
 def test_the_experiment_presets_compose_as_their_papers_say() -> None:
-    sngan_cfg = make_config("+experiment=sngan")
+    sngan_cfg = make_config("experiment=sngan")
     assert sngan_cfg.arch.generator._target_ == "gan_runner.arch.resnet.Generator"
     assert sngan_cfg.objective._target_.endswith("Hinge") and set(sngan_cfg.regulariser) == {"spectral_norm"}
     train_cfg = sngan_cfg.train
     assert (train_cfg.n_critic, train_cfg.lr_end_factor, list(train_cfg.betas)) == (5, 0.0, [0.0, 0.9])
-    sagan_cfg = make_config("+experiment=sagan")
+    sagan_cfg = make_config("experiment=sagan")
     assert sagan_cfg.arch.discriminator._target_ == "gan_runner.arch.sagan.Discriminator"
     assert sagan_cfg.regulariser.spectral_norm.generator is True
     assert (sagan_cfg.train.lr_g, sagan_cfg.train.lr_d) == (1e-4, 4e-4)
-    assert make_config("+experiment=cgan_digits").conditional is True
+    assert make_config("experiment=cgan_digits").conditional is True
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_every_experiment_trains_two_steps(tmp_path: Path, experiment: str) -> None:
-    arch = make_config(f"+experiment={experiment}").arch.generator._target_.split(".")[2]
-    cfg = make_config(f"+experiment={experiment}", *SHRINK, "dataset=digits", "dataset.resolution=8", *TINY_ARCH[arch])
+    arch = make_config(f"experiment={experiment}").arch.generator._target_.split(".")[2]
+    cfg = make_config(f"experiment={experiment}", *SHRINK, "dataset=digits", "dataset.resolution=8", *TINY)
     assert train(cfg, tmp_path)["status"] == "completed"
 
 
 def test_cgan_digits_check_reports_each_class(tmp_path: Path) -> None:
-    train(make_config(*SHRINK, "arch=resnet", *TINY_ARCH["resnet"], "dataset=digits", "conditional=true"), tmp_path)
-    check = load_script("cgan_digits_check")
+    train(make_config(*SHRINK, "arch=resnet", *TINY, "dataset=digits", "conditional=true"), tmp_path)
+    from gan_runner.study import cgan_digits_check as check
+
     table, agreement = check.check(tmp_path, n=20)
     assert set(agreement) == set(range(10))
     generator, z_dim = load_generator(tmp_path)

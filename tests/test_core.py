@@ -17,7 +17,8 @@ from omegaconf import DictConfig
 from torch import nn
 
 from gan_runner.arch.dcgan import Discriminator
-from gan_runner.run_directory import UnsafeCheckpoint, load_checkpoint, load_for_resume, rng_state, set_rng_state
+from gan_runner.engine.state import restore_rng, rng_state
+from gan_runner.run_directory import Checkpoint, UnsafeCheckpoint, read_safely
 from gan_runner.data.digits import Digits
 from gan_runner.data.toy import Ring
 from gan_runner.errors import UserError
@@ -33,9 +34,9 @@ from gan_runner.regularisers.weight_clipping import WeightClipping
 from gan_runner.commands.sample import load_generator
 from gan_runner.engine.state import EMA
 from gan_runner.engine.stats import StatsCollector
-from gan_runner.engine.step import Batch, d_step
+from gan_runner.engine.step import UpdateInputs, d_step
 from gan_runner.engine.loop import train
-from tests.conftest import REPO, SHRINK, TINY_ARCH, make_config, metric_rows
+from tests.conftest import REPO, SHRINK, TINY, make_config, metric_rows
 
 # --- 1. the generator's moving average -------------------------------------------------------------------
 
@@ -85,9 +86,9 @@ def test_ema_without_rampup_is_the_fixed_decay_and_zero_decay_is_g_itself() -> N
 
 
 def test_a_run_keeps_the_averaged_generator_in_its_checkpoint(tmp_path: Path) -> None:
-    cfg = make_config(*SHRINK, "train.steps=3", *TINY_ARCH["dcgan"], "train.ema=0.9", "train.ema_rampup=null")
+    cfg = make_config(*SHRINK, "train.steps=3", *TINY, "train.ema=0.9", "train.ema_rampup=null")
     train(cfg, tmp_path)
-    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    state = Checkpoint.load(tmp_path / "checkpoints" / "last.pt").state
     G, G_ema = state["G"], state["G_ema"]
     running = [k for k in G if k.endswith("running_mean")]
     assert running and all(not torch.equal(G[k], G_ema[k]) for k in running)  # averaged, not copied
@@ -101,7 +102,7 @@ def top_singular_values(model: nn.Module) -> list[float]:
                                      ord=2).item() for m in model.modules() if hasattr(m, "parametrizations")]
 
 
-@pytest.mark.parametrize("data", [["dataset=ring8"], ["dataset=digits", *TINY_ARCH["dcgan"]]], ids=["mlp", "dcgan"])
+@pytest.mark.parametrize("data", [["dataset=ring8"], ["dataset=digits", *TINY]], ids=["mlp", "dcgan"])
 def test_the_averaged_generator_keeps_spectral_norm_at_one(tmp_path: Path, data: list[str]) -> None:
     """Spectral norm's u and v are state about a layer's own weights: the average refines its own on the averaged
     weights rather than averaging G's (whose shortened u let σ pass 1: 1.0104 after 300 steps at lr 3e-2)."""
@@ -137,7 +138,7 @@ def test_a_lazy_penalty_appears_in_every_row_of_the_ring8_defaults(tmp_path: Pat
     # ring8: gp0 every 4 D steps, a row every 50 steps. Before, the row held only the last step's
     # statistics, and step 50's D step (number 49) computes no penalty, so no row had reg/gp0.
     cfg = make_config("dataset=ring8", "logger=none", "metrics=none", "train.steps=100", "train.sample_every=1000",
-                      "train.device=cpu", *TINY_ARCH["mlp"])
+                      "train.device=cpu", *TINY)
     assert cfg.regulariser.gp0.every == 4 and cfg.train.log_every == 50
     train(cfg, tmp_path)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -158,7 +159,7 @@ def test_only_batch_norm_makes_one_samples_gradient_depend_on_the_others(norm: s
 
 
 def test_a_penalty_with_a_batch_normalised_d_warns_and_names_the_fix(tmp_path: Path) -> None:
-    common = [*SHRINK, *TINY_ARCH["dcgan"], "dataset.resolution=16", "regulariser=[gp,r1]"]
+    common = [*SHRINK, *TINY, "dataset.resolution=16", "regulariser=[gp,r1]"]
     (warning,) = train(make_config(*common), tmp_path / "batch")["warnings"]
     assert "gp, r1 with a batch-normalised discriminator" in warning and "arch.discriminator.norm=layer" in warning
     assert train(make_config(*common, "arch.discriminator.norm=layer"), tmp_path / "layer")["warnings"] == []
@@ -166,7 +167,7 @@ def test_a_penalty_with_a_batch_normalised_d_warns_and_names_the_fix(tmp_path: P
 
 def test_an_unknown_norm_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="norm must be one of batch, layer, instance, none"):
-        train(make_config(*SHRINK, *TINY_ARCH["dcgan"], "arch.discriminator.norm=group"), tmp_path)
+        train(make_config(*SHRINK, *TINY, "arch.discriminator.norm=group"), tmp_path)
 
 
 # --- 4. warnings from capabilities ----------------------------------------------------------------------
@@ -241,7 +242,7 @@ class LabelRecorder(nn.Module):
 @pytest.mark.parametrize("points, side", [(OnFake(), "fake"), (OnReal(), "real"), (Interpolates(), "real")])
 def test_penalties_score_their_points_with_the_matching_labels(points: object, side: str) -> None:
     D, G = LabelRecorder(), nn.Identity()
-    batch = Batch(torch.randn(4, 2), torch.tensor([0, 1, 2, 3]), torch.randn(4, 2), torch.tensor([7, 7, 8, 8]))
+    batch = UpdateInputs(torch.randn(4, 2), torch.tensor([0, 1, 2, 3]), torch.randn(4, 2), torch.tensor([7, 7, 8, 8]))
     G.forward = lambda z, y=None: z  # noqa: E731
     optimiser = torch.optim.SGD(D.parameters(), lr=0.0)
     d_step(G, D, Hinge(), {"r": GradientPenalty(target=0, points=points)}, optimiser, batch, 0)
@@ -269,15 +270,15 @@ def test_a_checkpoint_holding_a_pickled_callable_is_refused_unopened(tmp_path: P
     path = run / "checkpoints" / "last.pt"
     torch.save({"G_ema": {}, "config": {}, "data_shape": [2], "surprise": Payload(marker)}, path)
     with pytest.raises(UnsafeCheckpoint, match=r"io\.open"):
-        load_checkpoint(path)
-    for load in (lambda: load_generator(run), lambda: load_for_resume(path)):
+        read_safely(path)
+    for load in (lambda: load_generator(run), lambda: Checkpoint.load(path)):
         with pytest.raises(UserError, match="Refused to open .*could run arbitrary code"):
             load()
     assert not marker.exists()
 
 
 def test_checkpoints_hold_only_tensors_and_plain_containers(tmp_path: Path) -> None:
-    train(make_config(*SHRINK, "dataset=ring8", *TINY_ARCH["mlp"], "regulariser=[spectral_norm,instance_noise]"),
+    train(make_config(*SHRINK, "dataset=ring8", *TINY, "regulariser=[spectral_norm,instance_noise]"),
           tmp_path)
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)  # no allow-list at all
     assert state["step"] == 2 and state["regularisers"]["instance_noise"] == {"d_steps": 2}
@@ -288,9 +289,8 @@ def test_rng_states_round_trip_through_plain_containers() -> None:
     np.random.normal()  # a cached Gaussian half-pair is part of NumPy's state
     saved = rng_state()
     first = (np.random.normal(), np.random.rand(), torch.rand(1).item())
-    set_rng_state(saved)
+    restore_rng(saved)
     assert (np.random.normal(), np.random.rand(), torch.rand(1).item()) == first
-    set_rng_state({**saved, "numpy": np.random.get_state()})  # an earlier version's tuple still loads
 
 
 # --- users' own components ------------------------------------------------------------------------------
@@ -311,7 +311,7 @@ def test_a_users_own_objective_plugs_in_from_their_folder(tmp_path: Path) -> Non
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(
         [str(gan_run), f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "objective=soft_hinge", "dataset=ring8",
-         *TINY_ARCH["mlp"], "train.steps=3", "logger=none", "metrics=none", "train.device=cpu",
+         *TINY, "train.steps=3", "logger=none", "metrics=none", "train.device=cpu",
          f"hydra.run.dir={tmp_path / 'run'}"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -322,7 +322,7 @@ def test_a_users_own_objective_plugs_in_from_their_folder(tmp_path: Path) -> Non
 
 
 def test_a_target_that_cannot_be_imported_is_a_clear_error(tmp_path: Path) -> None:
-    cfg = make_config(*SHRINK, "dataset=ring8", *TINY_ARCH["mlp"])
+    cfg = make_config(*SHRINK, "dataset=ring8", *TINY)
     cfg.objective._target_ = "nowhere.Missing"
     with pytest.raises(UserError, match="objective: .*nowhere.Missing.*PYTHONPATH"):
         train(cfg, tmp_path)
@@ -333,18 +333,18 @@ def test_a_target_that_cannot_be_imported_is_a_clear_error(tmp_path: Path) -> No
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_a_conditional_run_trains_checkpoints_and_resumes_on_cuda(tmp_path: Path) -> None:
-    from gan_runner.run_directory import load_for_resume
+    from gan_runner.run_directory import Checkpoint
 
     common = [*(o for o in SHRINK if not o.startswith("train.device")), "train.device=cuda", "arch=resnet",
-              *TINY_ARCH["resnet"], "dataset=digits", "conditional=true", "objective=hinge",
+              *TINY, "dataset=digits", "conditional=true", "objective=hinge",
               "regulariser=[spectral_norm,r1]", "train.ema=0.9"]
     whole = train(make_config(*common, "train.steps=4"), tmp_path / "whole")
     assert whole["status"] == "completed" and whole["device"] == "cuda"
     train(make_config(*common, "train.steps=2"), tmp_path / "parts")
     resumed = make_config(*common, "train.steps=4")
-    train(resumed, tmp_path / "parts", resume=load_for_resume(tmp_path / "parts" / "checkpoints" / "last.pt"))
-    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
-    b = load_checkpoint(tmp_path / "parts" / "checkpoints" / "last.pt")
+    train(resumed, tmp_path / "parts", resume=Checkpoint.load(tmp_path / "parts" / "checkpoints" / "last.pt"))
+    a = Checkpoint.load(tmp_path / "whole" / "checkpoints" / "last.pt").state
+    b = Checkpoint.load(tmp_path / "parts" / "checkpoints" / "last.pt").state
     for key in a["G_ema"]:  # cuDNN may pick other algorithms between processes' runs: close, not bit-equal
         torch.testing.assert_close(a["G_ema"][key], b["G_ema"][key], rtol=1e-4, atol=1e-5, msg=key)
     assert (tmp_path / "parts" / "samples" / "step_000004.png").is_file()
@@ -353,12 +353,14 @@ def test_a_conditional_run_trains_checkpoints_and_resumes_on_cuda(tmp_path: Path
 def test_a_gradient_penalty_saved_by_an_earlier_version_still_builds() -> None:
     # Until 2026-11 conf/regulariser/*.yaml named the points as partial functions; saved runs keep that.
     from hydra.utils import instantiate
-    from omegaconf import OmegaConf
 
-    old = OmegaConf.create({"_target_": "gan_runner.regularisers.gradient_penalty.GradientPenalty", "target": 1.0,
-                            "points": {"_target_": "gan_runner.regularisers.gradient_penalty.perturbed_real",
-                                       "_partial_": True, "scale": 0.25}})
-    penalty = instantiate(old)
+    from gan_runner.run_directory import upgrade
+
+    old = {"train": {}, "regulariser": {"dragan": {
+        "_target_": "gan_runner.regularisers.gradient_penalty.GradientPenalty", "target": 1.0,
+        "points": {"_target_": "gan_runner.regularisers.gradient_penalty.perturbed_real", "_partial_": True,
+                   "scale": 0.25}}}}
+    penalty = instantiate(upgrade("config", old)["regulariser"]["dragan"])
     assert isinstance(penalty.points, PerturbedReal) and penalty.points.scale == 0.25
 
 
@@ -368,18 +370,18 @@ FETCHES = ("item", "tolist", "numpy", "cpu", "__bool__", "__float__", "__int__")
 
 
 @pytest.mark.parametrize("overrides", [
-    ["dataset=ring8", *TINY_ARCH["mlp"]],
-    ["arch=resnet", *TINY_ARCH["resnet"], "conditional=true", "regulariser=[spectral_norm,r1,instance_noise]"],
+    ["dataset=ring8", *TINY],
+    ["arch=resnet", *TINY, "conditional=true", "regulariser=[spectral_norm,r1,instance_noise]"],
 ], ids=["ring8-gp0", "conditional-resnet"])
 def test_steady_state_steps_return_device_tensors_and_fetch_nothing_until_a_row(
         monkeypatch: pytest.MonkeyPatch, overrides: list[str]) -> None:
-    from gan_runner.engine.build import run_parts
-    from gan_runner.engine.step import Batches, g_step
+    """The loop's own step (schedule, updates, counters, statistics, the moving average) fetches nothing from the
+    device: its statistics stay device tensors until a row reads them all at once."""
+    from gan_runner.engine.build import build_parts, build_step
 
     cfg = make_config(*SHRINK, *overrides)
-    run, state = run_parts(cfg, torch.device("cpu"))
-    batches = Batches(run.dataset.batches(8, torch.Generator().manual_seed(0)), cfg.z_dim, run.num_classes,
-                      torch.device("cpu"))
+    parts = build_parts(cfg)
+    step = build_step(cfg, parts)
 
     def refusing(name: str):
         original = getattr(torch.Tensor, name)
@@ -395,16 +397,11 @@ def test_steady_state_steps_return_device_tensors_and_fetch_nothing_until_a_row(
     with monkeypatch.context() as patch:
         for name in FETCHES:
             patch.setattr(torch.Tensor, name, refusing(name))
-        for step in range(1, 6):
-            batch = batches.next()
-            d_stats = d_step(state.G, state.D, run.objective, state.regularisers, state.opt_d, batch, step - 1)
-            g_stats = g_step(state.G, state.D, run.objective, state.regularisers, state.opt_g,
-                             batches.for_generator(batch), step - 1)
-            assert all(isinstance(v, torch.Tensor) and v.dim() == 0 for v in {**d_stats, **g_stats}.values())
-            state.stats.add(d_stats, step)
-            state.stats.add(g_stats, step)
-            state.ema.update(state.G, step)
-    row = state.stats.means()  # the row fetches, once
+        for _ in range(5):
+            step()
+        assert all(isinstance(total, torch.Tensor) for total, _ in parts.state.stats.groups.values())
+    assert parts.state.step == 5 and parts.state.d_steps == 5 and parts.state.images_seen == 5 * 8
+    row = parts.state.stats.means()  # the row fetches, once
     assert {"loss/d", "loss/g", "d/real", "d/fake"} <= set(row)
 
 
@@ -426,11 +423,11 @@ def test_a_non_finite_statistic_names_its_first_step_at_the_next_row() -> None:
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_every_precision_trains_on_the_cpu(tmp_path: Path, precision: str) -> None:
-    cfg = make_config(*SHRINK, "train.steps=4", *TINY_ARCH["dcgan"], "regulariser=[gp]", "arch.discriminator.norm=layer",
+    cfg = make_config(*SHRINK, "train.steps=4", *TINY, "regulariser=[gp]", "arch.discriminator.norm=layer",
                       f"train.precision={precision}")
     summary = train(cfg, tmp_path)
     assert summary["status"] == "completed" and summary["step"] == 4
-    state = load_checkpoint(tmp_path / "checkpoints" / "last.pt")
+    state = Checkpoint.load(tmp_path / "checkpoints" / "last.pt").state
     assert (state["scaler_d"] != {}) is (precision == "fp16")  # fp16's loss scales are training state
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert all(np.isfinite(v) for row in rows for v in row.values())
@@ -472,7 +469,7 @@ def test_an_fp16_gradient_penalty_scales_its_inner_gradient_and_equals_fp32() ->
 def test_a_compiled_run_matches_the_eager_one(tmp_path: Path) -> None:
     # torch.compile of G and D (inductor builds CPU kernels with the system's C compiler); the gradient
     # penalty's double backward runs on the eager D. Fused kernels round differently: close, not equal.
-    common = [*SHRINK, "train.steps=3", *TINY_ARCH["dcgan"], "regulariser=[gp,spectral_norm]", "arch.discriminator.norm=layer"]
+    common = [*SHRINK, "train.steps=3", *TINY, "regulariser=[gp,spectral_norm]", "arch.discriminator.norm=layer"]
     train(make_config(*common), tmp_path / "eager")
     train(make_config(*common, "train.compile=true"), tmp_path / "compiled")
     rows = [metric_rows(tmp_path / run) for run in ("eager", "compiled")]
@@ -485,30 +482,17 @@ def test_a_compiled_run_matches_the_eager_one(tmp_path: Path) -> None:
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_steady_state_steps_never_synchronise_on_cuda(precision: str) -> None:
-    from gan_runner.engine.build import run_parts
-    from gan_runner.engine.step import Batches
+    from gan_runner.engine.build import build_parts, build_step
 
     cfg = make_config(*(o for o in SHRINK if not o.startswith("train.device")), "train.device=cuda", "arch=resnet",
-                      *TINY_ARCH["resnet"], "conditional=true", "regulariser=[spectral_norm,r1]",
+                      *TINY, "conditional=true", "regulariser=[spectral_norm,r1]",
                       f"train.precision={precision}")
-    device = torch.device("cuda")
-    run, state = run_parts(cfg, device)
-    data = run.dataset.batches(8, torch.Generator().manual_seed(0), 0, device)
-    batches = Batches(data, cfg.z_dim, run.num_classes, device)
-
-    loop_steps(run, state, batches, 1, 3)  # warm-up: cuDNN's autotuner and first allocations may synchronise
-    without_synchronising(lambda: loop_steps(run, state, batches, 3, 8))
-    assert "loss/d" in state.stats.means()
-
-
-def loop_steps(run: object, state: object, batches: object, first: int, last: int) -> None:
-    """Steps first..last-1 as train.py's loop runs them, without its cadence (rows, pictures, checkpoints)."""
-    for step in range(first, last):
-        run.step.set_learning_rates(state, 1.0)
-        for stats in run.step(state, batches, step):
-            state.stats.add(stats, step)
-        state.d_steps += run.step.n_critic
-        state.ema.update(state.G, step)
+    parts = build_parts(cfg)
+    step = build_step(cfg, parts)
+    for _ in range(2):  # warm-up: cuDNN's autotuner and first allocations may synchronise
+        step()
+    without_synchronising(lambda: [step() for _ in range(5)])
+    assert "loss/d" in parts.state.stats.means()
 
 
 def without_synchronising(work: object) -> None:
@@ -525,7 +509,7 @@ def without_synchronising(work: object) -> None:
 
 
 def test_a_cuda_graph_is_refused_where_it_cannot_record_the_step(tmp_path: Path) -> None:
-    cfg = make_config(*SHRINK, *TINY_ARCH["dcgan"], "train.cuda_graph=true", "train.precision=fp16",
+    cfg = make_config(*SHRINK, *TINY, "train.cuda_graph=true", "train.precision=fp16",
                       "regulariser=[instance_noise]")
     with pytest.raises(UserError) as refused:
         train(cfg, tmp_path)
@@ -537,7 +521,7 @@ def test_a_cuda_graph_is_refused_where_it_cannot_record_the_step(tmp_path: Path)
 
 def _graph_config(*extra: str, steps: int = 12) -> DictConfig:
     return make_config(*(o for o in SHRINK if not o.startswith(("train.device", "train.steps", "train.sample_every"))),
-                       "train.device=cuda", f"train.steps={steps}", "train.sample_every=100", *TINY_ARCH["dcgan"],
+                       "train.device=cuda", f"train.steps={steps}", "train.sample_every=100", *TINY,
                        "arch.discriminator.norm=layer", *extra)
 
 
@@ -560,20 +544,18 @@ def test_a_graphed_run_trains_as_the_eager_one(tmp_path: Path, n_critic: int) ->
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_graphed_steps_never_synchronise_and_lazy_phases_resume(tmp_path: Path) -> None:
-    from gan_runner.engine.build import run_parts
-    from gan_runner.run_directory import load_for_resume
-    from gan_runner.engine.step import Batches
+    from gan_runner.engine.build import build_parts, build_step
 
     # gp0 every 2 D steps: two phases, two graphs; spectral norm's vectors change in place on each replay.
     extra = ("train.cuda_graph=true", "regulariser=[spectral_norm,gp0]", "regulariser.gp0.every=2")
     cfg = _graph_config(*extra)
-    device = torch.device("cuda")
-    run, state = run_parts(cfg, device)
-    batches = Batches(run.dataset.batches(8, torch.Generator().manual_seed(0), 0, device), cfg.z_dim, None, device)
-
-    loop_steps(run, state, batches, 1, 10)  # each phase: 3 eager steps, then recorded
-    assert len(run.step.recorded) == 2
-    without_synchronising(lambda: loop_steps(run, state, batches, 10, 16))
+    parts = build_parts(cfg)
+    step = build_step(cfg, parts)
+    for _ in range(9):  # each phase: 3 eager steps, then recorded
+        step()
+    assert len(step.recorded) == 2
+    without_synchronising(lambda: [step() for _ in range(6)])
+    state = parts.state
     row = state.stats.means()
     assert row["reg/gp0"] > 0 and row["loss/d"] == row["loss/d"]  # finite, and the lazy penalty is in the row
     # A graphed run resumed from its step-6 checkpoint (records its graphs afresh) ends as the uninterrupted one;
@@ -583,8 +565,8 @@ def test_graphed_steps_never_synchronise_and_lazy_phases_resume(tmp_path: Path) 
     train(_graph_config(*resumable), tmp_path / "whole")
     train(_graph_config(*resumable, steps=6), tmp_path / "parts")
     train(_graph_config(*resumable), tmp_path / "parts",
-          resume=load_for_resume(tmp_path / "parts" / "checkpoints" / "last.pt"))
-    a = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
-    b = load_checkpoint(tmp_path / "parts" / "checkpoints" / "last.pt")
+          resume=Checkpoint.load(tmp_path / "parts" / "checkpoints" / "last.pt"))
+    a = Checkpoint.load(tmp_path / "whole" / "checkpoints" / "last.pt").state
+    b = Checkpoint.load(tmp_path / "parts" / "checkpoints" / "last.pt").state
     for key in a["G"]:
         torch.testing.assert_close(a["G"][key], b["G"][key], rtol=1e-4, atol=1e-5, msg=key)

@@ -27,7 +27,7 @@ from gan_runner.engine import distributed
 from gan_runner.errors import UserError
 from gan_runner.metrics.fid import FID
 from gan_runner.engine.state import EMA, TrainingState
-from tests.conftest import TINY_ARCH, metric_rows, options
+from tests.conftest import TINY, metric_rows, options
 from tests.test_fid import DIMS, folders, torch_home, weights  # noqa: F401 - fixtures: a random-weight Inception
 
 BIN = Path(sys.executable).parent
@@ -131,7 +131,7 @@ FAMILIES = {"mlp": [], "dcgan": [], "resnet": ["conditional=true"], "sagan": [],
 def test_every_architecture_family_trains_and_resumes_on_two_processes(tmp_path: Path, arch: str) -> None:
     """Two processes train the family (tiny) to completion on digits with checkpoints, evaluations and sample
     pictures every 2 steps; the checkpoint resumes onto one process, and (the default DCGAN) onto two."""
-    args = ["dataset=digits", f"arch={arch}", *TINY_ARCH[arch], *FAMILIES[arch], "train.batch_size=8",
+    args = ["dataset=digits", f"arch={arch}", *TINY, *FAMILIES[arch], "train.batch_size=8",
             "train.device=cpu", "train.log_every=1", "train.checkpoint_every=2", "train.sample_every=2",
             "metrics.every=2", "metrics.n_samples=100", "logger=none"]
     gan_run(2, *args, "train.steps=4", "hydra.run.dir=two", cwd=tmp_path)
@@ -152,7 +152,7 @@ def test_every_architecture_family_trains_and_resumes_on_two_processes(tmp_path:
 def test_two_nodes_on_one_machine_train_as_one_node_with_two_processes(tmp_path: Path) -> None:
     """Two torchrun agents (--nnodes=2, one process each) meeting through c10d's rendezvous on localhost train the
     default DCGAN (batch norm) as one torchrun agent with two processes does: the same rows."""
-    args = [str(BIN / "gan-run"), *TINY_ARCH["dcgan"], "train.batch_size=8", "train.device=cpu", "train.log_every=1",
+    args = [str(BIN / "gan-run"), *TINY, "train.batch_size=8", "train.device=cpu", "train.log_every=1",
             "train.steps=6", "metrics=none", "logger=none"]
     gan_run(2, *args[1:], f"hydra.run.dir={tmp_path / 'one_node'}", cwd=tmp_path)
     port = free_port()
@@ -374,7 +374,7 @@ def test_a_killed_process_ends_the_run_with_its_checkpoint_kept(tmp_path: Path) 
     """kill -9 of process 1 mid-run of the default DCGAN (batch norm): torchrun stops process 0, which says why in
     one paragraph; last.pt stays, and gan-run resume=DIR continues it on one process."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--no-python",
-               str(BIN / "gan-run"), *TINY_ARCH["dcgan"], "train.batch_size=8", "train.device=cpu",
+               str(BIN / "gan-run"), *TINY, "train.batch_size=8", "train.device=cpu",
                "train.steps=100000", "train.log_every=10", "train.checkpoint_every=20", "logger=none", "metrics=none",
                "hydra.run.dir=run"]
     process = subprocess.Popen(command, cwd=tmp_path, env=environment(tmp_path), stdout=subprocess.PIPE,

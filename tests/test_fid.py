@@ -26,8 +26,8 @@ from pytorch_fid.inception import InceptionV3
 from scipy.spatial.distance import cdist
 from torchvision.utils import save_image
 
-from gan_runner.commands import sample
-from gan_runner.run_directory import load_checkpoint
+from gan_runner.engine import sampling as sample
+from gan_runner.run_directory import Checkpoint
 from gan_runner.data.digits import Digits
 from gan_runner.data.torchvision_datasets import MNIST
 from gan_runner.errors import UserError
@@ -40,7 +40,7 @@ from gan_runner.metrics.inception import (
     WEIGHTS_FILE, FIDInception, extract, fid_inception_structure, image_files, quantise, sha256_of, write_random_weights,
 )
 from gan_runner.engine.loop import train
-from tests.conftest import SHRINK, TINY_ARCH, make_config
+from tests.conftest import SHRINK, TINY, make_config
 from tests.test_data import write_idx
 
 DIMS = 64  # the first block: the cheapest features, and pytorch-fid's --dims 64
@@ -375,7 +375,7 @@ def test_gan_eval_bad_input_is_one_paragraph_and_exit_2(capsys: pytest.CaptureFi
 
 # The config tests' shrunk run, with the FID metric instead of none.
 FID_RUN = [o for o in SHRINK if o != "metrics=none"] + [
-    "metrics=fid", "dataset=digits", "dataset.resolution=8", *TINY_ARCH["dcgan"],
+    "metrics=fid", "dataset=digits", "dataset.resolution=8", *TINY,
     "metrics.n_samples=20", f"metrics.dims={DIMS}",
 ]
 
@@ -398,7 +398,7 @@ def test_gan_run_logs_fid_and_gan_eval_of_the_run_agrees(weights: Path, tmp_path
     assert summary["metrics_protocol"]["weights_sha256"] == sha256_of(weights)
     assert summary["metrics_protocol"]["dims"] == str(DIMS)
     assert summary["best"] == {"key": "fid20_train_64d", "value": scores["fid20_train_64d"], "step": summary["step"]}
-    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")["step"] == summary["step"]
+    assert Checkpoint.load(tmp_path / "run" / "checkpoints" / "best.pt").state["step"] == summary["step"]
     # The loop samples with seed + 2; gan-eval with that seed sees the same images and the cached statistics.
     out = tmp_path / "eval.json"
     gan_eval([f"run={tmp_path / 'run'}", "n=20", f"dims={DIMS}", "seed=2", f"cache_dir={cache}", f"out={out}"])
@@ -410,7 +410,7 @@ def test_gan_run_logs_fid_and_gan_eval_of_the_run_agrees(weights: Path, tmp_path
 def test_gan_eval_of_a_run_measures_each_generated_batch_before_drawing_the_next(
     weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    train(make_config(*SHRINK, "dataset=digits", "dataset.resolution=8", *TINY_ARCH["dcgan"]), tmp_path / "run")
+    train(make_config(*SHRINK, "dataset=digits", "dataset.resolution=8", *TINY), tmp_path / "run")
     gan_eval([f"run={tmp_path / 'run'}", "n=20", f"dims={DIMS}", f"cache_dir={tmp_path / 'cache'}"])  # real side
     events: list[tuple[str, int]] = []
     record_network_calls(monkeypatch, events)

@@ -14,14 +14,16 @@ from PIL import Image
 from torch import nn
 
 from gan_runner.arch.mlp import Discriminator
-from gan_runner.engine.build import latent, networks
+from gan_runner.engine.build import build, networks
+from gan_runner.run_directory import upgrade
 from gan_runner.errors import UserError
 from gan_runner.data.gauss1d import Gaussian1D, kde_density, normal_density, optimal_discriminator
 from gan_runner.latent import StandardNormal, Uniform
 from gan_runner.objectives.minimax import Minimax
 from gan_runner.objectives.wgan import Wasserstein
-from gan_runner.commands.sample import draw, load_generator
-from gan_runner.engine.step import Batches
+from gan_runner.commands.sample import load_generator
+from gan_runner.engine.sampling import draw
+from gan_runner.engine.step import InputStream
 from gan_runner.engine.loop import train
 from tests.conftest import make_config
 
@@ -82,7 +84,7 @@ class Identity(nn.Module):
 
 def test_the_training_batches_and_gan_sample_draw_the_generators_latent() -> None:
     data = Gaussian1D().batches(4096, torch.Generator().manual_seed(0))
-    z = Batches(data, 2, None, torch.device("cpu"), Uniform()).next().z
+    z = InputStream(data, 2, None, torch.device("cpu"), Uniform()).next().z
     assert z.min() >= -1 and z.max() <= 1 and z.std() < 0.65  # U(-1, 1) has sd 0.577, N(0, 1) has sd 1
     assert draw(Identity(Uniform()), 1, 4096).abs().max() <= 1
     assert draw(Identity(StandardNormal()), 1, 4096).abs().max() > 2
@@ -95,15 +97,20 @@ def test_the_training_batches_and_gan_sample_draw_the_generators_latent() -> Non
 
 
 def test_configs_saved_before_the_latent_group_still_build() -> None:
-    """gan-sample, gan-eval and resume read a run's saved config: older ones name the latent, or lack the key."""
+    """gan-sample, gan-eval and resume read a run's saved config through run_directory.upgrade: older ones name the
+    latent, or lack the key."""
     saved = OmegaConf.to_container(make_config("dataset=gauss1d"))
+
+    def latent_of(config: dict) -> object:
+        return build(OmegaConf.create(upgrade("config", config)), "latent")
+
     saved["latent"] = "uniform"
-    assert isinstance(latent(OmegaConf.create(saved)), Uniform)
+    assert isinstance(latent_of(saved), Uniform)
     del saved["latent"]
-    assert isinstance(latent(OmegaConf.create(saved)), StandardNormal)
+    assert isinstance(latent_of(saved), StandardNormal)
     saved["latent"] = "gaussian"
-    with pytest.raises(UserError, match="latent='gaussian' is not an option of the latent group"):
-        latent(OmegaConf.create(saved))
+    with pytest.raises(UserError, match="latent='gaussian', which is not an option of the latent group"):
+        latent_of(saved)
 
 
 def test_a_short_run_writes_the_pictures_and_a_gif_of_them(tmp_path: Path) -> None:

@@ -30,10 +30,10 @@ from gan_runner.objectives.hinge import Hinge
 from gan_runner.objectives.lsgan import LeastSquares
 from gan_runner.objectives.minimax import Minimax
 from gan_runner.objectives.wgan import Wasserstein
-from gan_runner.run_directory import load_for_resume
-from gan_runner.engine.step import Batch, d_step
+from gan_runner.run_directory import Checkpoint
+from gan_runner.engine.step import UpdateInputs, d_step
 from gan_runner.engine.loop import train
-from tests.conftest import SHRINK, TINY_ARCH, make_config
+from tests.conftest import SHRINK, TINY, make_config
 
 torch.set_num_threads(1)
 
@@ -87,22 +87,22 @@ def test_discriminator_accuracy_on_hand_made_scores(objective, threshold: float)
     real = torch.tensor([[2.0], [threshold + 0.1], [threshold - 0.1], [-3.0]])  # 2 of 4 above the threshold
     fake = torch.tensor([[-1.0], [threshold - 0.2], [5.0]])                      # 2 of 3 below it
     stats = d_step(Fixed(fake), D, objective, {}, torch.optim.SGD(D.parameters(), lr=0.0),
-                   Batch(real, None, torch.zeros(3, 1), None), 0)
+                   UpdateInputs(real, None, torch.zeros(3, 1), None), 0)
     assert stats["d/accuracy_real"].item() == pytest.approx(0.5)
     assert stats["d/accuracy_fake"].item() == pytest.approx(2 / 3)
     critic_stats = d_step(Fixed(fake), D, Wasserstein(), {}, torch.optim.SGD(D.parameters(), lr=0.0),
-                          Batch(real, None, torch.zeros(3, 1), None), 0)
+                          UpdateInputs(real, None, torch.zeros(3, 1), None), 0)
     assert "d/accuracy_real" not in critic_stats  # a critic's scores have no decision threshold
 
 
 def test_a_run_logs_accuracies_and_spectral_norms(tmp_path: Path) -> None:
-    train(make_config(*SHRINK, "dataset=ring8", *TINY_ARCH["mlp"], "train.steps=40", "train.log_every=20",
+    train(make_config(*SHRINK, "dataset=ring8", *TINY, "train.steps=40", "train.log_every=20",
                       "regulariser=[spectral_norm]"), tmp_path)
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     last = rows[-1]
     assert 0 <= last["d/accuracy_real"] <= 1 and 0 <= last["d/accuracy_fake"] <= 1
     d_layers = [v for k, v in last.items() if k.startswith("sigma/D/")]
-    assert len(d_layers) == 3 and last["sigma/D"] == max(d_layers)
+    assert len(d_layers) == 4 and last["sigma/D"] == max(d_layers)  # depth 3: three hidden layers and the output
     # Spectral normalisation divides each of D's weights by its sigma estimate: what is left has sigma near 1.
     assert all(0.9 < v < 1.1 for v in d_layers), d_layers
     assert last["sigma/G"] > 0 and any(k.startswith("sigma/G/") for k in last)
@@ -252,7 +252,7 @@ def io_round_trip(state: dict) -> io.BytesIO:
 
 def test_bad_thresholds_are_refused_with_the_key_named(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="health: mode_collapse needs 0 < diversity < 1"):
-        train(make_config(*SHRINK, "dataset=ring8", *TINY_ARCH["mlp"], "health.detectors.mode_collapse.diversity=2"),
+        train(make_config(*SHRINK, "dataset=ring8", *TINY, "health.detectors.mode_collapse.diversity=2"),
               tmp_path)
 
 
@@ -307,7 +307,7 @@ def test_the_verdict_of_a_resumed_run_is_that_of_an_uninterrupted_one(tmp_path: 
     first = train(make_config(*overrides, "train.steps=200"), tmp_path / "parts")  # its last checkpoint: step 200
     assert first["health"] == "healthy"  # three rows of the streak so far
     resumed = train(make_config(*overrides, "train.steps=350"), tmp_path / "parts",
-                    resume=load_for_resume(tmp_path / "parts" / "checkpoints" / "last.pt"))
+                    resume=Checkpoint.load(tmp_path / "parts" / "checkpoints" / "last.pt"))
     assert resumed["health"] == whole["health"]
     flags = [[row["step"] for row in rows_of(tmp_path / run) if "health/discriminator_wins" in row]
              for run in ("whole", "parts")]

@@ -14,8 +14,7 @@ from gan_runner.data.toy import Grid, Ring
 from gan_runner.errors import UserError
 from gan_runner.metrics.digits import DigitsClassifier
 from gan_runner.metrics.toy import ToyModes, mode_statistics
-from gan_runner.commands.sample import draw, draw_batches
-from tests.conftest import load_script
+from gan_runner.engine.sampling import draw, draw_batches
 
 
 def test_perfect_samples_cover_every_mode_with_zero_reverse_kl() -> None:
@@ -168,7 +167,8 @@ def test_draw_batches_of_one_class() -> None:
 
 def test_toy_table_is_gan_reports_table_with_the_published_rows(tmp_path) -> None:
     """Two seeds' sweeps as gan-run writes them (config, overrides, summary); seed 1 of hinge + none diverged."""
-    toy_table = load_script("toy_table")
+    from gan_runner.study import toy_table
+
     for seed in (0, 1):
         for number, regulariser in enumerate(("none", "gp")):
             run = tmp_path / f"ring8_seed{seed}" / f"{number}_regulariser={regulariser}"
@@ -192,7 +192,8 @@ def test_toy_table_is_gan_reports_table_with_the_published_rows(tmp_path) -> Non
 
 
 def test_toy_table_rewrites_only_its_section_of_a_docs_page(tmp_path) -> None:
-    toy_table = load_script("toy_table")
+    from gan_runner.study import toy_table
+
     page = tmp_path / "docs" / "results" / "toy2d.md"
     toy_table.write_doc(page, "toy_table", "| old | table |\n")  # no page yet: made, with the markers
     assert page.read_text() == ("<!-- toy_table.py toy_table: begin -->\n| old | table |\n"

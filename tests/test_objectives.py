@@ -14,9 +14,9 @@ from gan_runner.objectives.minimax import Minimax
 from gan_runner.objectives.nonsaturating import NonSaturating
 from gan_runner.objectives.relativistic import RaHinge, RaLSGAN, RaSGAN
 from gan_runner.objectives.wgan import Wasserstein
-from tests.conftest import CONF, load_script
+from gan_runner.study import fgan_divergences
+from tests.conftest import CONF
 
-fgan_divergences = load_script("fgan_divergences")
 
 
 def optimal_scores(objective, p_counts: list[int], q_counts: list[int], steps: int = 2000) -> torch.Tensor:

@@ -11,9 +11,11 @@ import torch
 from hydra.utils import instantiate
 
 from gan_runner.arch import count_parameters
-from gan_runner.engine.build import networks
+from gan_runner.bench import step as bench_step
+from gan_runner.bench.reference_dcgan import plain_loop
+from gan_runner.engine.build import build_parts, build_step
 from gan_runner.engine.loop import train
-from tests.conftest import SHRINK, TINY_ARCH, load_script, make_config
+from tests.conftest import SHRINK, TINY, make_config
 
 # pytorch/examples' dcgan/main.py at --imageSize 64 --nz 100 --ngf 64 --ndf 64 with 3 channels (no convolution
 # has a bias there): counted by hand from its layers, and printed by the example's own networks.
@@ -21,7 +23,7 @@ EXAMPLES_G, EXAMPLES_D = 3_576_704, 2_765_568
 
 
 def test_dcgan_preset_is_the_pytorch_example() -> None:
-    cfg = make_config("+experiment=dcgan")
+    cfg = make_config("experiment=dcgan")
     assert cfg.arch.generator._target_ == "gan_runner.arch.dcgan.Generator"
     assert cfg.objective._target_ == "gan_runner.objectives.nonsaturating.NonSaturating"
     assert dict(cfg.regulariser) == {}
@@ -31,7 +33,7 @@ def test_dcgan_preset_is_the_pytorch_example() -> None:
 
 
 def test_dcgan_preset_has_the_examples_parameter_counts_at_64x64_rgb() -> None:
-    cfg = make_config("+experiment=dcgan")
+    cfg = make_config("experiment=dcgan")
     G = instantiate(cfg.arch.generator, z_dim=cfg.z_dim, data_shape=(3, 64, 64), num_classes=None)
     D = instantiate(cfg.arch.discriminator, data_shape=(3, 64, 64), num_classes=None)
     assert (count_parameters(G), count_parameters(D)) == (EXAMPLES_G, EXAMPLES_D)
@@ -45,7 +47,7 @@ def test_dcgan_preset_has_the_examples_parameter_counts_at_64x64_rgb() -> None:
 
 def test_dcgan_preset_trains_on_digits_as_typed(tmp_path: Path) -> None:
     """The default dataset (digits) upsampled to 64x64; widths shrunk, since a full-width step takes ~2 s here."""
-    cfg = make_config("+experiment=dcgan", *SHRINK, *TINY_ARCH["dcgan"])
+    cfg = make_config("experiment=dcgan", *SHRINK, *TINY)
     assert cfg.dataset.resolution == 64
     summary = train(cfg, tmp_path)
     assert summary["status"] == "completed" and summary["step"] == 2
@@ -56,43 +58,42 @@ def test_dcgan_preset_trains_on_digits_as_typed(tmp_path: Path) -> None:
 def test_bench_step_measures_both_loops_in_every_precision() -> None:
     # A smoke test of the benchmark (its numbers are not asserted: speed lives in scripts, not tests). The peak
     # memory is an RSS delta on the CPU, which may be slightly negative when memory is returned.
-    bench = load_script("bench_step")
-    tiny = tuple(TINY_ARCH["dcgan"])
     for loop in ("plain", "gan-runner"):
         for precision in ("fp32", "bf16"):
-            row = bench.measure(loop, "cpu", precision, False, resolution=8, batch_size=4, iters=1, warmup=1,
-                                overrides=tiny)
+            row = bench_step.measure(loop, "cpu", precision, "eager", resolution=8, batch_size=4, iters=1, warmup=1,
+                                     overrides=tuple(TINY))
             assert row["it_s"] > 0 and isinstance(row["peak_mib"], float)
 
+
 def test_dcgan_preset_steps_as_pytorch_examples_loop() -> None:
-    """From the same weights, real batches and noise, three iterations of the preset's d_step and g_step (D on real
-    and on fake in passes of their own, G's update on the same fakes) leave G and D where pytorch/examples' loop
-    (bench_step's plain loop) leaves them: no G forward and no batch norm pass more or less."""
-    bench = load_script("bench_step")
-    cfg = bench.preset_config(16, tuple(TINY_ARCH["dcgan"]))
-    G, D, _ = networks(cfg, (3, 16, 16), None)
-    copies = {loop: (copy.deepcopy(G), copy.deepcopy(D)) for loop in bench.LOOP_BUILDERS}
-    real = torch.rand(3, 8, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    for loop, (G_loop, D_loop) in copies.items():
-        cfg.train.batch_size = 8
-        iteration = bench.LOOP_BUILDERS[loop](G_loop, D_loop, cfg, torch.device("cpu"), "fp32", False)
+    """From the same weights, real batches and noise, three iterations of the preset's step as the loop calls it (D on
+    real and on fake in passes of their own, G's update on the same fakes) leave G and D where pytorch/examples' loop
+    leaves them: no G forward and no batch norm pass more or less."""
+    cfg = bench_step.preset_config(16, tuple(TINY))
+    cfg.train.batch_size, cfg.train.device = 8, "cpu"
+    parts = build_parts(cfg)
+    G, D = parts.state.G, parts.state.D
+    start = {name: value.clone() for name, value in {**G.state_dict(), **D.state_dict()}.items()}
+    real = list(torch.rand(3, 8, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    G_plain, D_plain = copy.deepcopy(G), copy.deepcopy(D)
+    plain = plain_loop(G_plain, D_plain, cfg, torch.device("cpu"), "fp32", "eager", iter(real))
+    step = build_step(cfg, parts)
+    step.inputs.data = iter([(batch.contiguous(memory_format=torch.channels_last), None) for batch in real])
+    for iteration in (plain, step):
         torch.manual_seed(1)
-        for batch in real:
-            iteration(batch)
-    (G_plain, D_plain), (G_ours, D_ours) = copies["plain"], copies["gan-runner"]
-    for plain, ours in ((G_plain, G_ours), (D_plain, D_ours)):
+        for _ in real:
+            iteration()
+    for theirs, ours in ((G_plain, G), (D_plain, D)):
         state = ours.state_dict()
-        moved = sum(not torch.equal(value, G.state_dict().get(key, D.state_dict().get(key))) for key, value in
-                    state.items())
-        assert moved > 0  # they trained
-        for key, value in plain.state_dict().items():
+        assert any(not torch.equal(value, start[key]) for key, value in state.items())  # they trained
+        for key, value in theirs.state_dict().items():
             assert torch.allclose(value.float(), state[key].float(), rtol=1e-4, atol=1e-5), key
 
 
 def optimisers(*overrides: str) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer]:
-    from gan_runner.engine.build import run_parts
+    from gan_runner.engine.build import build_parts
 
-    _, state = run_parts(make_config(*overrides, *SHRINK, "dataset=digits", *TINY_ARCH["dcgan"]), torch.device("cpu"))
+    state = build_parts(make_config(*overrides, *SHRINK, "dataset=digits", *TINY)).state
     return state.opt_g, state.opt_d
 
 
@@ -107,25 +108,25 @@ def test_the_optimizer_group_reaches_each_network() -> None:
 
 
 def test_wgan_preset_is_algorithm_1() -> None:
-    cfg = make_config("+experiment=wgan")
+    cfg = make_config("experiment=wgan")
     assert cfg.optimizer.g._target_ == cfg.optimizer.d._target_ == "torch.optim.RMSprop"
     train_cfg = cfg.train
     assert (train_cfg.lr_g, train_cfg.lr_d, train_cfg.n_critic, cfg.regulariser.clip.clip_value) == (5e-5, 5e-5, 5, 0.01)
-    _, opt_d = optimisers("+experiment=wgan")
+    _, opt_d = optimisers("experiment=wgan")
     assert type(opt_d) is torch.optim.RMSprop and opt_d.defaults["lr"] == 5e-5
 
 
 def test_wgan_gp_and_gan2014_presets_are_their_papers() -> None:
-    cfg = make_config("+experiment=wgan_gp")
+    cfg = make_config("experiment=wgan_gp")
     gp = cfg.regulariser.gp
     assert (gp.weight, gp.one_sided, cfg.arch.discriminator.norm) == (10.0, False, "layer")
     assert (cfg.train.lr_g, list(cfg.train.betas), cfg.train.n_critic) == (1e-4, [0.0, 0.9], 5)
-    cfg = make_config("+experiment=gan2014")
+    cfg = make_config("experiment=gan2014")
     assert cfg.objective._target_.endswith("Minimax") and cfg.optimizer.d._target_ == "torch.optim.SGD"
     # The paper's non-saturating variant and an f-GAN's divergence are chosen on the command line, over the preset.
-    assert make_config("+experiment=gan2014", "objective=nonsaturating").objective._target_.endswith("NonSaturating")
-    assert make_config("+experiment=fgan").objective._target_ == "gan_runner.objectives.fgan.OriginalGAN"
-    assert make_config("+experiment=fgan", "objective=fgan_kl").objective._target_ == "gan_runner.objectives.fgan.KL"
+    assert make_config("experiment=gan2014", "objective=nonsaturating").objective._target_.endswith("NonSaturating")
+    assert make_config("experiment=fgan").objective._target_ == "gan_runner.objectives.fgan.OriginalGAN"
+    assert make_config("experiment=fgan", "objective=fgan_kl").objective._target_ == "gan_runner.objectives.fgan.KL"
 
 
 def test_ema_start_keeps_the_average_equal_to_g_until_then() -> None:
@@ -146,7 +147,7 @@ def test_ema_start_keeps_the_average_equal_to_g_until_then() -> None:
 
 
 def test_biggan_lite_preset_is_the_papers_recipe() -> None:
-    cfg = make_config("+experiment=biggan_lite")
+    cfg = make_config("experiment=biggan_lite")
     assert cfg.arch.generator._target_ == "gan_runner.arch.biggan.Generator" and cfg.conditional is True
     assert set(cfg.regulariser) == {"spectral_norm", "orthogonal"} and cfg.regulariser.spectral_norm.generator
     assert (cfg.train.lr_g, cfg.train.lr_d, cfg.train.n_critic, list(cfg.train.betas)) == (5e-5, 2e-4, 2, [0.0, 0.999])

@@ -1,4 +1,4 @@
-"""scripts/results.py without training: the sweep it builds for an image preset and for an MLP preset, and that a
+"""The presets' results page (gan_runner/study/preset_results.py) without training: the sweep it builds for an image preset and for an MLP preset, and that a
 finished sweep (its summary.txt written) is not run again."""
 
 from __future__ import annotations
@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import load_script, options
+from tests.conftest import options
 
 
 @pytest.fixture(scope="module")
 def results():
-    return load_script("results")
+    from gan_runner.study import preset_results
+
+    return preset_results
 
 
 def test_every_preset_is_found_and_has_a_dataset(results) -> None:
@@ -23,7 +25,7 @@ def test_every_preset_is_found_and_has_a_dataset(results) -> None:
 
 def test_image_preset_sweeps_three_seeds_in_parallel_on_8x8_digits(results, tmp_path: Path) -> None:
     command = results.sweep_command("dcgan", "digits", 400, tmp_path / "dcgan_digits")
-    assert command[1:5] == ["-m", "gan_runner.commands.run", "-m", "+experiment=dcgan"]
+    assert command[1:5] == ["-m", "gan_runner.commands.run", "-m", "experiment=dcgan"]
     for override in ("seed=0,1,2", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "logger=none",
                      "dataset=digits", "dataset.resolution=8", "train.steps=400", "metrics.every=100",
                      "train.sample_every=100", f"hydra.sweep.dir={tmp_path / 'dcgan_digits'}"):
@@ -35,7 +37,7 @@ def test_image_preset_sweeps_three_seeds_in_parallel_on_8x8_digits(results, tmp_
 
 def test_mlp_preset_sweeps_on_the_ring_without_a_resolution(results, tmp_path: Path) -> None:
     command = results.sweep_command("gan2014", "ring8", 1000, tmp_path / "gan2014_ring8")
-    assert "+experiment=gan2014" in command and "dataset=ring8" in command
+    assert "experiment=gan2014" in command and "dataset=ring8" in command
     assert not [o for o in command if o.startswith("dataset.resolution")]
     assert {"seed=0,1,2", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "train.steps=1000"} <= set(command)
 

@@ -14,16 +14,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from gan_runner.run_directory import load_checkpoint, load_for_resume, save_checkpoint
+from gan_runner.run_directory import Checkpoint, read_safely
 from gan_runner.errors import UserError
 from gan_runner.loggers.wandb_logger import WandbLogger
 from gan_runner.engine.loop import train
 from gan_runner.study.identity import RunIdentity
-from tests.conftest import REPO, TINY_ARCH, make_config, metric_rows
+from tests.conftest import REPO, TINY, make_config, metric_rows
 from tests.test_cli import BIN, run
 
 RING = ["dataset=ring8", "logger=none", "metrics=none", "train.device=cpu", "train.batch_size=32",
-        *TINY_ARCH["mlp"]]
+        *TINY]
 
 
 def losses(run_dir: Path) -> list[dict]:
@@ -34,10 +34,10 @@ def test_resume_with_more_steps_gives_the_losses_of_an_uninterrupted_run(tmp_pat
     # Images with batch norm, a stateful regulariser (annealed instance noise) and the data order.
     common = ["dataset=digits", "logger=none", "metrics=none", "train.device=cpu", "train.batch_size=16",
               "train.log_every=1", "train.checkpoint_every=3", "regulariser=[gp0,instance_noise]",
-              "regulariser.instance_noise.anneal_steps=10", *TINY_ARCH["dcgan"]]
+              "regulariser.instance_noise.anneal_steps=10", *TINY]
     train(make_config(*common, "train.steps=8"), tmp_path / "whole")
     train(make_config(*common, "train.steps=5"), tmp_path / "parts")
-    state = load_for_resume(tmp_path / "parts" / "checkpoints" / "last.pt")
+    state = Checkpoint.load(tmp_path / "parts" / "checkpoints" / "last.pt")
     summary = train(make_config(*common, "train.steps=8"), tmp_path / "parts", resume=state)
     assert summary["status"] == "completed" and summary["resumed_from_step"] == 5
     assert losses(tmp_path / "parts") == losses(tmp_path / "whole")
@@ -63,7 +63,7 @@ def test_sigterm_checkpoints_and_resume_finishes_as_if_never_stopped(tmp_path: P
     summary = json.loads((stopped / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["signal"] == "SIGTERM"
     assert 0 < summary["step"] < 3000
-    assert load_checkpoint(stopped / "checkpoints" / "last.pt")["step"] == summary["step"]
+    assert Checkpoint.load(stopped / "checkpoints" / "last.pt").state["step"] == summary["step"]
 
     run("gan-run", f"resume={stopped}", cwd=tmp_path)
     run("gan-run", *args, f"hydra.run.dir={tmp_path / 'whole'}", cwd=tmp_path)
@@ -84,16 +84,16 @@ def test_resume_continues_the_wandb_run(tmp_path: Path) -> None:
     common = [arg.replace("logger=none", "logger=wandb") for arg in RING] + ["train.log_every=1"]
     first = train(make_config(*common, "train.steps=2"), tmp_path)
     second = train(make_config(*common, "train.steps=4"), tmp_path,
-                   resume=load_for_resume(tmp_path / "checkpoints" / "last.pt"))
+                   resume=Checkpoint.load(tmp_path / "checkpoints" / "last.pt"))
     assert second["wandb"]["id"] == first["wandb"]["id"]
     assert len(list((tmp_path / "wandb").glob(f"offline-run-*-{first['wandb']['id']}"))) == 2
 
 
 def test_a_kill_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_path: Path) -> None:
     last = tmp_path / "checkpoints" / "last.pt"
-    save_checkpoint(last, {"step": 1, "weights": torch.arange(10.0)})
-    writer = (f"import torch; from pathlib import Path; from gan_runner.run_directory import save_checkpoint;"
-              f"save_checkpoint(Path({str(last)!r}), {{'step': 2, 'weights': torch.ones(150_000_000)}})")
+    Checkpoint({"step": 1, "weights": torch.arange(10.0)}, {}, []).save(last)
+    writer = (f"import torch; from pathlib import Path; from gan_runner.run_directory import Checkpoint;"
+              f"Checkpoint({{'step': 2, 'weights': torch.ones(150_000_000)}}, {{}}, []).save(Path({str(last)!r}))")
     job = subprocess.Popen([sys.executable, "-c", writer], cwd=REPO)
     temporary = last.with_name(".last.pt.tmp")
     while job.poll() is None and not (temporary.is_file() and temporary.stat().st_size > 1_000_000):
@@ -101,7 +101,7 @@ def test_a_kill_during_a_checkpoint_write_leaves_the_previous_one_loadable(tmp_p
     job.kill()
     job.wait()
     assert temporary.is_file(), "the writer finished before it could be killed mid-write"
-    state = load_checkpoint(last)
+    state = read_safely(last)
     assert state["step"] == 1 and torch.equal(state["weights"], torch.arange(10.0))
 
 
@@ -109,8 +109,8 @@ def test_keep_checkpoints_keeps_the_latest_k(tmp_path: Path) -> None:
     train(make_config(*RING, "train.steps=10", "train.checkpoint_every=2", "train.keep_checkpoints=3"), tmp_path)
     kept = sorted(p.name for p in (tmp_path / "checkpoints").glob("step_*.pt"))
     assert kept == ["step_000006.pt", "step_000008.pt", "step_000010.pt"]
-    assert load_checkpoint(tmp_path / "checkpoints" / "last.pt")["step"] == 10
-    assert load_checkpoint(tmp_path / "checkpoints" / "step_000008.pt")["step"] == 8
+    assert Checkpoint.load(tmp_path / "checkpoints" / "last.pt").state["step"] == 10
+    assert Checkpoint.load(tmp_path / "checkpoints" / "step_000008.pt").state["step"] == 8
 
 
 def test_divergence_stops_with_its_cause_and_keeps_the_good_checkpoint(tmp_path: Path) -> None:
@@ -120,12 +120,12 @@ def test_divergence_stops_with_its_cause_and_keeps_the_good_checkpoint(tmp_path:
     good = last.read_bytes()
     # A learning rate of 1e30 sends the weights to ~1e30: the critic's scores overflow within a step or two.
     summary = train(make_config(*common, "train.steps=20", "train.lr_d=1e30", "train.lr_g=1e30"), tmp_path,
-                    resume=load_for_resume(last))
+                    resume=Checkpoint.load(last))
     assert summary["status"] == "diverged"
     assert summary["diverged"]["quantity"].startswith("loss/") and summary["diverged"]["value"] in ("nan", "inf", "-inf")
     assert 5 < summary["diverged"]["step"] <= 20
     assert last.read_bytes() == good
-    assert load_checkpoint(last)["step"] == 5
+    assert Checkpoint.load(last).state["step"] == 5
 
 
 def test_a_sweep_goes_on_after_a_divergence_and_says_how_each_job_ended(tmp_path: Path) -> None:
@@ -166,9 +166,10 @@ def foreign_checkpoint(run_dir: Path) -> Path:
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train.stepz=5"], "Key 'stepz' is not in struct"),
+        (["train.stepz=5"], "train.stepz is not a key of the config: did you mean train.steps?"),
+        (["+train.stepz=5"], "train.stepz is not a key of train: did you mean train.steps?"),
         (["train.steps=-3"], "train.steps must be a positive whole number"),
-        (["train.steps=many"], "got 'many'"),
+        (["train.steps=many"], "train.steps=many: Value 'many' of type 'str' could not be converted to Integer"),
         (["train.lr_d=fast"], "train.lr_d must be a positive number"),
         (["train.betas=0.5"], "train.betas must be Adam's two decay rates"),
         (["hydra.run.dir=/dev/null/run"], "/dev/null is a file, not a folder"),
@@ -199,7 +200,7 @@ def test_an_incompatible_checkpoint_is_refused_in_one_paragraph(tmp_path: Path) 
     train(make_config(*RING, "train.steps=2"), tmp_path)
     with pytest.raises(UserError, match="does not fit this configuration"):
         train(make_config(*RING, "train.steps=4", "arch.discriminator.width=32"), tmp_path,
-              resume=load_for_resume(tmp_path / "checkpoints" / "last.pt"))
+              resume=Checkpoint.load(tmp_path / "checkpoints" / "last.pt"))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")

@@ -14,16 +14,16 @@ from gan_runner.errors import UserError
 from gan_runner.metrics.toy import ToyModes
 from gan_runner.study.identity import (check_direction, identify, job_dirname, objective_value, record_sweep, settle_direction,
                               swept_keys)
-from tests.conftest import SHRINK, TINY_ARCH, make_config
+from tests.conftest import SHRINK, TINY, make_config
 from tests.test_cli import run
 
-TOY = ["dataset=ring8", *TINY_ARCH["mlp"], "train.steps=20", "train.log_every=10", "train.sample_every=100",
+TOY = ["dataset=ring8", *TINY, "train.steps=20", "train.log_every=10", "train.sample_every=100",
        "train.checkpoint_every=100", "logger=none", "metrics.n_samples=500"]
 
 
 def test_swept_keys_are_the_command_lines_sweeps_and_the_search_space() -> None:
     command_line = ["dataset=ring8", "objective=hinge,wgan", "seed=range(3)", "train.lr_g=interval(1e-4,1e-3)",
-                    "regulariser=[gp,spectral_norm],none", "train.steps=100", "+experiment=sngan"]
+                    "regulariser=[gp,spectral_norm],none", "train.steps=100", "experiment=sngan"]
     assert swept_keys(command_line, {"train.n_critic": "range(1,4)"}) == [
         "objective", "seed", "train.lr_g", "regulariser", "train.n_critic"]
     assert swept_keys(["regulariser=[gp,spectral_norm]"], None) == []  # one list is one value, not a sweep
@@ -162,12 +162,12 @@ def test_an_optuna_sweep_minimising_modes_refuses_to_train(tmp_path: Path) -> No
 
 
 def test_images_seen_counts_every_discriminator_batch_and_survives_resume(tmp_path: Path) -> None:
-    from gan_runner.run_directory import load_for_resume
+    from gan_runner.run_directory import Checkpoint
     from gan_runner.engine.loop import train
 
-    common = [*SHRINK, "dataset=ring8", *TINY_ARCH["mlp"], "train.n_critic=3", "train.batch_size=8"]
+    common = [*SHRINK, "dataset=ring8", *TINY, "train.n_critic=3", "train.batch_size=8"]
     train(make_config(*common, "train.steps=2"), tmp_path)
-    train(make_config(*common, "train.steps=4"), tmp_path, resume=load_for_resume(tmp_path / "checkpoints" / "last.pt"))
+    train(make_config(*common, "train.steps=4"), tmp_path, resume=Checkpoint.load(tmp_path / "checkpoints" / "last.pt"))
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["images_seen"] for r in rows] == [24, 48, 72, 96]
     assert json.loads((tmp_path / "summary.json").read_text())["images_seen"] == 96

@@ -6,7 +6,7 @@ keeps the runs of this study alone (config `study/name`, job type `train`) and g
 the study's configuration without the seed, so that every curve is the mean over seeds with a min-max band.
 
 Sections: Metrics (each metric against images_seen), Losses (loss/*, reg/*, reg_g/*, d/*), Training (lr/*,
-grad_norm/*, speed/*, amp/*), Samples (the `samples` and `final_samples` images, runs side by side) and Runs
+grad_norm/*, sigma/*, speed/*, memory/*, amp/*, health/*: run_directory.STATISTICS), Samples (the `samples` and `final_samples` images, runs side by side) and Runs
 (the runs table's columns: status, the varied options and the best metric; a run comparer; the best value per
 configuration).
 
@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from gan_runner.errors import UserError
+from gan_runner.run_directory import RunDirectory, natural_key, statistic_section
 
 USAGE = "usage: gan-dashboard SWEEP_DIR [entity=ENTITY] [project=PROJECT] [name=TITLE] [out=FILE.json]"
 OPTIONS = ("entity", "project", "name", "out")
@@ -36,8 +35,6 @@ DEFAULT_FILE = "wandb-dashboard.json"
 
 X_AXIS = "images_seen"
 AXES = ("step", X_AXIS)
-LOSS_FAMILIES = ("loss", "reg", "reg_g", "d")
-TRAINING_FAMILIES = ("lr", "grad_norm", "speed", "amp", "sigma")
 IMAGE_KEYS = ("samples", "final_samples")
 # With three seeds or fewer a standard deviation says little; the band shows the seeds' extremes instead.
 GROUP_MEAN, GROUP_BAND = "mean", "minmax"
@@ -62,40 +59,20 @@ class Study:
 
 # Reading the sweep
 
-def run_dirs(sweep_dir: Path) -> list[Path]:
+def run_dirs(sweep_dir: Path) -> list[RunDirectory]:
     """The job directories of a Hydra sweep: each holds the .hydra/ folder Hydra writes first."""
-    return sorted(path.parent for path in sweep_dir.glob("*/.hydra"))
+    return [RunDirectory(path.parent) for path in sorted(sweep_dir.glob("*/.hydra"), key=natural_key)]
 
 
-def read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def scalar_keys(metrics_file: Path) -> set[str]:
+def scalar_keys(run: RunDirectory) -> set[str]:
     """The keys of the numeric values in a run's metrics.jsonl (a metric appears in its evaluation rows only,
     so every row is read)."""
-    keys: set[str] = set()
-    if not metrics_file.is_file():
-        return keys
-    for line in metrics_file.read_text().splitlines():
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue  # a row cut short by a killed job
-        keys.update(k for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool))
-    return keys
+    return {k for row in run.rows for k, v in row.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
-def logger_setting(run_dir: Path, key: str) -> str | None:
+def logger_setting(run: RunDirectory, key: str) -> str | None:
     """logger.project or logger.entity of the run's composed config (absent when the run had logger=none)."""
-    config_file = run_dir / ".hydra" / "config.yaml"
-    if not config_file.is_file():
-        return None
-    value = OmegaConf.select(OmegaConf.load(config_file), f"logger.{key}", default=None,
-                             throw_on_resolution_failure=False)
+    value = (run.config.get("logger") or {}).get(key)
     return None if value is None else str(value)
 
 
@@ -113,7 +90,7 @@ def read_study(sweep_dir: Path) -> Study:
         raise UserError(f"No runs found in {sweep_dir}: none of its folders holds a .hydra/ directory. Fix: give "
                         "the sweep directory of a `gan-run -m` study (e.g. outputs/multirun/DATE/TIME), whose jobs "
                         "are its subfolders.")
-    summaries = {job: read_json(job / "summary.json") for job in jobs}
+    summaries = {job.path: job.summary for job in jobs}
     finished = {job: summary for job, summary in summaries.items() if summary and summary.get("study")}
     check_study_blocks(sweep_dir, summaries, finished)
     names = sorted({str(summary["study"]["name"]) for summary in finished.values()})
@@ -122,9 +99,9 @@ def read_study(sweep_dir: Path) -> Study:
                         "directory of one study (the folder of one `gan-run -m` command).")
     study = Study(name=names[0], sweep_dir=sweep_dir, varied=[], choices=[], logged_keys=set(), best_keys=[])
     for job in jobs:
-        study.logged_keys |= scalar_keys(job / "metrics.jsonl")
+        study.logged_keys |= scalar_keys(job)
     for job, summary in finished.items():
-        add_run(study, job, summary)
+        add_run(study, RunDirectory(job), summary)
     if not study.runs:
         raise UserError(f"No run of {sweep_dir} was logged to W&B (their summary.json has no wandb entry). Fix: "
                         "run the study with logger=wandb (the default), e.g. `gan-run -m objective=hinge,wgan "
@@ -154,7 +131,7 @@ def check_study_blocks(sweep_dir: Path, summaries: dict[Path, dict | None], fini
                         "`gan-run -m objective=hinge,wgan seed=0,1,2`, and give its sweep directory.")
 
 
-def add_run(study: Study, job: Path, summary: dict[str, Any]) -> None:
+def add_run(study: Study, job: RunDirectory, summary: dict[str, Any]) -> None:
     block = summary["study"]
     study.varied += [key for key in block.get("varied", []) if key not in study.varied]
     study.choices.append(dict(block.get("choices", {})))
@@ -175,10 +152,6 @@ def add_run(study: Study, job: Path, summary: dict[str, Any]) -> None:
 
 # Sorting the keys into sections
 
-def family(key: str) -> str:
-    return key.split("/", 1)[0]
-
-
 def keys_by_section(study: Study) -> dict[str, list[str]]:
     """The logged keys of Metrics, Losses and Training. Any key of an unknown family counts as a metric, so that a
     new metric (whatever its name) gets its panel."""
@@ -186,12 +159,8 @@ def keys_by_section(study: Study) -> dict[str, list[str]]:
     for key in sorted(study.logged_keys | set(study.best_keys)):
         if key in AXES or key.count("/") >= 2:  # per-layer values (sigma/G/<layer>): their network's largest is drawn
             continue
-        if family(key) in LOSS_FAMILIES:
-            sections["Losses"].append(key)
-        elif family(key) in TRAINING_FAMILIES:
-            sections["Training"].append(key)
-        else:
-            sections["Metrics"].append(key)
+        section = statistic_section(key)
+        sections["Losses" if section == "losses" else "Training" if section == "training" else "Metrics"].append(key)
     return sections
 
 

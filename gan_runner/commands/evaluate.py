@@ -29,6 +29,7 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from gan_runner.errors import UserError
+from gan_runner.run_directory import Checkpoint, RunDirectory
 from gan_runner.metrics.fid import FID, SPLITS
 from gan_runner.metrics.inception import file_batches, image_files, quantised_batches, read_rgb
 
@@ -122,16 +123,16 @@ def evaluate(args: Any, overrides: list[str]) -> dict[str, Any]:
     reference = real if real in SPLITS or Path(real).expanduser().exists() else "train"
 
     if "run" in args:
-        from gan_runner.run_directory import load_checkpoint
-        from gan_runner.commands.sample import draw_batches, load_generator
+        from gan_runner.commands.sample import load_generator
+        from gan_runner.engine.sampling import draw_batches
 
         run_dir, checkpoint = Path(str(args.run)), str(args.get("checkpoint", "last"))
         metric = FID(n_samples=n, reference=reference, **options)
         generator, z_dim = load_generator(run_dir, checkpoint, str(metric.device))
-        state = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt")
-        resolution = state["data_shape"][-1]
+        saved = Checkpoint.load(RunDirectory(run_dir).checkpoint(checkpoint))
+        resolution = saved.data_shape[-1]
         if real in SPLITS:
-            config = OmegaConf.merge(OmegaConf.create(state["config"]["dataset"]),
+            config = OmegaConf.merge(OmegaConf.create(saved.config["dataset"]),
                                      OmegaConf.from_dotlist([o.removeprefix("dataset.") for o in overrides]))
             dataset = instantiate_dataset(config)
         else:

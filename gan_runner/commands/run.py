@@ -12,9 +12,9 @@ directory once they have joined (gan_runner.engine.distributed).
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -28,18 +28,16 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from gan_runner.engine import distributed
-from gan_runner.run_directory import load_for_resume
-from gan_runner.errors import UserError
-from gan_runner.study.placement import check_sweep_plugins, hand_over_to_submitit, place_job
-from gan_runner.study.identity import (RunIdentity, chosen_direction, identify, job_dirname, objective_value,
-                              record_sweep, settle_direction)
+from gan_runner.engine.resume import run_dir_of
+from gan_runner.errors import UserError, did_you_mean
+from gan_runner.run_directory import RunDirectory, flatten, natural_key, unwritable
+from gan_runner.study.identity import chosen_direction, identify, job_dirname, objective_value, record_sweep, \
+    settle_direction
+from gan_runner.study.placement import check_sweep_plugins, hand_over_to_submitit, launched_by_torchrun, place_job
 
 log = logging.getLogger("gan_runner")
 
 
-def _run_dir(resume: str | None, default: str) -> str:
-    return default if resume in (None, "auto") else str(resume)
 
 
 def _output_subdir(resume: str | None) -> str:
@@ -51,20 +49,11 @@ def _job_dirname() -> str:
     return job_dirname(hydra_cfg.job.num, hydra_cfg.sweep.dir, list(hydra_cfg.overrides.task))
 
 
-# Used by conf/config.yaml's hydra.run.dir, so that resume=RUN_DIR runs in RUN_DIR, and by hydra.sweep.subdir.
-OmegaConf.register_new_resolver("gan_run_dir", _run_dir, replace=True)
+# Used by conf/config.yaml's hydra.run.dir, so that resume=RUN_DIR (or a checkpoint of it) runs in RUN_DIR, and by
+# hydra.sweep.subdir.
+OmegaConf.register_new_resolver("gan_run_dir", run_dir_of, replace=True)
 OmegaConf.register_new_resolver("gan_output_subdir", _output_subdir, replace=True)
 OmegaConf.register_new_resolver("gan_job_dirname", _job_dirname, replace=True)
-
-
-def run_identity(cfg: DictConfig, checkpoint: dict[str, Any] | None) -> RunIdentity:
-    """The job's name, group and chosen options in its study; a resumed run keeps the ones it started with."""
-    if checkpoint is not None and "identity" in checkpoint:
-        saved = checkpoint["identity"]
-        return RunIdentity(saved["run_name"], saved["name"], saved["group"], saved["varied"], saved["choices"])
-    hydra_cfg = HydraConfig.get()
-    sweep_dir = hydra_cfg.sweep.dir if hydra_cfg.mode == RunMode.MULTIRUN else None
-    return identify(cfg, list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices), sweep_dir)
 
 
 def with_sweeper_direction(cfg: DictConfig, sweeper: DictConfig) -> DictConfig:
@@ -77,29 +66,6 @@ def with_sweeper_direction(cfg: DictConfig, sweeper: DictConfig) -> DictConfig:
     return cfg
 
 
-def resumed(cfg: DictConfig, run_dir: Path, overrides: list[str]) -> tuple[DictConfig, dict[str, Any] | None]:
-    """With resume=RUN_DIR (or auto and a checkpoint in this run's directory): the checkpoint and the run's
-    saved config with this command's overrides on top. Otherwise (cfg, None)."""
-    if cfg.resume is None:
-        return cfg, None
-    path = run_dir / "checkpoints" / "last.pt"
-    if not path.is_file():
-        if cfg.resume == "auto":
-            return cfg, None  # a first launch: nothing to pick up yet
-        raise UserError(f"resume={cfg.resume}: there is no checkpoint at {path}. Fix: give the run directory "
-                        "of a gan-run job (the folder holding checkpoints/last.pt), or resume=auto to continue "
-                        "a run only when its directory holds a checkpoint.")
-    state = load_for_resume(path)
-    saved = OmegaConf.create(state["config"])
-    for override in overrides:
-        key = override.split("=", 1)[0].lstrip("+")
-        if key != "resume" and not key.startswith("~"):
-            OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=False, force_add=True)
-    saved.resume = cfg.resume
-    log.info("Resuming %s from step %d (%s)", run_dir, state["step"], path)
-    return saved, state
-
-
 # The run directory named on the command line (resume=DIR or hydra.run.dir=DIR) -> the nearest folder of its path
 # that existed before Hydra made it: a run refused before its first step removes what was made for it, never more.
 EXISTED_BEFORE: dict[Path, Path] = {}
@@ -109,7 +75,7 @@ def note_given_run_dir(argv: list[str]) -> None:
     for arg in argv:
         key, _, value = arg.partition("=")
         if (key == "resume" and value not in ("auto", "null")) or key.lstrip("+") == "hydra.run.dir":
-            folder = Path(value).absolute()
+            folder = Path(run_dir_of(value, value) if key == "resume" else value).absolute()
             EXISTED_BEFORE[folder] = next(p for p in (folder, *folder.parents) if p.exists())
 
 
@@ -133,26 +99,6 @@ def remove_if_made_for_nothing(run_dir: Path) -> None:
             break
 
 
-def write_error_summary(run_dir: Path, message: str) -> None:
-    """So that a sweep's summary can say why a job never trained."""
-    try:
-        (run_dir / "summary.json").write_text(json.dumps({"status": "error", "error": message}, indent=2) + "\n")
-    except OSError:
-        pass
-
-
-def unwritable(folder: Path) -> str | None:
-    """Why `folder` could not be created and written to, or None when it could."""
-    existing = folder.absolute()
-    while not existing.exists():
-        existing = existing.parent
-    if not existing.is_dir():
-        return f"{existing} is a file, not a folder"
-    if not os.access(existing, os.W_OK | os.X_OK):
-        return f"{existing} is not writable"
-    return None
-
-
 def check_output_folders(argv: list[str]) -> None:
     """Hydra makes the run directory before any of our code runs, and fails there with a traceback; so
     the folders it will make are checked first (default: ./outputs)."""
@@ -162,7 +108,7 @@ def check_output_folders(argv: list[str]) -> None:
         if key.lstrip("+") in folders and "${" not in value:
             folders[key.lstrip("+")] = value
         elif key == "resume" and value != "auto":
-            folders["resume"] = value
+            folders["resume"] = run_dir_of(value, value)
     for key, folder in folders.items():
         reason = unwritable(Path(folder))
         if reason:
@@ -174,7 +120,7 @@ def check_output_folders(argv: list[str]) -> None:
 def as_one_of_several_processes(argv: list[str]) -> list[str]:
     """Under torchrun: refuses a sweep (one torchrun runs one run) and returns the arguments this process
     adds, none for process 0; the others run in a temporary folder and log nothing (process 0 says it all)."""
-    if not distributed.launched_by_torchrun():
+    if not launched_by_torchrun():
         return []
     if any(arg in ("-m", "--multirun") for arg in argv):
         raise UserError("gan-run -m under torchrun: one torchrun trains one run on several processes, not a sweep. "
@@ -186,10 +132,63 @@ def as_one_of_several_processes(argv: list[str]) -> list[str]:
     return [f"hydra.run.dir={scratch}", "hydra.output_subdir=null", "hydra.job_logging.root.level=CRITICAL"]
 
 
+def plain_overrides(argv: list[str]) -> list[str]:
+    """The key=value overrides of a command line that compose one config (no flags, sweeps or Hydra's own)."""
+    return [arg for arg in argv if "=" in arg and not arg.startswith(("-", "hydra", "+hydra", "~hydra"))
+            and "," not in arg.partition("=")[2]]
+
+
+def config_keys(argv: list[str]) -> list[str]:
+    """Every dotted key of the config this command line composes without `argv`'s overrides that fail."""
+    from hydra import compose, initialize_config_module
+
+    try:
+        with initialize_config_module(config_module="gan_runner.conf", version_base="1.3"):
+            cfg = compose(config_name="config", overrides=plain_overrides(argv))
+    except Exception:  # noqa: BLE001 - suggestions are a courtesy; without them the paragraph still stands
+        return []
+    return [key for key in flatten(OmegaConf.to_container(cfg)) if "._" not in key]  # not _target_, _partial_
+
+
+def composition_error(error: Exception, argv: list[str]) -> str:
+    """One paragraph for a command line that Hydra could not compose into a config: a misspelt key (with the
+    closest existing one), a value of the wrong type (with what it must be), a misspelt option of a group."""
+    from gan_runner.engine.config import meaning_of
+
+    text, cause = str(error), error.__cause__
+    unknown = re.match(r"Could not override '([^']+)'", text)
+    if unknown:
+        key = unknown.group(1)
+        others = [arg for arg in argv if not arg.lstrip("+~").startswith(f"{key}=")]
+        return (f"{key} is not a key of the config: {did_you_mean(key, config_keys(others))}Fix: the key's right "
+                f"name (gan-run --cfg job prints the whole config; a component's options are its YAML file's keys).")
+    wrong_type = re.match(r"Error merging override (([^=]+)=.*)", text)
+    if wrong_type and cause is not None:
+        override, key = wrong_type.group(1), wrong_type.group(2).lstrip("+")
+        meaning = meaning_of(key)
+        return (f"{override}: {str(cause).splitlines()[0]}."
+                + (f" {key} must be {meaning}. Fix: gan-run {key}=<such a value>." if meaning else ""))
+    missing = re.search(r"Could not find '([^']+)/([^']+)'.*Available options in '[^']+':\n((?:\t[^\n]*\n?)*)",
+                        text, re.S)
+    if missing:
+        group, option = missing.group(1), missing.group(2)
+        available = [line.strip() for line in missing.group(3).splitlines() if line.strip()]
+        return (f"{group}={option} is not an option of the {group} group: {did_you_mean(option, available)}its "
+                f"options are {', '.join(available)}. Fix: gan-run {group}=<one of them> (gan-run --help lists every "
+                "group's options).")
+    return " ".join(line.strip() for line in text.splitlines() if line.strip() and "HYDRA_FULL_ERROR" not in line)
+
+
 def main() -> None:
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     # As `python -m` would: a user's own component (an objective, a dataset, ...) in a module of the folder
     # gan-run is started from is found by its YAML's _target_ (configs found with hydra.searchpath).
     sys.path.insert(0, os.getcwd())
+    # `experiment` is in the defaults list (null), so that experiment=NAME works; the older +experiment=NAME asks
+    # Hydra to add a group that is there already, which it refuses: it means the same.
+    sys.argv[1:] = [arg[1:] if arg.startswith("+experiment=") else arg for arg in sys.argv[1:]]
     try:
         note_given_run_dir(sys.argv[1:])
         check_output_folders(sys.argv[1:])
@@ -198,36 +197,59 @@ def main() -> None:
     except UserError as error:
         print(f"gan-run: error: {error}", file=sys.stderr)
         sys.exit(2)
-    hydra_main()
+    # Hydra prints a failed composition itself (several lines); with HYDRA_FULL_ERROR it raises it, here, to be told
+    # in one paragraph. The job puts the user's own setting back (hydra_main).
+    os.environ[USERS_FULL_ERROR] = os.environ.get("HYDRA_FULL_ERROR", "")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        hydra_main()
+    except (HydraException, OmegaConfBaseException) as error:
+        print(f"gan-run: error: {composition_error(error, sys.argv[1:])}", file=sys.stderr)
+        sys.exit(2)
+
+
+USERS_FULL_ERROR = "GAN_RUN_USERS_HYDRA_FULL_ERROR"
+
+
+def users_error_setting() -> None:
+    """HYDRA_FULL_ERROR as the user had it, for whatever fails once a job runs (a traceback of ours is a bug)."""
+    if USERS_FULL_ERROR in os.environ:
+        os.environ["HYDRA_FULL_ERROR"] = os.environ[USERS_FULL_ERROR]
+        if not os.environ["HYDRA_FULL_ERROR"]:
+            del os.environ["HYDRA_FULL_ERROR"]
 
 
 @hydra.main(version_base="1.3", config_path="pkg://gan_runner.conf", config_name="config")
 def hydra_main(cfg: DictConfig) -> float | None:
     """Trains one run; returns its objective value for a sweeper (study.objective_value: None, a failed trial,
     when the run did not complete)."""
-    from gan_runner.engine.loop import train  # imported here so that `gan-run --help` stays quick
+    from gan_runner.engine import distributed  # imported here, with torch, so that `gan-run --help` stays quick
+    from gan_runner.engine.loop import train
+    from gan_runner.engine.resume import Start
 
-    from gan_runner.engine.config import setting
-
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    sweeping = HydraConfig.get().mode == RunMode.MULTIRUN
+    users_error_setting()
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     try:
-        distributed.join(str(cfg.train.device), setting(cfg, "train.collective_timeout_s"))  # under torchrun
+        distributed.join(str(cfg.train.device), cfg.train.collective_timeout_s)  # under torchrun
         run_dir = Path(distributed.from_main(str(run_dir)))
-        cfg, state = resumed(cfg, run_dir, list(HydraConfig.get().overrides.task))
-        cfg = with_sweeper_direction(cfg, HydraConfig.get().sweeper)
+        start = Start.named(cfg.resume, run_dir)
+        cfg = with_sweeper_direction(start.config(cfg, list(hydra_cfg.overrides.task)), hydra_cfg.sweeper)
         place_job(cfg.train.device)  # parallel sweeps: this job's GPU and share of the cores
-        summary = train(cfg, run_dir, run_identity(cfg, state), resume=state)
+        identity = start.identity(lambda: identify(cfg, list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices),
+                                                   hydra_cfg.sweep.dir if sweeping else None))
+        summary = train(cfg, run_dir, identity, resume=start.checkpoint)
     except UserError as error:
         print(f"gan-run: error: {error}", file=sys.stderr)
         if not sweeping:
             if distributed.is_main():
                 remove_if_made_for_nothing(run_dir)
             sys.exit(2)
-        write_error_summary(run_dir, str(error))
+        RunDirectory(run_dir).write_error(str(error))
         return None
     except distributed.PeerLost as error:
-        kept = run_dir / "checkpoints" / "last.pt"
+        kept = RunDirectory(run_dir).checkpoint()
         print(f"gan-run: error: {error} " + (f"The last checkpoint, {kept}, is kept: continue with the same "
               f"command and resume={run_dir}." if kept.is_file() else "No checkpoint had been written yet."),
               file=sys.stderr)
@@ -271,26 +293,12 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         lines = []
-        for job_dir in sorted((p.parent for p in sweep_dir.glob("*/.hydra")), key=lambda p: p.name):
-            lines.append(f"{job_dir.name}: {describe(job_dir / 'summary.json')}")
+        for job_dir in sorted((p.parent for p in sweep_dir.glob("*/.hydra")), key=natural_key):
+            lines.append(f"{job_dir.name}: {RunDirectory(job_dir).describe()}")
         if lines:
             text = "\n".join(lines)
             (sweep_dir / "summary.txt").write_text(text + "\n")
             log.info("Sweep %s:\n%s", sweep_dir, text)
-
-
-def describe(summary_file: Path) -> str:
-    if not summary_file.is_file():
-        return "no summary.json (the job crashed; see its gan-run.log)"
-    summary = json.loads(summary_file.read_text())
-    status = summary["status"]
-    if status == "error":
-        return f"error: {summary['error']}"
-    text = f"{status} at step {summary['step']}"
-    if status == "diverged":
-        text += f" ({summary['diverged']['quantity']} became {summary['diverged']['value']})"
-    metrics = ", ".join(f"{k} {v:.4g}" for k, v in summary.get("metrics", {}).items())
-    return text + (f"; {metrics}" if metrics else "")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from typing import Iterator
 import torch
 import torch.nn.functional as F
 
-Batch = tuple[torch.Tensor, "torch.Tensor | None"]
+Samples = tuple[torch.Tensor, "torch.Tensor | None"]  # a batch of data and its labels (None without)
 
 
 class ImageTensorDataset:
@@ -46,7 +46,7 @@ class ImageTensorDataset:
         return self._on_device[1:]
 
     def batches(self, batch_size: int, generator: torch.Generator, start: int = 0,
-                device: torch.device | None = None) -> Iterator[Batch]:
+                device: torch.device | None = None) -> Iterator[Samples]:
         if batch_size > len(self):
             raise ValueError(f"batch size {batch_size} is larger than the dataset ({len(self)} images)")
         images, labels = self.on(device)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gan_runner.data import Batch
+from gan_runner.data import Samples
 from gan_runner.metrics import Sampler
 
 PICTURE_SAMPLES = 5000  # G's samples behind q's estimate: enough for a smooth KDE, a few ms for a small MLP
@@ -78,11 +78,11 @@ class Gaussian1D:
         # and the generator's samples at each picture.
         self.view = tuple(float(v) for v in view) if view is not None else None
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Batch:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Samples:
         return torch.randn(n, 1, generator=generator) * self.std + self.mean, None
 
     def batches(self, batch_size: int, generator: torch.Generator, start: int = 0,
-                device: torch.device | None = None) -> Iterator[Batch]:
+                device: torch.device | None = None) -> Iterator[Samples]:
         """Drawn on the CPU with `generator`; the loop moves them."""
         for _ in range(start):  # a skipped batch is nothing but its draws
             torch.randn(batch_size, 1, generator=generator)

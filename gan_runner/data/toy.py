@@ -12,7 +12,7 @@ from typing import Iterator
 
 import torch
 
-from gan_runner.data import Batch
+from gan_runner.data import Samples
 
 
 class GaussianMixture:
@@ -29,13 +29,13 @@ class GaussianMixture:
         self.std = float(std)
         self.num_classes = len(centres)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Batch:
+    def sample(self, n: int, generator: torch.Generator | None = None) -> Samples:
         modes = torch.randint(len(self.centres), (n,), generator=generator)
         noise = torch.randn(n, 2, generator=generator) * self.std
         return self.centres[modes] + noise, modes
 
     def batches(self, batch_size: int, generator: torch.Generator, start: int = 0,
-                device: torch.device | None = None) -> Iterator[Batch]:
+                device: torch.device | None = None) -> Iterator[Samples]:
         """Drawn on the CPU with `generator` (the same numbers on any machine); the loop moves them."""
         for _ in range(start):  # a skipped batch is nothing but its random draws: make them, keep nothing
             torch.randint(len(self.centres), (batch_size,), generator=generator)

@@ -1,72 +1,114 @@
-"""Checks of the values that would otherwise fail deep inside training, made before any work starts. (The
-components check their own options when they are built, also before training: see build.py.)"""
+"""`train`: the typed schema of a run's training settings, the one place that says what each `train.*` key is.
+
+Each field carries its type (checked by OmegaConf when Hydra composes the config, so `train.lr_g=abc` or a misspelt
+`+train.stepz=5` fails before anything runs), its range (`check`, with the words of `meaning`, checked by
+`validate` before any work), whether it changes what is trained (`affects_result`: false for where and how a run
+is executed or recorded, so runs that differ only there are seeds of one configuration to gan-report and W&B), and
+for a key added after runs were saved, the value an older config without it means (`before`: run_directory's
+`upgrade` fills it in). conf/config.yaml holds the values (and their comments); this module holds the contract, and no value.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
-from gan_runner.errors import UserError
+from gan_runner.errors import UserError, did_you_mean
 
-
-def _number(kind: type) -> Any:
-    """A test that a value is a `kind` (an int counts as a float; a bool counts as neither)."""
-    allowed = (int,) if kind is int else (int, float)
-    return lambda value: isinstance(value, allowed) and not isinstance(value, bool)
+NOT_SET = object()  # `before` of a key that every saved config has
 
 
-def _optional_fraction(value: Any) -> bool:
-    return value is None or (_number(float)(value) and 0 <= value <= 1)
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
-# key: (is the right type, is in range, what it must be)
-TRAIN_RULES = {
-    "steps": (_number(int), lambda v: v > 0, "a positive whole number of generator updates"),
-    "batch_size": (_number(int), lambda v: v > 0, "a positive whole number"),
-    "n_critic": (_number(int), lambda v: v > 0, "a positive whole number of D updates per G update"),
-    "log_every": (_number(int), lambda v: v > 0, "a positive whole number of steps"),
-    "sample_every": (_number(int), lambda v: v > 0, "a positive whole number of steps"),
-    "checkpoint_every": (_number(int), lambda v: v > 0, "a positive whole number of steps"),
-    "keep_checkpoints": (_number(int), lambda v: v > 0, "a positive whole number (1: last.pt alone)"),
-    "lr_g": (_number(float), lambda v: v > 0, "a positive number"),
-    "lr_d": (_number(float), lambda v: v > 0, "a positive number"),
-    "lr_end_factor": (_number(float), lambda v: 0 <= v <= 1,
-                      "where the learning rates end as a fraction of where they start, in [0, 1] (1.0: constant)"),
-    "ema": (_number(float), lambda v: 0 <= v < 1, "the decay of the generator's moving average, in [0, 1) "
-            "(0.999 for a long average, 0 to sample G itself)"),
-    "ema_rampup": (_optional_fraction, lambda v: True, "the largest half-life of the moving average as a fraction "
-                   "of the steps done so far, in [0, 1] (0.05 as stylegan2-ada; null or 0: no ramp)"),
-    "ema_start": (_number(int), lambda v: v >= 0, "the G update after which averaging starts, a whole number "
-                  "(0: from the first; BigGAN: 20000)"),
-    "precision": (lambda v: v in ("fp32", "bf16", "fp16"), lambda v: True,
-                  "fp32, bf16 or fp16 (autocast; fp16 also scales the losses)"),
-    "compile": (lambda v: isinstance(v, bool), lambda v: True, "true (torch.compile G and D) or false"),
-    "cuda_graph": (lambda v: isinstance(v, bool), lambda v: True,
-                   "true (the step recorded as a CUDA graph and replayed) or false"),
-    "tf32": (lambda v: isinstance(v, bool), lambda v: True,
-             "true (TF32 matrix products and convolutions on CUDA, the default) or false (exact fp32)"),
-    "separate_passes": (lambda v: isinstance(v, bool), lambda v: True,
-                        "true (D scores real and fake in a pass each) or false (one pass over both)"),
-    "reuse_fakes": (lambda v: isinstance(v, bool), lambda v: True,
-                    "true (G's update scores the fakes of D's) or false (fresh z)"),
-    "sync_batchnorm": (lambda v: isinstance(v, bool), lambda v: True,
-                       "true (batch statistics over all processes' samples, CUDA) or false (each process's own)"),
-    "collective_timeout_s": (_number(float), lambda v: v > 0, "a positive number of seconds"),
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def option(meaning: str, check: Callable[[Any], bool] = lambda value: True, affects_result: bool = True,
+           before: Any = NOT_SET) -> Any:
+    """A field of the schema: no value of its own (conf/config.yaml gives every one), what it must be (in words), its
+    range, whether it changes the result, and what a saved config without it means."""
+    return field(default=MISSING, metadata={"meaning": meaning, "check": check, "affects_result": affects_result,
+                                            "before": before})
+
+
+def _positive(value: Any) -> bool:
+    return value > 0
+
+
+@dataclass
+class TrainConfig:
+    steps: int = option("a positive whole number of generator updates", _positive)
+    batch_size: int = option("a positive whole number", _positive)
+    n_critic: int = option("a positive whole number of D updates per G update", _positive)
+    lr_g: float = option("a positive number", _positive)
+    lr_d: float = option("a positive number", _positive)
+    betas: list[float] = option("Adam's two decay rates in [0, 1), e.g. [0.5,0.999]",
+                                lambda v: len(v) == 2 and all(0 <= b < 1 for b in v))
+    lr_end_factor: float = option("where the learning rates end as a fraction of where they start, in [0, 1] "
+                                  "(1.0: constant)", lambda v: 0 <= v <= 1)
+    ema: float = option("the decay of the generator's moving average, in [0, 1) (0.999 for a long average, 0 "
+                        "to sample G itself)", lambda v: 0 <= v < 1)
+    ema_rampup: Optional[float] = option("the largest half-life of the moving average as a fraction of the "
+                                         "steps done so far, in [0, 1] (0.05 as stylegan2-ada; null or 0: no ramp)",
+                                         lambda v: v is None or 0 <= v <= 1, before=None)
+    ema_start: int = option("the G update after which averaging starts, a whole number (0: from the first; "
+                            "BigGAN: 20000)", lambda v: v >= 0, before=0)
+    log_every: int = option("a positive whole number of steps", _positive, affects_result=False)
+    sample_every: int = option("a positive whole number of steps", _positive, affects_result=False)
+    checkpoint_every: int = option("a positive whole number of steps", _positive, affects_result=False)
+    keep_checkpoints: int = option("a positive whole number (1: last.pt alone)", _positive, affects_result=False)
+    device: str = option("auto, cpu, cuda or cuda:N", affects_result=False)
+    precision: str = option("fp32, bf16 or fp16 (autocast; fp16 also scales the losses)",
+                            lambda v: v in ("fp32", "bf16", "fp16"), before="fp32")
+    compile: bool = option("true (torch.compile G and D) or false", affects_result=False, before=False)
+    cuda_graph: bool = option("true (the step recorded as a CUDA graph and replayed) or false",
+                              affects_result=False, before=False)
+    tf32: bool = option("true (TF32 matrix products and convolutions on CUDA, the default) or false (exact "
+                        "fp32)", before=True)
+    separate_passes: bool = option("true (D scores real and fake in a pass each) or false (one pass over "
+                                   "both)", before=False)
+    reuse_fakes: bool = option("true (G's update scores the fakes of D's) or false (fresh z)", before=False)
+    sync_batchnorm: bool = option("true (batch statistics over all processes' samples, CUDA) or false (each "
+                                  "process's own)", before=False)
+    collective_timeout_s: float = option("a positive number of seconds", _positive, affects_result=False,
+                                         before=600.0)
+
+
+def train_fields() -> dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def affects_result(key: str) -> bool:
+    """Whether a `train.*` key changes what is trained (False: where and how the run is executed or recorded)."""
+    name = key.removeprefix("train.")
+    return train_fields()[name].metadata["affects_result"] if name in train_fields() else True
+
+
+def saved_before(name: str) -> Any:
+    """What a saved config without `train.<name>` means (NOT_SET: every saved config has it)."""
+    return train_fields()[name].metadata["before"]
+
+
+def register() -> None:
+    """The schema of the `train` node, chosen by conf/config.yaml's defaults list (`train_schema@train`)."""
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="train_schema", node=TrainConfig)
+
+
+# Beyond `train`: the few root values that are neither a config group nor a component's option.
+ROOT_RULES = {
+    "z_dim": (lambda v: _whole(v) and v > 0, "a positive whole number"),
+    "seed": (_whole, "a whole number"),
+    "conditional": (lambda v: isinstance(v, bool), "true (class-conditional G and D) or false"),
 }
-
-
-# Keys added after runs were saved: a resumed run's config may lack them, and then has these values.
-LATER_DEFAULTS = {"train.ema_rampup": None, "train.ema_start": 0, "train.precision": "fp32", "train.compile": False,
-                  "train.tf32": True, "latent": "normal", "health": None, "train.separate_passes": False,
-                  "train.reuse_fakes": False, "train.sync_batchnorm": False, "train.collective_timeout_s": 600,
-                  "train.cuda_graph": False}
-
-
-def setting(cfg: DictConfig, key: str) -> Any:
-    """cfg's value at `key`, or the value that a config saved before the key existed means."""
-    return OmegaConf.select(cfg, key, default=LATER_DEFAULTS.get(key))
 
 
 def check_nothing_missing(cfg: DictConfig) -> None:
@@ -75,31 +117,39 @@ def check_nothing_missing(cfg: DictConfig) -> None:
     missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         example = " ".join(f"{key}=..." for key in missing)
-        raise UserError(f"{', '.join(missing)} must be given: the chosen config leaves {'them' if len(missing) > 1 else 'it'} "
-                        f"to you (??? in its YAML file). Fix: gan-run ... {example} (e.g. dataset.root=/path/to/images "
-                        "for dataset=image_folder).")
+        raise UserError(f"{', '.join(missing)} must be given: the chosen config leaves "
+                        f"{'them' if len(missing) > 1 else 'it'} to you (??? in its YAML file). Fix: gan-run ... "
+                        f"{example} (e.g. dataset.root=/path/to/images for dataset=image_folder).")
 
 
 def validate(cfg: DictConfig) -> None:
+    """The ranges of `train.*` and the root values (their types were checked when the config was composed, or
+    upgraded from a saved one), and the combinations that cannot work."""
     check_nothing_missing(cfg)
-    rules = {f"train.{key}": rule for key, rule in TRAIN_RULES.items()}
-    rules["z_dim"] = (_number(int), lambda v: v > 0, "a positive whole number")
-    rules["seed"] = (_number(int), lambda v: True, "a whole number")
-    for key, (right_type, in_range, meaning) in rules.items():
-        value = setting(cfg, key)
-        if not (right_type(value) and in_range(value)):
+    unknown = sorted(set(cfg.train) - set(train_fields()))
+    if unknown:  # `+train.stepz=5` adds a key: Hydra opens the node for it
+        key = f"train.{unknown[0]}"
+        raise UserError(f"{key} is not a key of train: {did_you_mean(key, [f'train.{n}' for n in train_fields()])}"
+                        f"Fix: the key's right name, without the + (gan-run --cfg job prints the whole config).")
+    checks = {f"train.{name}": (lambda v, f=f: f.metadata["check"](v), f.metadata["meaning"])
+              for name, f in train_fields().items()}
+    for key, (in_range, meaning) in {**checks, **ROOT_RULES}.items():
+        value = OmegaConf.select(cfg, key)
+        if OmegaConf.is_list(value):
+            value = list(value)
+        if not in_range(value):
             raise UserError(f"{key} must be {meaning}, got {value!r}. Fix: gan-run {key}=<such a value>.")
-    conditional = OmegaConf.select(cfg, "conditional", default=False)  # runs saved before the key existed lack it
-    if not isinstance(conditional, bool):
-        raise UserError(f"conditional must be true or false, got {conditional!r}. Fix: gan-run conditional=true "
-                        "(class-conditional G and D) or conditional=false.")
-    if setting(cfg, "train.reuse_fakes") and cfg.train.n_critic != 1:
+    if cfg.train.reuse_fakes and cfg.train.n_critic != 1:
         raise UserError(f"train.reuse_fakes=true scores the fakes of the one D update before each G update, but "
                         f"train.n_critic={cfg.train.n_critic}. Fix: train.reuse_fakes=false, or train.n_critic=1.")
-    betas = cfg.train.betas
-    if not (OmegaConf.is_list(betas) and len(betas) == 2 and all(_number(float)(b) and 0 <= b < 1 for b in betas)):
-        raise UserError(f"train.betas must be Adam's two decay rates in [0, 1), got {betas}. "
-                        "Fix: e.g. gan-run 'train.betas=[0.5,0.999]'.")
+
+
+def meaning_of(key: str) -> str | None:
+    """What `key` must be, in words, when the schema knows it (for the messages of a composition that failed)."""
+    name = key.removeprefix("train.")
+    if key.startswith("train.") and name in train_fields():
+        return train_fields()[name].metadata["meaning"]
+    return ROOT_RULES[key][1] if key in ROOT_RULES else None
 
 
 def check_writable(run_dir: Path) -> None:

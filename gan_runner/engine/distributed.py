@@ -43,16 +43,11 @@ import torch.distributed as dist
 from torch import nn
 
 from gan_runner.errors import UserError
+from gan_runner.study.placement import launched_by_torchrun
 
 
 class PeerLost(Exception):
     """A collective failed: another process of the run crashed, was killed, or hangs past the timeout."""
-
-
-def launched_by_torchrun() -> bool:
-    """True in a process that torchrun (or a launcher setting the same variables: RANK, WORLD_SIZE, MASTER_ADDR
-    and MASTER_PORT, which torch.distributed's env:// rendezvous reads) started, even as the only one."""
-    return all(key in os.environ for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
 
 
 def active() -> bool:

@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from gan_runner.engine.step import Batch, Batches, Precision, Stats, TrainingStep
+from gan_runner.engine.step import Stats, TrainingStep, UpdateInputs
 
 WARMUP = 3  # eager steps of each phase before it is recorded (PyTorch's examples warm up with 3)
 
@@ -37,79 +37,80 @@ class Recorded:
     by each replay)."""
 
     graph: torch.cuda.CUDAGraph
-    d_batches: list[Batch]
-    g_batch: Batch
+    d_inputs: list[UpdateInputs]
+    g_inputs: UpdateInputs
     stats: list[Stats]
 
 
-def _buffer(batch: Batch) -> Batch:
+def _buffer(inputs: UpdateInputs) -> UpdateInputs:
     copy = (lambda t: None if t is None else t.clone())
-    return Batch(copy(batch.real), copy(batch.real_labels), copy(batch.z), copy(batch.fake_labels), batch.keep_fake)
+    return UpdateInputs(copy(inputs.real), copy(inputs.real_labels), copy(inputs.z), copy(inputs.fake_labels),
+                        inputs.keep_fake)
 
 
-def _fill(buffer: Batch, batch: Batch) -> None:
+def _fill(buffer: UpdateInputs, inputs: UpdateInputs) -> None:
     for name in ("real", "real_labels", "z", "fake_labels"):
         if getattr(buffer, name) is not None:
-            getattr(buffer, name).copy_(getattr(batch, name))
+            getattr(buffer, name).copy_(getattr(inputs, name))
 
 
 class GraphedTrainingStep(TrainingStep):
     def __init__(self, *args: Any, device: torch.device, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.precision = Precision(self.precision.name, device, cache_casts=False)  # fp32 or bf16: no scaler
+        self.state.precision.cache_casts = False  # fp32 or bf16 (no scaler): casts a graph can replay
         self.device = device
         self.recorded: dict[tuple, Recorded] = {}
         self.eager_runs: collections.Counter = collections.Counter()
         self.side_stream = torch.cuda.Stream(device)
         self.learning_rates: dict[tuple[str, int], torch.Tensor] = {}
 
-    def set_learning_rates(self, state: Any, factor: float) -> None:
+    def set_learning_rates(self, lr_g: float, lr_d: float) -> None:
         """The same tensor in each parameter group from the first step on (a graph reads its address), filled
         with this step's rate; put back where loading a checkpoint replaced it."""
-        for network, optimiser, lr in (("g", state.opt_g, self.lr_g), ("d", state.opt_d, self.lr_d)):
+        for network, optimiser, lr in (("g", self.state.opt_g, lr_g), ("d", self.state.opt_d, lr_d)):
             for index, group in enumerate(optimiser.param_groups):
                 rate = self.learning_rates.get((network, index))
                 if rate is None:
-                    rate = self.learning_rates[network, index] = torch.tensor(lr * factor, device=self.device)
+                    rate = self.learning_rates[network, index] = torch.tensor(lr, device=self.device)
                 group["lr"] = rate
-                rate.fill_(lr * factor)
+                rate.fill_(lr)
 
-    def phase(self, state: Any, g_steps_done: int) -> tuple:
+    def phase(self, g_steps_done: int) -> tuple:
         """Which regularisers are due on each update of the step: steps of one phase do the same work."""
-        regularisers = state.regularisers.values()
-        return (tuple(tuple((state.d_steps + i) % r.every == 0 for r in regularisers) for i in range(self.n_critic)),
+        regularisers, d_steps = self.state.regularisers.values(), self.state.d_steps
+        return (tuple(tuple((d_steps + i) % r.every == 0 for r in regularisers) for i in range(self.n_critic)),
                 tuple(g_steps_done % r.every == 0 for r in regularisers))
 
-    def __call__(self, state: Any, batches: Batches, step: int) -> list[Stats]:
-        d_batches = [batches.next() for _ in range(self.n_critic)]
-        g_batch = batches.for_generator(d_batches[-1])
-        phase = self.phase(state, step - 1)
+    def updates(self, g_steps_done: int) -> list[Stats]:
+        d_inputs = [self.inputs.next() for _ in range(self.n_critic)]
+        g_inputs = self.inputs.for_generator(d_inputs[-1])
+        phase = self.phase(g_steps_done)
         if phase not in self.recorded and self.eager_runs[phase] < WARMUP:
             self.eager_runs[phase] += 1
-            batches_left = iter(d_batches)
+            inputs_left = iter(d_inputs)
             self.side_stream.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(self.side_stream):
-                stats = self.updates(state, lambda: next(batches_left), lambda last: g_batch, step - 1)
+                stats = self.run_updates(lambda: next(inputs_left), lambda last: g_inputs, g_steps_done)
             torch.cuda.current_stream(self.device).wait_stream(self.side_stream)
             return stats
         if phase not in self.recorded:
-            self.recorded[phase] = self.record(state, d_batches, g_batch, step)
+            self.recorded[phase] = self.record(d_inputs, g_inputs, g_steps_done)
         recorded = self.recorded[phase]
-        for buffer, batch in zip(recorded.d_batches, d_batches):
-            _fill(buffer, batch)
-        if recorded.g_batch is not recorded.d_batches[-1]:
-            _fill(recorded.g_batch, g_batch)
+        for buffer, inputs in zip(recorded.d_inputs, d_inputs):
+            _fill(buffer, inputs)
+        if recorded.g_inputs is not recorded.d_inputs[-1]:
+            _fill(recorded.g_inputs, g_inputs)
         recorded.graph.replay()
         return recorded.stats
 
-    def record(self, state: Any, d_batches: list[Batch], g_batch: Batch, step: int) -> Recorded:
+    def record(self, d_inputs: list[UpdateInputs], g_inputs: UpdateInputs, g_steps_done: int) -> Recorded:
         """Records the step (recording runs nothing: the caller replays it)."""
-        buffers = [_buffer(batch) for batch in d_batches]
-        g_buffer = buffers[-1] if g_batch is d_batches[-1] else \
-            Batch(buffers[-1].real, buffers[-1].real_labels, g_batch.z.clone(),
-                  None if g_batch.fake_labels is None else g_batch.fake_labels.clone())
+        buffers = [_buffer(inputs) for inputs in d_inputs]
+        g_buffer = buffers[-1] if g_inputs is d_inputs[-1] else \
+            UpdateInputs(buffers[-1].real, buffers[-1].real_labels, g_inputs.z.clone(),
+                         None if g_inputs.fake_labels is None else g_inputs.fake_labels.clone())
         graph = torch.cuda.CUDAGraph()
         buffers_left = iter(buffers)
         with torch.cuda.graph(graph):
-            stats = self.updates(state, lambda: next(buffers_left), lambda last: g_buffer, step - 1)
+            stats = self.run_updates(lambda: next(buffers_left), lambda last: g_buffer, g_steps_done)
         return Recorded(graph, buffers, g_buffer, stats)

@@ -1,39 +1,116 @@
-"""The training loop: n_critic discriminator updates, one generator update, the generator's moving average,
-and one cadence rule for logging, evaluation, sample pictures and checkpoints, the last step included."""
+"""The training loop: the step (engine/step.py: learning rates, n_critic D updates, the G update, counters,
+statistics, the moving average) and four periodic tasks, each due every `every` steps and at the last step (one
+cadence rule, the last step included): a log row, an evaluation, a sample picture and a checkpoint. A stop signal
+writes a checkpoint and ends the run `interrupted`; a NaN or an infinity ends it `diverged`, the last good
+checkpoint kept."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
-from gan_runner.engine import distributed
 from gan_runner.arch import count_parameters
-from gan_runner.engine.build import Run, build, resolve_device, run_parts
-from gan_runner.run_directory import set_rng_state
-from gan_runner.errors import UserError
-from gan_runner.loggers import Logger
-from gan_runner.engine.record import RunRecord, sample_picture
-from gan_runner.commands.sample import draw_batches
+from gan_runner.engine import distributed
+from gan_runner.engine.build import Parts, build, build_parts, build_step
+from gan_runner.engine.config import validate
+from gan_runner.engine.record import RunRecord
+from gan_runner.engine.resume import Start
+from gan_runner.engine.sampling import draw_batches, fixed_inputs
 from gan_runner.engine.state import TrainingState
-from gan_runner.study.identity import RunIdentity, check_direction
-from gan_runner.engine.step import Batches, fixed_inputs
+from gan_runner.engine.step import TrainingStep
 from gan_runner.engine.stopping import Diverged, StopSignals, check_parameters
-from gan_runner.engine.config import check_writable, setting, validate
+from gan_runner.loggers import Logger
+from gan_runner.pictures import sample_picture
+from gan_runner.run_directory import Checkpoint, RunDirectory, check_writable
+from gan_runner.study.identity import RunIdentity, check_direction
 
 log = logging.getLogger(__name__)
 
 
-def learning_rate_factor(cfg: DictConfig, updates_done: int) -> float:
-    """Both learning rates move linearly from lr to lr x lr_end_factor over the run (1.0: constant; SNGAN
-    decays to 0). A pure function of the step, so a resumed run (even one given more steps) needs no state."""
-    return 1.0 + (cfg.train.lr_end_factor - 1.0) * min(updates_done, cfg.train.steps) / cfg.train.steps
+def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
+          resume: Checkpoint | None = None) -> dict[str, Any]:
+    """Trains one GAN as `cfg` describes, writing everything under `run_dir`; returns the summary, whose `status` is
+    completed, interrupted (a stop signal; resumable) or diverged (a NaN or an infinity). `identity` names the run in
+    its study (None: a lone run called "run"); `resume` is a checkpoint to continue from (engine/resume.py). Under
+    torchrun every process calls it (engine/distributed.py says how they share the work); process 0 alone writes."""
+    run = prepare(cfg, run_dir, identity or RunIdentity("run"), Start(resume))
+    evaluation, picture = Evaluation(run), Picture(run)
+    tasks = [LogRow(run), evaluation, picture, Checkpointing(run)]
+    status, ending = "completed", {}
+    with StopSignals() as signals, Progress(run) as progress:
+        try:
+            while run.state.step < run.last:
+                run.step()
+                stopping = signals.agreed() is not None
+                due = [task for task in tasks if task.due(run.state.step, run.last, stopping)]
+                if any(task.uses_running_statistics for task in due):
+                    run.state.share_running_statistics()  # several processes: one state to measure, draw and write
+                for task in due:
+                    task()
+                for task in due:
+                    task.done()
+                progress.show(run.state.step, run.record.latest)
+                if stopping:
+                    status, ending = "interrupted", interrupted(run, signals.received)
+                    break
+        except Diverged as bad:
+            status, ending = "diverged", diverged(run, bad)
+    return finish(run, status, ending, evaluation.latest, picture.latest)
+
+
+@dataclass
+class Run:
+    """A run being trained: its config, parts, step, record and where it started from."""
+
+    cfg: DictConfig
+    directory: RunDirectory
+    identity: RunIdentity
+    parts: Parts
+    step: TrainingStep
+    record: RunRecord
+    start: Start
+    started: float
+
+    @property
+    def state(self) -> TrainingState:
+        return self.parts.state
+
+    @property
+    def last(self) -> int:
+        return int(self.cfg.train.steps)
+
+
+def prepare(cfg: DictConfig, run_dir: Path, identity: RunIdentity, start: Start) -> Run:
+    """The config checked, the parts built (and restored from the checkpoint of a resumed run), the logger started,
+    the step built on the state as restored; every RNG restored last."""
+    started = time.time()
+    validate(cfg)
+    distributed.check_batch_size(cfg.train.batch_size)
+    if distributed.is_main():
+        check_writable(run_dir)
+    parts = build_parts(cfg)
+    for message in parts.warnings:
+        log.warning("%s.", message)
+    check_direction(cfg, parts.metric)
+    logger = build(cfg, "logger") if distributed.is_main() else Logger()  # one W&B run per run
+    about = {"config": OmegaConf.to_container(cfg), "data_shape": list(parts.dataset.shape),
+             "num_classes": parts.num_classes, "identity": identity.summary()}
+    record = RunRecord(RunDirectory(run_dir), logger, about, cfg.train.keep_checkpoints, writes=distributed.is_main())
+    start.restore(parts.state, cfg.train.steps, record)
+    logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, identity, run_id=start.logger_run_id)
+    if parts.metric.best_key:
+        logger.track_best(parts.metric.best_key, parts.metric.higher_is_better)
+    step = build_step(cfg, parts)
+    start.restore_rng()
+    return Run(cfg, record.directory, identity, parts, step, record, start, started)
 
 
 def due(step: int, every: int, last: int) -> bool:
@@ -41,17 +118,51 @@ def due(step: int, every: int, last: int) -> bool:
     return step == last or (every > 0 and step % every == 0)
 
 
-def evaluate(run: Run, state: TrainingState, record: RunRecord, sample: Any) -> dict[str, float]:
-    """The metric, logged; a new best (metric.best_key) is kept as checkpoints/best.pt. On several processes
-    each computes its share and process 0's values decide (distributed.from_main), the same on every one."""
-    values = distributed.from_main(run.metric(sample, run.dataset))
-    values.update(state.health.observe(values, state.step))  # a count of modes or classes falling
-    record.log(values, state.step, state.images_seen)
-    score = values.get(run.metric.best_key) if run.metric.best_key else None
-    if score is not None and (state.best is None or run.metric.better(score, state.best["value"])):
-        state.best = {"key": run.metric.best_key, "value": score, "step": state.step}
-        record.checkpoint(state, "best.pt")
-    return values
+class Task:
+    """Something the loop does every `every` steps and at the last step. `uses_running_statistics`: it reads
+    batch norm's running statistics (the processes of a run agree on them first)."""
+
+    uses_running_statistics = False
+
+    def __init__(self, run: Run, every: int) -> None:
+        self.run, self.every = run, every
+
+    def due(self, step: int, last: int, stopping: bool) -> bool:
+        return due(step, self.every, last) and not stopping
+
+    def __call__(self) -> None:
+        raise NotImplementedError
+
+    def done(self) -> None:
+        """After every task due at this step has run."""
+
+
+class LogRow(Task):
+    """A row of metrics.jsonl (and W&B): the statistics' means since the last row, the learning rates, speed and
+    memory, the health diagnostics and any detector that fires. Diverged if a statistic or a weight went bad."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(run, run.cfg.train.log_every)
+        self.clock = (run.state.step, time.perf_counter())  # for the steps per second of each row
+
+    def due(self, step: int, last: int, stopping: bool) -> bool:
+        return due(step, self.every, last)  # a row due when a stop signal came is still logged
+
+    def __call__(self) -> None:
+        state = self.run.state
+        row = state.stats.means()
+        check_parameters({"G": state.G, "D": state.D})
+        row.update({f"lr/{network}": float(optimiser.param_groups[0]["lr"])  # a tensor under cuda_graph
+                    for network, optimiser in (("g", state.opt_g), ("d", state.opt_d))})
+        row.update(speed_and_memory(state.step - self.clock[0], time.perf_counter() - self.clock[1],
+                                    self.run.parts.device))
+        row.update(state.health.diagnostics(state.G, state.D, row))  # margin, singular values, diversity
+        row.update(state.health.observe(row, state.step))  # health/<detector> = 1 when one fires (and a warning)
+        self.run.record.log(row, state.step, state.images_seen)
+
+    def done(self) -> None:
+        """The next row's speed counts training steps, not this step's evaluation, picture and checkpoint."""
+        self.clock = (self.run.state.step, time.perf_counter())
 
 
 def speed_and_memory(steps: int, seconds: float, device: torch.device) -> dict[str, float]:
@@ -62,118 +173,117 @@ def speed_and_memory(steps: int, seconds: float, device: torch.device) -> dict[s
     return values
 
 
-def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
-          resume: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Trains one GAN as `cfg` describes, writing everything under `run_dir`; returns the summary, whose
-    `status` is completed, interrupted (a stop signal; resumable) or diverged (a NaN or an infinity).
-    `identity` names the run in its study (None: a lone run called "run"); `resume` is a checkpoint
-    (checkpoint.load_for_resume) to continue from. Under torchrun every process calls it (gan_runner.engine.distributed
-    says how they share the work); process 0 alone writes."""
-    identity = identity or RunIdentity("run")
-    started = time.time()
-    validate(cfg)
-    distributed.check_batch_size(cfg.train.batch_size)
-    if distributed.is_main():
-        check_writable(run_dir)
-    device = resolve_device(cfg.train.device)
-    run, state = run_parts(cfg, device)  # seeded with cfg.seed
-    for message in run.warnings:
-        log.warning("%s.", message)
-    check_direction(cfg, run.metric)
-    if resume is not None:
-        state.resume_from(resume)
-        if "images_seen" not in resume:  # a checkpoint from before the counter: each D step saw one batch
-            state.images_seen = state.d_steps * cfg.train.batch_size
-        if state.step >= cfg.train.steps:
-            raise UserError(f"The run in {run_dir} is already at step {state.step} and train.steps is "
-                            f"{cfg.train.steps}: nothing to do. Fix: resume with a larger train.steps, e.g. "
-                            f"train.steps={2 * state.step}.")
-    start_step, train_cfg, last = state.step, cfg.train, cfg.train.steps
-    logger = build(cfg, "logger") if distributed.is_main() else Logger()  # one W&B run per run
-    logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, identity,
-                 run_id=resume.get("logger_run_id") if resume else None)
-    if run.metric.best_key:
-        logger.track_best(run.metric.best_key, run.metric.higher_is_better)
-    record = RunRecord(run_dir, logger, {"config": OmegaConf.to_container(cfg), "data_shape": list(run.dataset.shape),
-                                         "num_classes": run.num_classes, "identity": identity.summary()},
-                       train_cfg.keep_checkpoints, writes=distributed.is_main())
-    if resume is not None:
-        record.truncate_after(state.step)
-    # The global batches of the seeded order; on several processes each takes its slice (the same order for any N).
-    data = distributed.shard_batches(run.dataset.batches(train_cfg.batch_size, torch.Generator().manual_seed(cfg.seed),
-                                                         state.d_steps, device))
-    batches = Batches(data, cfg.z_dim, run.num_classes, device, state.G.latent, setting(cfg, "train.reuse_fakes"))
-    if resume is not None:
-        set_rng_state(resume["rng"])  # last, after everything above that draws random numbers
-    fixed = fixed_inputs(cfg.z_dim, run.num_classes, cfg.seed + 1, device, state.G.latent)
-    # The metric's samples: the same z at every evaluation, from the averaged generator.
-    sample = functools.partial(draw_batches, state.ema.model, cfg.z_dim, seed=cfg.seed + 2, device=device)
+class Evaluation(Task):
+    """The metric of the averaged generator's samples (the same z each time), logged; a new best (metric.best_key)
+    is kept as checkpoints/best.pt. On several processes each computes its share and process 0's values decide."""
 
-    status, failure, final_metrics, step, picture = "completed", None, {}, start_step, None
-    last_row = (start_step, time.perf_counter())  # for the steps per second of each row
-    progress = tqdm(range(start_step + 1, last + 1), initial=start_step, total=last, unit="step", desc=identity.name,
-                    mininterval=1.0, dynamic_ncols=True, disable=not distributed.is_main())
-    with StopSignals() as signals:
-        try:
-            for step in progress:
-                run.step.set_learning_rates(state, learning_rate_factor(cfg, step - 1))
-                for stats in run.step(state, batches, step):  # n_critic D updates, one G update (steps.py)
-                    state.stats.add(stats, step)
-                state.d_steps += train_cfg.n_critic
-                state.images_seen += train_cfg.n_critic * train_cfg.batch_size
-                state.ema.update(state.G, step)
-                state.step = step
+    uses_running_statistics = True
 
-                stopping, row_due = signals.agreed() is not None, due(step, train_cfg.log_every, last)
-                if row_due:
-                    row = state.stats.means()  # Diverged if a statistic went bad since the last row
-                    check_parameters({"G": state.G, "D": state.D})
-                    row.update({f"lr/{network}": float(optimiser.param_groups[0]["lr"])  # a tensor under cuda_graph
-                                for network, optimiser in (("g", state.opt_g), ("d", state.opt_d))})
-                    row.update(speed_and_memory(step - last_row[0], time.perf_counter() - last_row[1], device))
-                    row.update(state.health.diagnostics(state.G, state.D, row))  # margin, singular values, diversity
-                    row.update(state.health.observe(row, step))  # health/<detector> = 1 when one fires (and a warning)
-                    record.log(row, step, state.images_seen)
-                    progress.set_postfix({k: f"{row.get(f'loss/{k}', float('nan')):.3f}" for k in "dg"}, refresh=False)
-                evaluation_due = due(step, run.metric.every, last) and not stopping
-                picture_due = due(step, train_cfg.sample_every, last) and not stopping
-                checkpoint_due = due(step, train_cfg.checkpoint_every, last) or stopping
-                if evaluation_due or picture_due or checkpoint_due:
-                    state.share_running_statistics()  # several processes: one state to measure, draw and write
-                if evaluation_due:
-                    final_metrics = evaluate(run, state, record, sample)
-                if picture_due and record.writes:
-                    picture = sample_picture(state.ema.model, state.D, fixed, run.dataset, sample, cfg.seed, step,
-                                             run.objective)
-                    record.image("samples", picture, Path("samples") / f"step_{step:06d}.png", step, state.images_seen)
-                if checkpoint_due:
-                    record.checkpoint(state)
-                if row_due:  # the next row's speed counts training steps, not this row's evaluation and files
-                    last_row = (step, time.perf_counter())
-                if stopping:
-                    status = "interrupted"
-                    log.warning("%s received at step %d: checkpoint written to %s; continue with gan-run resume=%s",
-                                signals.received.name, step, record.checkpoints / "last.pt", run_dir)
-                    break
-        except Diverged as bad:
-            bad.step = bad.step or step
-            status, failure = "diverged", {"step": bad.step, "quantity": bad.quantity, "value": str(bad.value)}
-            kept = (f"the last good checkpoint ({record.checkpoints / 'last.pt'}) was kept"
-                    if (record.checkpoints / "last.pt").is_file() else "no checkpoint had been written yet")
-            log.error("Diverged: %s; %s. Try smaller learning rates, a regulariser (regulariser=gp or "
-                      "spectral_norm) or another objective.", bad, kept)
-        finally:
-            progress.close()
+    def __init__(self, run: Run) -> None:
+        super().__init__(run, run.parts.metric.every)
+        self.latest: dict[str, float] = {}
 
-    record.closing_pictures(picture, state.step, state.images_seen)
+    def __call__(self) -> None:
+        run, state, metric = self.run, self.run.state, self.run.parts.metric
+
+        def sample(n: int, rows: tuple[int, int] | None = None) -> Any:
+            return draw_batches(state.ema.model, run.cfg.z_dim, n, seed=run.cfg.seed + 2, device=run.parts.device,
+                                rows=rows)
+
+        values = distributed.from_main(metric(sample, run.parts.dataset))
+        values.update(state.health.observe(values, state.step))  # a count of modes or classes falling
+        run.record.log(values, state.step, state.images_seen)
+        self.latest = values
+        score = values.get(metric.best_key) if metric.best_key else None
+        if score is not None and (state.best is None or metric.better(score, state.best["value"])):
+            state.best = {"key": metric.best_key, "value": score, "step": state.step}
+            run.record.checkpoint(state, "best")
+
+
+class Picture(Task):
+    """samples/step_NNNNNN.png: the averaged generator's samples of fixed inputs (or the 2-D and 1-D pictures)."""
+
+    uses_running_statistics = True
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(run, run.cfg.train.sample_every)
+        self.fixed = fixed_inputs(run.cfg.z_dim, run.parts.num_classes, run.cfg.seed + 1, run.parts.device,
+                                  run.state.G.latent)
+        self.latest: np.ndarray | None = None
+
+    def __call__(self) -> None:
+        run, state = self.run, self.run.state
+        if not run.record.writes:
+            return
+
+        def sample(n: int) -> Any:
+            return draw_batches(state.ema.model, run.cfg.z_dim, n, seed=run.cfg.seed + 2, device=run.parts.device)
+
+        self.latest = sample_picture(state.ema.model, state.D, self.fixed, run.parts.dataset, sample, run.cfg.seed,
+                                     state.step, run.parts.objective)
+        run.record.image("samples", self.latest, Path("samples") / f"step_{state.step:06d}.png", state.step,
+                         state.images_seen)
+
+
+class Checkpointing(Task):
+    """checkpoints/last.pt (and step_NNNNNN.pt with train.keep_checkpoints > 1); also when a stop signal came."""
+
+    uses_running_statistics = True
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(run, run.cfg.train.checkpoint_every)
+
+    def due(self, step: int, last: int, stopping: bool) -> bool:
+        return due(step, self.every, last) or stopping
+
+    def __call__(self) -> None:
+        self.run.record.checkpoint(self.run.state)
+
+
+class Progress:
+    """The progress bar (process 0 alone), with the latest losses."""
+
+    def __init__(self, run: Run) -> None:
+        self.bar = tqdm(total=run.last, initial=run.state.step, unit="step", desc=run.identity.name, mininterval=1.0,
+                        dynamic_ncols=True, disable=not distributed.is_main())
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exception: Any) -> None:
+        self.bar.close()
+
+    def show(self, step: int, latest: dict[str, float]) -> None:
+        self.bar.update(step - self.bar.n)
+        self.bar.set_postfix({k: f"{latest.get(f'loss/{k}', float('nan')):.3f}" for k in "dg"}, refresh=False)
+
+
+def interrupted(run: Run, signal: Any) -> dict[str, Any]:
+    log.warning("%s received at step %d: checkpoint written to %s; continue with gan-run resume=%s", signal.name,
+                run.state.step, run.directory.checkpoint(), run.directory.path)
+    return {"signal": signal.name}
+
+
+def diverged(run: Run, bad: Diverged) -> dict[str, Any]:
+    bad.step = bad.step or run.state.step
+    kept = (f"the last good checkpoint ({run.directory.checkpoint()}) was kept"
+            if run.directory.checkpoint().is_file() else "no checkpoint had been written yet")
+    log.error("Diverged: %s; %s. Try smaller learning rates, a regulariser (regulariser=gp or spectral_norm) or "
+              "another objective.", bad, kept)
+    return {"diverged": {"step": bad.step, "quantity": bad.quantity, "value": str(bad.value)}}
+
+
+def finish(run: Run, status: str, ending: dict[str, Any], metrics: dict[str, float],
+           last_picture: np.ndarray | None) -> dict[str, Any]:
+    """The closing pictures and summary.json (also the logger's summary); the summary."""
+    state, parts = run.state, run.parts
+    run.record.closing_pictures(last_picture, state.step, state.images_seen)
     summary: dict[str, Any] = {
-        "status": status, "step": step, "wall_time_s": round(time.time() - started, 2), "device": str(device),
+        "status": status, "step": state.step, "wall_time_s": round(time.time() - run.started, 2),
+        "device": str(parts.device),
         "params": {"generator": count_parameters(state.G), "discriminator": count_parameters(state.D)},
-        "metrics": final_metrics if status == "completed" else {}, "metrics_protocol": run.metric.protocol(),
-        "best": state.best, "images_seen": state.images_seen, "warnings": run.warnings, **state.health.summary(),
-        "study": identity.summary(),
-        **({"diverged": failure} if failure else {}),
-        **({"signal": signals.received.name} if status == "interrupted" else {}),
-        **({"resumed_from_step": start_step} if resume is not None else {}),
+        "metrics": metrics if status == "completed" else {}, "metrics_protocol": parts.metric.protocol(),
+        "best": state.best, "images_seen": state.images_seen, "warnings": parts.warnings, **state.health.summary(),
+        "study": run.identity.summary(), **ending, **run.start.summary(),
     }
-    return record.finish(summary, run.metric.best_key)
+    return run.record.finish(summary, parts.metric.best_key)

@@ -4,14 +4,15 @@ checkpoint holds. A new stateful part (a scheduler, a second average) is one ent
 from __future__ import annotations
 
 import copy
+import random
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
 from gan_runner.engine import distributed
-from gan_runner.run_directory import rng_state
 from gan_runner.errors import UserError
 from gan_runner.regularisers import Regulariser
 from gan_runner.engine.stats import StatsCollector
@@ -95,17 +96,17 @@ class EMA:
 
 
 class TrainingState:
-    """G, D, the averaged G, both optimisers, the regularisers' states, the statistics collected since the last
-    log row, the health detectors' history, the step, D-step and images-seen counters and the best evaluation so
-    far. `state_dict()` is what a checkpoint holds (with the RNG states); `load_state_dict` puts it back into
-    freshly built parts."""
+    """G, D, the averaged G, both optimisers, the regularisers' states, how the steps compute (precision, whose fp16
+    loss scalers are state), the statistics collected since the last log row, the health detectors' history, the
+    step, D-step and images-seen counters and the best evaluation so far. `state_dict()` is what a checkpoint holds
+    (with every RNG's state); `load_state_dict` puts it back into freshly built parts."""
 
     def __init__(self, G: nn.Module, D: nn.Module, ema: EMA, opt_g: torch.optim.Optimizer,
-                 opt_d: torch.optim.Optimizer, regularisers: dict[str, Regulariser], precision: Any = None,
-                 health: Any = None) -> None:
+                 opt_d: torch.optim.Optimizer, regularisers: dict[str, Regulariser], precision: Any,
+                 health: Any) -> None:
         self.G, self.D, self.ema, self.opt_g, self.opt_d = G, D, ema, opt_g, opt_d
-        self.precision = precision  # its loss scalers (fp16) are state
         self.regularisers = regularisers
+        self.precision = precision  # gan_runner.engine.step.Precision
         self.health = health  # gan_runner.health.Health: its detectors' history is state
         self.stats = StatsCollector()
         self.step = 0      # generator updates done
@@ -124,13 +125,9 @@ class TrainingState:
 
     def parts(self) -> dict[str, Any]:
         """Everything with a state_dict, by its key in the checkpoint."""
-        parts = {"G": self.G, "D": self.D, "G_ema": self.ema.model, "opt_g": self.opt_g, "opt_d": self.opt_d,
-                 "stats": self.stats}
-        if self.precision is not None:
-            parts.update(scaler_d=self.precision.scaler_d, scaler_g=self.precision.scaler_g)
-        if self.health is not None:
-            parts["health"] = self.health
-        return parts
+        return {"G": self.G, "D": self.D, "G_ema": self.ema.model, "opt_g": self.opt_g, "opt_d": self.opt_d,
+                "stats": self.stats, "scaler_d": self.precision.scaler_d, "scaler_g": self.precision.scaler_g,
+                "health": self.health}
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -140,22 +137,42 @@ class TrainingState:
             "rng": rng_state(),
         }
 
-    def resume_from(self, checkpoint: dict[str, Any]) -> None:
-        """load_state_dict, or one paragraph saying why the checkpoint does not fit these parts."""
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Everything but the RNG states (restore_rng, once everything that draws while being built is built), or
+        one paragraph saying why the checkpoint does not fit these parts."""
         try:
-            self.load_state_dict(checkpoint)
+            for key, part in self.parts().items():
+                part.load_state_dict(state[key])
+            for name, regulariser in self.regularisers.items():
+                regulariser.load_state_dict(state["regularisers"].get(name, {}))
         except (RuntimeError, ValueError, KeyError) as error:
             raise UserError(f"The checkpoint does not fit this configuration ({str(error).splitlines()[0]}). "
                             "Resume with the run's own architecture and regularisers; only values such as "
                             "train.steps may change.") from None
+        self.step, self.d_steps, self.best = int(state["step"]), int(state["d_steps"]), state["best"]
+        self.images_seen = int(state["images_seen"])
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Everything but the RNG states, which the loop restores last (see train.py). A part the checkpoint
-        lacks (it was written before the part existed) stays as built."""
-        for key, part in self.parts().items():
-            if key in state:
-                part.load_state_dict(state[key])
-        for name, regulariser in self.regularisers.items():
-            regulariser.load_state_dict(state["regularisers"].get(name, {}))
-        self.step, self.d_steps, self.best = int(state["step"]), int(state["d_steps"]), state.get("best")
-        self.images_seen = int(state.get("images_seen", 0))  # older checkpoints lack it: see train.py
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG's state as tensors and plain containers, so that checkpoints load with weights_only=True."""
+    kind, key, position, has_gauss, gauss = np.random.get_state()
+    state = {"python": random.getstate(), "torch": torch.get_rng_state(),
+             "numpy": {"kind": kind, "key": torch.from_numpy(key.astype(np.int64)), "position": int(position),
+                       "has_gauss": int(has_gauss), "gauss": float(gauss)}}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda_current"] = torch.cuda.get_rng_state()  # the generator this process draws from
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    numpy = state["numpy"]
+    np.random.set_state((numpy["kind"], numpy["key"].numpy().astype(np.uint32), numpy["position"],
+                         numpy["has_gauss"], numpy["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+        if distributed.active() and "cuda_current" in state:
+            # Each process draws on its own GPU, and all must draw alike: every one continues process 0's.
+            torch.cuda.set_rng_state(state["cuda_current"])

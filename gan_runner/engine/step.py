@@ -1,6 +1,10 @@
-"""One discriminator update and one generator update, and the batches they consume. Each step returns a flat
-dict of device tensors (`loss/d`, `d/real`, `reg/gp`, ...) that the loop's collector averages; nothing in a
-step fetches a value from the device (the collector checks finiteness at log rows and checkpoints)."""
+"""One training step, whole: the learning rates of the step, n_critic discriminator updates and one generator
+update, the counters, the statistics and the moving average of G (`TrainingStep`), and the inputs each update
+consumes (`InputStream`). Each update returns a flat dict of device tensors (`loss/d`, `d/real`, `reg/gp`, ...)
+that the state's collector averages; nothing in a step fetches a value from the device (the collector checks
+finiteness at log rows and checkpoints). The loop calls `step()` and decides only when rows, evaluations,
+pictures and checkpoints are due; benchmarks, profiles and tests call the same object.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import torch
 from torch import nn
 
 from gan_runner.engine import distributed
-from gan_runner.data import Batch as DataBatch
+from gan_runner.data import Samples
 from gan_runner.latent import STANDARD_NORMAL, StandardNormal, Uniform
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser
@@ -21,10 +25,10 @@ Stats = dict[str, torch.Tensor]
 
 
 @dataclass
-class Batch:
-    """A step's inputs: real samples, the noise z of as many fakes, and the class labels of both (None in an
-    unconditional run, where G and D ignore them). With `keep_fake` the D step keeps its fakes, with G's graph,
-    as `fake`, for the G step to score again (Batches' reuse_fakes)."""
+class UpdateInputs:
+    """What one update consumes: real samples, the noise z of as many fakes, and the class labels of both (None in
+    an unconditional run, where G and D ignore them). With `keep_fake` the D update keeps its fakes, with G's graph,
+    as `fake`, for the G update to score again (InputStream's reuse_fakes)."""
 
     real: torch.Tensor
     real_labels: torch.Tensor | None
@@ -34,8 +38,8 @@ class Batch:
     fake: torch.Tensor | None = None
 
 
-class Batches:
-    """Steps' batches from the dataset's seeded order: z from `latent` (gan_runner.latent; N(0, I) by default)
+class InputStream:
+    """Updates' inputs from the dataset's seeded order: z from `latent` (gan_runner.latent; N(0, I) by default)
     and, in a conditional run, uniform labels for the fakes, both from the global RNG (which checkpoints keep),
     z first. On several processes `data` yields each one's slice of the global batch, and z and the labels are
     its slice of the global batch's draws (distributed.per_sample).
@@ -44,12 +48,12 @@ class Batches:
     as pytorch/examples' DCGAN does (one G forward per iteration instead of two, and G's batch norm statistics
     from that one pass); otherwise it draws fresh z."""
 
-    def __init__(self, data: Iterator[DataBatch], z_dim: int, num_classes: int | None, device: torch.device,
+    def __init__(self, data: Iterator[Samples], z_dim: int, num_classes: int | None, device: torch.device,
                  latent: StandardNormal | Uniform = STANDARD_NORMAL, reuse_fakes: bool = False) -> None:
         self.data, self.z_dim, self.num_classes, self.device = data, z_dim, num_classes, device
         self.latent, self.reuse_fakes = latent, reuse_fakes
 
-    def next(self) -> Batch:
+    def next(self) -> UpdateInputs:
         real, labels = next(self.data)
         real_labels = self.to_device(labels) if self.num_classes is not None else None
         return self.with_new_fakes(self.to_device(real), real_labels)
@@ -61,15 +65,15 @@ class Batches:
             return tensor.pin_memory().to(self.device, non_blocking=True)
         return tensor.to(self.device)
 
-    def with_new_fakes(self, real: torch.Tensor, real_labels: torch.Tensor | None) -> Batch:
+    def with_new_fakes(self, real: torch.Tensor, real_labels: torch.Tensor | None) -> UpdateInputs:
         """The same real samples with fresh noise (and fake labels): the generator's step after D's."""
         z = distributed.per_sample(lambda shape, **kw: self.latent.sample(*shape, **kw), (len(real), self.z_dim),
                                    device=self.device)
         fake_labels = None if self.num_classes is None else distributed.per_sample(
             lambda shape, **kw: torch.randint(self.num_classes, shape, **kw), (len(real),), device=self.device)
-        return Batch(real, real_labels, z, fake_labels, keep_fake=self.reuse_fakes)
+        return UpdateInputs(real, real_labels, z, fake_labels, keep_fake=self.reuse_fakes)
 
-    def for_generator(self, last: Batch) -> Batch:
+    def for_generator(self, last: UpdateInputs) -> UpdateInputs:
         """The G step's batch after the D step on `last`: `last` itself, its fakes kept (reuse_fakes), or the
         same real samples with fresh noise."""
         if self.reuse_fakes:
@@ -148,7 +152,7 @@ def _joint(a: torch.Tensor | None, b: torch.Tensor | None) -> torch.Tensor | Non
     return None if a is None else torch.cat([a, b])
 
 
-def scores_of(D: nn.Module, batch: Batch, fake: torch.Tensor, separate_passes: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def scores_of(D: nn.Module, batch: UpdateInputs, fake: torch.Tensor, separate_passes: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """D's scores of the batch's real samples and of `fake` (float32): one pass over both together, so that batch
     norm normalises both halves alike, or (separate_passes) a pass each, as pytorch/examples' DCGAN (each batch
     normalised alone: ganhacks' "construct different mini-batches for real and fake")."""
@@ -161,7 +165,7 @@ def scores_of(D: nn.Module, batch: Batch, fake: torch.Tensor, separate_passes: b
 
 
 def d_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser],
-           optimiser: torch.optim.Optimizer, batch: Batch, d_steps_done: int, precision: Precision | None = None,
+           optimiser: torch.optim.Optimizer, batch: UpdateInputs, d_steps_done: int, precision: Precision | None = None,
            separate_passes: bool = False) -> Stats:
     """One discriminator update; `d_steps_done` sets the lazy regularisers' phase. A batch that keeps its fakes
     (keep_fake) gets them as `batch.fake`, G's graph attached, for the G step."""
@@ -189,7 +193,7 @@ def d_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[
 
 
 def g_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser],
-           optimiser: torch.optim.Optimizer, batch: Batch, g_steps_done: int, precision: Precision | None = None,
+           optimiser: torch.optim.Optimizer, batch: UpdateInputs, g_steps_done: int, precision: Precision | None = None,
            separate_passes: bool = False) -> Stats:
     """One generator update, of the fakes the D step kept (`batch.fake`) or of fresh ones from batch.z; the real
     samples serve relativistic objectives only."""
@@ -211,47 +215,68 @@ def g_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[
     return stats
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """Both learning rates: each network's base rate times a factor that moves linearly from 1 to `end_factor` over
+    the run's `steps` G updates (1.0: constant; SNGAN decays to 0). A pure function of the updates done, so a
+    resumed run (even one given more steps) needs no state of it."""
+
+    lr_g: float
+    lr_d: float
+    end_factor: float
+    steps: int
+
+    def factor(self, updates_done: int) -> float:
+        return 1.0 + (self.end_factor - 1.0) * min(updates_done, self.steps) / self.steps
+
+    def rates(self, updates_done: int) -> tuple[float, float]:
+        factor = self.factor(updates_done)
+        return self.lr_g * factor, self.lr_d * factor
+
+
 class TrainingStep:
-    """One step of the loop: n_critic D updates, each on a fresh batch, then one G update; returns their
-    statistics, a dict each. The modules are the ones the steps call (Run.G, Run.D: compiled ones under
-    train.compile); the optimisers, regularisers and counts are the training state's."""
+    """One whole step of the loop on the training state: the schedule's learning rates, n_critic D updates on fresh
+    inputs, one G update, then the bookkeeping (the statistics collected, the D-step, images-seen and step counters,
+    the moving average of G). The networks, optimisers, regularisers and precision are the state's; under
+    train.compile the updates call compiled wrappers of the state's G and D (sharing their parameters)."""
 
-    def __init__(self, G: nn.Module, D: nn.Module, objective: Objective, precision: Precision,
-                 separate_passes: bool, n_critic: int, lr_g: float, lr_d: float) -> None:
-        self.G, self.D, self.objective, self.precision = G, D, objective, precision
-        self.separate_passes, self.n_critic, self.lr_g, self.lr_d = separate_passes, n_critic, lr_g, lr_d
+    def __init__(self, state: Any, inputs: InputStream, objective: Objective, schedule: Schedule, n_critic: int,
+                 batch_size: int, separate_passes: bool = False, compiled: bool = False) -> None:
+        self.state, self.inputs, self.objective, self.schedule = state, inputs, objective, schedule
+        self.n_critic, self.batch_size, self.separate_passes = n_critic, batch_size, separate_passes
+        self.G, self.D = (torch.compile(state.G), torch.compile(state.D)) if compiled else (state.G, state.D)
 
-    def set_learning_rates(self, state: Any, factor: float) -> None:
-        """Both learning rates at their initial value x `factor` (the schedule, train.lr_end_factor)."""
-        for optimiser, lr in ((state.opt_g, self.lr_g), (state.opt_d, self.lr_d)):
+    def __call__(self) -> None:
+        """Step number state.step + 1."""
+        state = self.state
+        step = state.step + 1
+        self.set_learning_rates(*self.schedule.rates(step - 1))
+        for stats in self.updates(step - 1):
+            state.stats.add(stats, step)
+        state.d_steps += self.n_critic
+        state.images_seen += self.n_critic * self.batch_size
+        state.ema.update(state.G, step)
+        state.step = step
+
+    def set_learning_rates(self, lr_g: float, lr_d: float) -> None:
+        for optimiser, lr in ((self.state.opt_g, lr_g), (self.state.opt_d, lr_d)):
             for group in optimiser.param_groups:
-                group["lr"] = lr * factor
+                group["lr"] = lr
 
-    def updates(self, state: Any, next_batch: Callable[[], Batch], for_generator: Callable[[Batch], Batch],
-                g_steps_done: int) -> list[Stats]:
-        stats, batch = [], None
+    def updates(self, g_steps_done: int) -> list[Stats]:
+        """The step's updates on inputs drawn one update at a time; their statistics, a dict each."""
+        return self.run_updates(self.inputs.next, self.inputs.for_generator, g_steps_done)
+
+    def run_updates(self, next_inputs: Callable[[], UpdateInputs],
+                    for_generator: Callable[[UpdateInputs], UpdateInputs], g_steps_done: int) -> list[Stats]:
+        state, stats, inputs = self.state, [], None
         for i in range(self.n_critic):
-            batch = next_batch()
-            stats.append(d_step(self.G, self.D, self.objective, state.regularisers, state.opt_d, batch,
-                                state.d_steps + i, self.precision, self.separate_passes))
-        stats.append(g_step(self.G, self.D, self.objective, state.regularisers, state.opt_g, for_generator(batch),
-                            g_steps_done, self.precision, self.separate_passes))
+            inputs = next_inputs()
+            stats.append(d_step(self.G, self.D, self.objective, state.regularisers, state.opt_d, inputs,
+                                state.d_steps + i, state.precision, self.separate_passes))
+        stats.append(g_step(self.G, self.D, self.objective, state.regularisers, state.opt_g, for_generator(inputs),
+                            g_steps_done, state.precision, self.separate_passes))
         return stats
-
-    def __call__(self, state: Any, batches: Batches, step: int) -> list[Stats]:
-        """Training step number `step` (from 1); the caller counts the updates (state.d_steps, state.step)."""
-        return self.updates(state, batches.next, batches.for_generator, step - 1)
-
-
-def fixed_inputs(z_dim: int, num_classes: int | None, seed: int, device: torch.device,
-                 latent: StandardNormal | Uniform = STANDARD_NORMAL) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The z (and labels) of every sample grid of a run, from their own seed so they never disturb training's
-    RNG: 64 z; in a conditional run a row per class (the first 16), the same 8 z down the columns."""
-    z = latent.sample(64, z_dim, generator=torch.Generator().manual_seed(seed)).to(device)
-    if num_classes is None:
-        return z, None
-    rows = min(num_classes, 16)
-    return z[:8].repeat(rows, 1), torch.arange(rows).repeat_interleave(8).to(device)
 
 
 FP32 = Precision("fp32", torch.device("cpu"))  # the steps' default: plain float32, scalers disabled

@@ -19,12 +19,11 @@ Only the penalty at interpolates with a positive target keeps D Lipschitz betwee
 
 from __future__ import annotations
 
-import functools
-
 import torch
 
 from gan_runner.engine import distributed
 from gan_runner.regularisers import Critic, Regulariser, input_gradient
+
 
 class Points:
     """Where a gradient penalty takes D's gradient: (points, their labels) from the real and fake batches."""
@@ -69,11 +68,6 @@ class PerturbedReal(Points):
         return interpolate(real, real + self.scale * real.std() * noise), real_labels
 
 
-# Configs saved by earlier versions name the points as functions, built with `_partial_: true`; these names
-# keep such runs resumable and samplable (GradientPenalty calls the partial to get the object).
-interpolates, on_real, on_fake, perturbed_real = Interpolates, OnReal, OnFake, PerturbedReal
-
-
 class GradientPenalty(Regulariser):
     penalises_input_gradient = True
 
@@ -84,8 +78,6 @@ class GradientPenalty(Regulariser):
         super().__init__(weight=weight, every=every)
         if target < 0:
             raise ValueError(f"gradient penalty 'target' is a gradient norm and must not be negative, got {target}")
-        if isinstance(points, functools.partial):  # an earlier version's config: see `interpolates` above
-            points = points()
         self.target, self.one_sided, self.points = target, one_sided, points or Interpolates()
 
     @property

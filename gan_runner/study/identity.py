@@ -18,6 +18,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, read_write
 
 from gan_runner.errors import UserError
+from gan_runner.run_directory import part_of_the_experiment
 
 # The config groups whose chosen option a run records as `choice/<group>` (the regularisers are a list).
 CHOICE_GROUPS = ("arch", "dataset", "objective", "regulariser", "metrics", "experiment")
@@ -69,7 +70,7 @@ def swept_keys(command_line: list[str], search_space: dict[str, Any] | None) -> 
     return keys
 
 
-def values_of(overrides: list[str], keys: list[str]) -> list[str]:
+def overrides_of(overrides: list[str], keys: list[str]) -> list[str]:
     """This job's overrides of `keys` (key=value), in the order of `keys`."""
     by_key = {override.split("=", 1)[0].lstrip("+~"): override.lstrip("+~") for override in overrides}
     return [by_key[key] for key in keys if key in by_key]
@@ -100,7 +101,7 @@ def varied_keys(sweep_dir: str, overrides: list[str]) -> list[str]:
 def job_dirname(job_num: int, sweep_dir: str, overrides: list[str]) -> str:
     """A sweep job's folder: its number and its values of what varies ("3_objective=hinge,seed=1"); not every
     override, which soon makes a name longer than a file system allows (255 bytes)."""
-    name = ",".join(values_of(overrides, varied_keys(sweep_dir, overrides))).replace("/", "_")
+    name = ",".join(overrides_of(overrides, varied_keys(sweep_dir, overrides))).replace("/", "_")
     return f"{job_num}_{name or 'defaults'}"[:200]
 
 
@@ -114,8 +115,11 @@ def identify(cfg: DictConfig, overrides: list[str], hydra_choices: dict[str, Any
         return RunIdentity(name, configured, configured, [], chosen)
     varied = varied_keys(sweep_dir, overrides)
     study = configured or study_name(sweep_dir)
-    name = ",".join(values_of(overrides, varied)) or "defaults"
-    configuration = ",".join(values_of(overrides, [key for key in varied if key != "seed"])) or "defaults"
+    name = ",".join(overrides_of(overrides, varied)) or "defaults"
+    # The same rule as gan-report's groups: what varies and changes the experiment (not the seed, nor where and
+    # how the run is executed or recorded).
+    configuration = ",".join(overrides_of(overrides, [key for key in varied if part_of_the_experiment(key)])) \
+        or "defaults"
     return RunIdentity(name, study, f"{study}/{configuration}", varied, chosen)
 
 

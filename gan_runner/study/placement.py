@@ -37,6 +37,12 @@ PLUGIN_OF_CHOICE = {
 SUBMITIT_SIGNAL_VARIABLE = "SUBMITIT_PREEMPT_SIGNAL"
 
 
+def launched_by_torchrun() -> bool:
+    """True in a process that torchrun (or a launcher setting the same variables: RANK, WORLD_SIZE, MASTER_ADDR
+    and MASTER_PORT, which torch.distributed's env:// rendezvous reads) started, even as the only one."""
+    return all(key in os.environ for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"))
+
+
 @dataclass(frozen=True)
 class Placement:
     """The device a job trains on, and how many CPU threads torch may use for it."""
