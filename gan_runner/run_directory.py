@@ -409,10 +409,14 @@ def upgrade(kind: str, contents: dict[str, Any], config: dict[str, Any] | None =
     return contents
 
 
+# DCGAN's discriminator norm as configs of its first versions named it: a module factory, now the option's name.
+OLD_NORMS = {"torch.nn.BatchNorm2d": "batch", "torch.nn.InstanceNorm2d": "instance"}
+
+
 def _upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     """A saved config with every key this version reads: train.* keys added since, with the values their absence
     meant (engine.config's `before`); the latent, optimizer and health groups, which were once a plain value or
-    absent; regularisers whose points were partial functions."""
+    absent; DCGAN's discriminator norm and the gradient penalties' points, once named as partial functions."""
     from gan_runner.engine.config import NOT_SET, train_fields
 
     config = json.loads(json.dumps(config))  # a deep copy of plain containers
@@ -433,6 +437,10 @@ def _upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
         config["optimizer"] = {"g": dict(adam), "d": dict(adam)}
     if "health" not in config:  # before the health group: the diagnostics, no detectors
         config["health"] = {"_target_": "gan_runner.health.Health"}
+    discriminator = (config.get("arch") or {}).get("discriminator") or {}
+    norm = discriminator.get("norm")
+    if isinstance(norm, dict) and norm.get("_target_") in OLD_NORMS:  # a module factory (before 2026-11)
+        discriminator["norm"] = OLD_NORMS[norm["_target_"]]
     for regulariser in (config.get("regulariser") or {}).values():
         points = regulariser.get("points") if isinstance(regulariser, dict) else None
         if isinstance(points, dict) and points.get("_partial_"):  # the points named as functions (before 2026-11)

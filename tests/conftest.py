@@ -1,14 +1,18 @@
-"""Shared helpers: compose the real config with Hydra's compose API, shrunk to run in seconds on a CPU."""
+"""Shared helpers: compose the real config with Hydra's compose API, shrunk to run in seconds on a CPU; run the
+commands as a user would (a subprocess per command); read an offline W&B run back."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_module
-from omegaconf import DictConfig, OmegaConf
+import torch
+from omegaconf import DictConfig
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
@@ -27,6 +31,8 @@ def options(group: str) -> list[str]:
 
 # Every architecture at 8 channels or units wide: a few thousand to twenty thousand parameters (as debug=fast).
 TINY = ["arch.generator.width=8", "arch.discriminator.width=8"]
+# The 2-D ring with the tiny MLP, no metric and no logger: the quickest real run.
+RING = ["dataset=ring8", "logger=none", "metrics=none", "train.device=cpu", "train.batch_size=32", *TINY]
 
 
 TIMINGS = ("speed/", "memory/")  # row keys that measure the machine, not the run: they differ between any two runs
@@ -38,6 +44,11 @@ def metric_rows(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in row.items() if not k.startswith(TIMINGS)} for row in rows]
 
 
+
+
+def losses(run_dir: Path) -> list[dict]:
+    """The rows of the training statistics (not the evaluations'), without timings."""
+    return [row for row in metric_rows(run_dir) if "loss/d" in row]
 
 
 def make_config(*overrides: str) -> DictConfig:
@@ -54,3 +65,47 @@ def _offline_wandb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("WANDB_CACHE_DIR", str(tmp_path / "wandb-cache"))
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.setenv("NETRC", os.devnull)
+
+
+BIN = Path(sys.executable).parent  # the commands of the environment the tests run in
+
+
+def run(tool: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0",
+           "WANDB_CONFIG_DIR": str(cwd / ".wandb-config"), "WANDB_CACHE_DIR": str(cwd / ".wandb-cache")}
+    result = subprocess.run([str(BIN / tool), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{tool} {' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}")
+    return result
+
+
+def wandb_records(run_dir: Path) -> list[dict]:
+    """Every record of the offline W&B run under run_dir, read back with `wandb leet inspect --json`."""
+    (log,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    out = subprocess.run([str(BIN / "wandb"), "leet", "inspect", "--json", str(log)],
+                         capture_output=True, text=True, check=True, timeout=120).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def without_synchronising(work: object) -> None:
+    """`work()` with any host synchronisation an error (torch.cuda.set_sync_debug_mode)."""
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        work()
+    finally:
+        torch.cuda.set_sync_debug_mode(0)
+
+
+# A short default run (DCGAN on digits, tiny) as a user would start it.
+SMALL_RUN = ["train.steps=4", "train.log_every=1", "train.sample_every=2", "train.checkpoint_every=2",
+             "train.batch_size=16", "dataset.resolution=8", "arch.generator.width=8", "arch.discriminator.width=8",
+             "metrics=none", "train.device=cpu"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny default run (DCGAN on digits) logged to an offline W&B run."""
+    cwd = tmp_path_factory.mktemp("cwd")
+    run("gan-run", *SMALL_RUN, "hydra.run.dir=run", cwd=cwd)
+    return cwd / "run"

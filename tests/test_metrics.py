@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Iterator
 
@@ -11,10 +10,12 @@ import torch
 
 from gan_runner.data.digits import Digits
 from gan_runner.data.toy import Grid, Ring
+from gan_runner.engine.sampling import draw, draw_batches
 from gan_runner.errors import UserError
 from gan_runner.metrics.digits import DigitsClassifier
 from gan_runner.metrics.toy import ToyModes, mode_statistics
-from gan_runner.engine.sampling import draw, draw_batches
+
+
 
 
 def test_perfect_samples_cover_every_mode_with_zero_reverse_kl() -> None:
@@ -163,46 +164,3 @@ def test_draw_batches_of_one_class() -> None:
         expected = generator(z, torch.full((20,), 4))
     drawn = torch.cat(list(draw_batches(generator, 3, 20, seed=0, y=4, batch_size=8)))
     assert torch.allclose(drawn, expected, atol=1e-6)
-
-
-def test_toy_table_is_gan_reports_table_with_the_published_rows(tmp_path) -> None:
-    """Two seeds' sweeps as gan-run writes them (config, overrides, summary); seed 1 of hinge + none diverged."""
-    from gan_runner.study import toy_table
-
-    for seed in (0, 1):
-        for number, regulariser in enumerate(("none", "gp")):
-            run = tmp_path / f"ring8_seed{seed}" / f"{number}_regulariser={regulariser}"
-            (run / ".hydra").mkdir(parents=True)
-            config = {"seed": seed, "regulariser": {regulariser: {"weight": 1.0}}, "train": {"batch_size": 256}}
-            (run / ".hydra" / "config.yaml").write_text(json.dumps(config))  # JSON is YAML
-            (run / ".hydra" / "overrides.yaml").write_text(json.dumps(["objective=hinge", f"regulariser={regulariser}",
-                                                                       f"seed={seed}"]))
-            diverged = seed == 1 and regulariser == "none"
-            metrics = {"toy/modes": 8.0 - seed, "toy/high_quality": 0.5 + seed / 10, "toy/reverse_kl": 0.1}
-            (run / "summary.json").write_text(json.dumps(
-                {"status": "diverged", "step": 12, "metrics": {}} if diverged else
-                {"status": "completed", "step": 100, "wall_time_s": 60.0, "metrics": metrics}))
-    text = toy_table.table(tmp_path, ["ring8", "grid25"])  # no grid25 sweeps: no grid25 table
-    rows = [line for line in text.splitlines() if line.startswith("| `")]
-    # none: seed 0 alone (seed 1 diverged, counted, not averaged in); gp: both seeds
-    assert rows[0].startswith("| `regulariser=none` | 2 | 1 | 1 | 0 | 0 | 8 (n=1, no interval) | 0.5 (n=1, no")
-    assert rows[1].startswith("| `regulariser=gp` | 2 | 2 | 0 | 0 | 0 | 7.5 ± 6.4 | 0.55 ± 0.64 | 0.1 ± 0 |")
-    assert len(rows) == 2 and "Published on ring8 (modes / high-quality % / reverse KL): GAN, PacGAN's" in text
-    assert "grid25" not in text and (tmp_path / "report_ring8" / "report.md").is_file()
-
-
-def test_toy_table_rewrites_only_its_section_of_a_docs_page(tmp_path) -> None:
-    from gan_runner.study import toy_table
-
-    page = tmp_path / "docs" / "results" / "toy2d.md"
-    toy_table.write_doc(page, "toy_table", "| old | table |\n")  # no page yet: made, with the markers
-    assert page.read_text() == ("<!-- toy_table.py toy_table: begin -->\n| old | table |\n"
-                                "<!-- toy_table.py toy_table: end -->\n")
-    page.write_text("# Title\n\nRebuilt by ...\n\n" + page.read_text() + "\nFindings, ![p](../p.png)\n")
-    toy_table.write_doc(page, "toy_table_gp0", "| gp0 |")  # another section: appended, the first kept
-    toy_table.write_doc(page, "toy_table", "| new | table |\n\nMade by `python scripts/toy_table.py`.\n")
-    assert page.read_text() == (
-        "# Title\n\nRebuilt by ...\n\n"
-        "<!-- toy_table.py toy_table: begin -->\n| new | table |\n\nMade by `python scripts/toy_table.py`.\n"
-        "<!-- toy_table.py toy_table: end -->\n\nFindings, ![p](../p.png)\n\n"
-        "<!-- toy_table.py toy_table_gp0: begin -->\n| gp0 |\n<!-- toy_table.py toy_table_gp0: end -->\n")

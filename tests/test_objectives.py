@@ -1,4 +1,5 @@
-"""Each objective against its closed form."""
+"""objectives/: each objective against its closed form, and a new objective that declares what it is needs no
+edit elsewhere."""
 
 from __future__ import annotations
 
@@ -7,16 +8,18 @@ import math
 import pytest
 import torch
 
-from gan_runner.objectives.fgan import KL, JensenShannon, Neyman, OriginalGAN, Pearson, ReverseKL, SquaredHellinger
+from gan_runner.objectives import Objective
+from gan_runner.objectives.fgan import JensenShannon, KL, Neyman, OriginalGAN, Pearson, ReverseKL, SquaredHellinger
 from gan_runner.objectives.hinge import Hinge
 from gan_runner.objectives.lsgan import LeastSquares
 from gan_runner.objectives.minimax import Minimax
 from gan_runner.objectives.nonsaturating import NonSaturating
 from gan_runner.objectives.relativistic import RaHinge, RaLSGAN, RaSGAN
 from gan_runner.objectives.wgan import Wasserstein
+from gan_runner.regularisers import combination_warnings
+from gan_runner.regularisers.label_smoothing import LabelSmoothing
 from gan_runner.study import fgan_divergences
 from tests.conftest import CONF
-
 
 
 def optimal_scores(objective, p_counts: list[int], q_counts: list[int], steps: int = 2000) -> torch.Tensor:
@@ -37,7 +40,11 @@ def optimal_scores(objective, p_counts: list[int], q_counts: list[int], steps: i
 
 
 P_COUNTS, Q_COUNTS = [10, 6, 3, 1], [1, 2, 3, 4]
+
+
 P = torch.tensor(P_COUNTS) / sum(P_COUNTS)
+
+
 Q = torch.tensor(Q_COUNTS) / sum(Q_COUNTS)
 
 
@@ -94,8 +101,6 @@ def test_saturating_generator_gradient_vanishes_where_nonsaturating_does_not() -
         assert grad_nonsaturating.abs().item() == pytest.approx(1 - torch.sigmoid(torch.tensor(s)).item(), rel=1e-4)
     assert grad_saturating.abs().item() < 1e-8 < 0.99 < grad_nonsaturating.abs().item()
 
-
-# --- f-GAN (Nowozin et al. 2016) ---------------------------------------------------------------------
 
 FGANS = {"kl": KL, "reverse_kl": ReverseKL, "pearson": Pearson, "neyman": Neyman,
          "hellinger": SquaredHellinger, "js": JensenShannon, "gan": OriginalGAN}
@@ -155,8 +160,6 @@ def test_fgan_critic_trained_on_samples_estimates_the_divergence(name: str, clos
     assert estimate == pytest.approx(closed_form, rel=0.10)
 
 
-# --- Relativistic average GANs (Jolicoeur-Martineau 2018) -------------------------------------------
-
 REAL, FAKE = [2.0, 0.5, -1.0], [-2.0, 0.0, 1.5]
 
 
@@ -211,3 +214,16 @@ def test_relativistic_losses_are_unchanged_by_a_common_shift_and_need_real_score
         torch.testing.assert_close(objective.d_loss(real + 3, fake + 3), objective.d_loss(real, fake))
         with pytest.raises(ValueError, match="real samples' scores"):
             objective.g_loss(fake)
+
+
+def test_a_new_objective_declares_what_it_is_and_needs_no_edit_elsewhere() -> None:
+    class MyLogistic(Objective):
+        logistic = True
+
+    class MyCritic(Objective):
+        needs_lipschitz_critic = True
+
+    assert combination_warnings(MyLogistic(), {"ls": LabelSmoothing()}) == []
+    assert combination_warnings(JensenShannon(), {"ls": LabelSmoothing()}) == []  # softplus losses, up to log 4
+    assert "cross-entropy" in combination_warnings(Hinge(), {"ls": LabelSmoothing()})[0]
+    assert "Lipschitz" in combination_warnings(MyCritic(), {})[0]

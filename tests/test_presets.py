@@ -1,12 +1,12 @@
-"""The presets are their papers: the dcgan preset is pytorch/examples' dcgan/main.py (its values, its exact parameter
-counts, and it trains); wgan, wgan_gp, gan2014 and fgan set what their papers set; the optimizer group and
-train.ema_start."""
+"""conf/experiment/, the paper presets: the dcgan preset is pytorch/examples' dcgan/main.py (its values, its exact
+parameter counts, its step), the others set what their papers set, every preset composes and trains."""
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
 
+import pytest
 import torch
 from hydra.utils import instantiate
 
@@ -15,7 +15,8 @@ from gan_runner.bench import step as bench_step
 from gan_runner.bench.reference_dcgan import plain_loop
 from gan_runner.engine.build import build_parts, build_step
 from gan_runner.engine.loop import train
-from tests.conftest import SHRINK, TINY, make_config
+from tests.conftest import SHRINK, TINY, make_config, options
+
 
 # pytorch/examples' dcgan/main.py at --imageSize 64 --nz 100 --ngf 64 --ndf 64 with 3 channels (no convolution
 # has a bias there): counted by hand from its layers, and printed by the example's own networks.
@@ -152,3 +153,24 @@ def test_biggan_lite_preset_is_the_papers_recipe() -> None:
     assert set(cfg.regulariser) == {"spectral_norm", "orthogonal"} and cfg.regulariser.spectral_norm.generator
     assert (cfg.train.lr_g, cfg.train.lr_d, cfg.train.n_critic, list(cfg.train.betas)) == (5e-5, 2e-4, 2, [0.0, 0.999])
     assert (cfg.train.ema, cfg.train.ema_start, cfg.z_dim) == (0.9999, 20000, 120)
+
+
+def test_the_experiment_presets_compose_as_their_papers_say() -> None:
+    sngan_cfg = make_config("experiment=sngan")
+    assert sngan_cfg.arch.generator._target_ == "gan_runner.arch.resnet.Generator"
+    assert sngan_cfg.objective._target_.endswith("Hinge") and set(sngan_cfg.regulariser) == {"spectral_norm"}
+    train_cfg = sngan_cfg.train
+    assert (train_cfg.n_critic, train_cfg.lr_end_factor, list(train_cfg.betas)) == (5, 0.0, [0.0, 0.9])
+    sagan_cfg = make_config("experiment=sagan")
+    assert sagan_cfg.arch.discriminator._target_ == "gan_runner.arch.sagan.Discriminator"
+    assert sagan_cfg.regulariser.spectral_norm.generator is True
+    assert (sagan_cfg.train.lr_g, sagan_cfg.train.lr_d) == (1e-4, 4e-4)
+    assert make_config("experiment=cgan_digits").conditional is True
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_every_experiment_trains_as_a_smoke_test_with_debug_fast(tmp_path: Path, experiment: str) -> None:
+    """debug=fast comes last in the defaults: it shrinks any preset (its widths, steps, batch) to seconds."""
+    cfg = make_config(f"experiment={experiment}", "debug=fast", "dataset=digits", "dataset.resolution=8")
+    assert (cfg.arch.generator.width, cfg.train.steps, cfg.metrics._target_) == (8, 4, "gan_runner.metrics.NoMetric")
+    assert train(cfg, tmp_path)["status"] == "completed"

@@ -1,22 +1,31 @@
-"""Regularisers against closed forms."""
+"""regularisers/: each against its closed form (gradient penalties of linear and constant critics, lazy scaling,
+clipping, spectral norm, instance noise, label smoothing, orthogonality), the labels each penalty scores its
+points with, and the combination warnings read from what each component declares."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_runner.engine.loop import train
+from gan_runner.engine.step import UpdateInputs, d_step
 from gan_runner.objectives.hinge import Hinge
 from gan_runner.objectives.nonsaturating import NonSaturating
 from gan_runner.objectives.wgan import Wasserstein
 from gan_runner.regularisers import Regulariser, combination_warnings
-from gan_runner.regularisers.gradient_penalty import GradientPenalty, OnFake, OnReal, PerturbedReal
+from gan_runner.regularisers.gradient_penalty import GradientPenalty, Interpolates, OnFake, OnReal, PerturbedReal
 from gan_runner.regularisers.instance_noise import InstanceNoise
 from gan_runner.regularisers.label_smoothing import LabelSmoothing
 from gan_runner.regularisers.orthogonal import Orthogonal, orthogonality_penalty
 from gan_runner.regularisers.spectral_norm import SpectralNorm
 from gan_runner.regularisers.weight_clipping import WeightClipping
+from tests.conftest import SHRINK, TINY, make_config
+
+
 
 
 @pytest.mark.parametrize("shape", [(16, 2), (8, 1, 4, 4)])
@@ -268,3 +277,48 @@ def test_orthogonal_regularisation_leaves_lookup_tables_out() -> None:
     assert id(G.shared.weight) not in weights
     assert all(id(p) not in weights for m in G.modules() if isinstance(m, torch.nn.Embedding) for p in m.parameters())
     assert any(id(m.weight) in weights for m in G.modules() if isinstance(m, torch.nn.Conv2d))
+
+
+def test_a_penalty_with_a_batch_normalised_d_warns_and_names_the_fix(tmp_path: Path) -> None:
+    common = [*SHRINK, *TINY, "dataset.resolution=16", "regulariser=[gp,r1]"]
+    (warning,) = train(make_config(*common), tmp_path / "batch")["warnings"]
+    assert "gp, r1 with a batch-normalised discriminator" in warning and "arch.discriminator.norm=layer" in warning
+    assert train(make_config(*common, "arch.discriminator.norm=layer"), tmp_path / "layer")["warnings"] == []
+
+
+@pytest.mark.parametrize("penalty", [
+    GradientPenalty(target=0, points=OnReal()), GradientPenalty(target=0, points=OnFake()),
+    GradientPenalty(target=1, points=PerturbedReal()), GradientPenalty(target=0, points=Interpolates()),
+])
+def test_wgan_with_a_penalty_that_is_no_lipschitz_constraint_is_warned(penalty: GradientPenalty) -> None:
+    (message,) = combination_warnings(Wasserstein(), {"p": penalty})
+    assert "without a Lipschitz constraint" in message
+
+
+@pytest.mark.parametrize("constraint", [GradientPenalty(), SpectralNorm(), WeightClipping()])
+def test_wgan_with_a_lipschitz_constraint_is_not_warned(constraint: object) -> None:
+    assert combination_warnings(Wasserstein(), {"c": constraint}) == []
+
+
+class LabelRecorder(nn.Module):
+    """A conditional critic that remembers the labels of each call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(2))
+        self.calls: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        self.calls.append(y)
+        return x.flatten(1) @ self.weight + y.float()
+
+
+@pytest.mark.parametrize("points, side", [(OnFake(), "fake"), (OnReal(), "real"), (Interpolates(), "real")])
+def test_penalties_score_their_points_with_the_matching_labels(points: object, side: str) -> None:
+    D, G = LabelRecorder(), nn.Identity()
+    batch = UpdateInputs(torch.randn(4, 2), torch.tensor([0, 1, 2, 3]), torch.randn(4, 2), torch.tensor([7, 7, 8, 8]))
+    G.forward = lambda z, y=None: z  # noqa: E731
+    optimiser = torch.optim.SGD(D.parameters(), lr=0.0)
+    d_step(G, D, Hinge(), {"r": GradientPenalty(target=0, points=points)}, optimiser, batch, 0)
+    expected = batch.fake_labels if side == "fake" else batch.real_labels
+    assert torch.equal(D.calls[-1], expected)

@@ -16,7 +16,7 @@ from gan_runner.data.stacked_digits import StackedDigits
 from gan_runner.errors import UserError
 from gan_runner.metrics.digits import DigitsClassifier
 from gan_runner.metrics.stacked import StackedModes, judge_at, to_signed
-from tests.test_cli import run, wandb_records
+from tests.conftest import run, wandb_records
 
 TRAIN, HELD_OUT = (torch.from_numpy(part) for part in train_and_held_out())
 CLASSES = digit_images(8)[1]

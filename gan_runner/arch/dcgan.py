@@ -59,7 +59,7 @@ NORMS: dict[str, Norm | None] = {
 
 
 def _norm(norm: Union[str, Norm, None]) -> Norm | None:
-    """A name of NORMS (or None: no normalisation; or a module factory, as configs of earlier versions give)."""
+    """A name of NORMS, None (no normalisation), or a module factory of your own (channels -> module)."""
     if norm is None or callable(norm):
         return norm
     if norm not in NORMS:

@@ -1,4 +1,6 @@
-"""`gan-run` and `gan-sample` as a user runs them: in a subprocess, from another working directory."""
+"""gan-run (commands/run.py) as a user runs it, a subprocess from another working directory: the run directory
+and the W&B run it leaves, a sweep's runs and groups, bad input in one paragraph (no traceback, nothing left
+on disk), a user's own component, the configs shipped in a wheel."""
 
 from __future__ import annotations
 
@@ -12,38 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from tests.conftest import REPO, TINY
-
-BIN = Path(sys.executable).parent
-SMALL_RUN = ["train.steps=4", "train.log_every=1", "train.sample_every=2", "train.checkpoint_every=2",
-        "train.batch_size=16", "dataset.resolution=8", "arch.generator.width=8", "arch.discriminator.width=8",
-        "metrics=none", "train.device=cpu"]
-
-
-def run(tool: str, *args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0",
-           "WANDB_CONFIG_DIR": str(cwd / ".wandb-config"), "WANDB_CACHE_DIR": str(cwd / ".wandb-cache")}
-    result = subprocess.run([str(BIN / tool), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{tool} {' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}")
-    return result
-
-
-def wandb_records(run_dir: Path) -> list[dict]:
-    """Every record of the offline W&B run under run_dir, read back with `wandb leet inspect --json`."""
-    (log,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
-    out = subprocess.run([str(BIN / "wandb"), "leet", "inspect", "--json", str(log)],
-                         capture_output=True, text=True, check=True, timeout=120).stdout
-    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tiny default run (DCGAN on digits) logged to an offline W&B run."""
-    cwd = tmp_path_factory.mktemp("cwd")
-    run("gan-run", *SMALL_RUN, "hydra.run.dir=run", cwd=cwd)
-    return cwd / "run"
+from gan_runner.engine.loop import train
+from gan_runner.errors import UserError
+from tests.conftest import REPO, RING, SHRINK, SMALL_RUN, TINY, make_config, run, wandb_records
 
 
 def test_run_directory_is_complete(trained_run: Path) -> None:
@@ -74,16 +49,6 @@ def test_wandb_run_holds_losses_images_and_config(trained_run: Path) -> None:
     assert config["train"]["steps"] == 4  # logged resolved, overrides included
     summaries = [r["summary"]["update"] for r in records if r["type"] == "summary"]
     assert [s["health"] for s in summaries if "health" in s][-1] == "healthy"  # the run's verdict
-
-
-def test_gan_sample_writes_arrays_and_grids(trained_run: Path, tmp_path: Path) -> None:
-    run("gan-sample", f"run_dir={trained_run}", "n=10", f"out={tmp_path / 'x.npz'}", cwd=tmp_path)
-    x = np.load(tmp_path / "x.npz")["x"]
-    assert x.shape == (10, 1, 8, 8) and x.min() >= -1 and x.max() <= 1
-    run("gan-sample", f"run_dir={trained_run}", "n=16", f"out={tmp_path / 'grid.png'}", cwd=tmp_path)
-    assert (tmp_path / "grid.png").stat().st_size > 0
-    bad = run("gan-sample", f"run_dir={tmp_path / 'nothing'}", "n=1", "out=a.npz", cwd=tmp_path, check=False)
-    assert bad.returncode == 2 and "There is no checkpoint at" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_sweep_gives_a_wandb_run_per_job_and_a_group_per_configuration(tmp_path: Path) -> None:
@@ -216,3 +181,91 @@ def test_a_wheel_ships_the_configs(tmp_path: Path) -> None:
                           + script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "gan_runner.arch.mlp.Generator"
+
+
+def test_a_sweep_goes_on_after_a_divergence_and_says_how_each_job_ended(tmp_path: Path) -> None:
+    result = run("gan-run", "-m", *RING, "objective=wgan", "regulariser=none", "train.steps=3",
+                 "train.lr_d=1e30,1e-3", f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path)
+    lines = (tmp_path / "sweep" / "summary.txt").read_text().splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("0_") and "diverged at step" in lines[0]
+    assert lines[1].startswith("1_") and "completed at step 3" in lines[1]
+    assert "completed at step 3" in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train.stepz=5"], "train.stepz is not a key of the config: did you mean train.steps?"),
+        (["+train.stepz=5"], "train.stepz is not a key of train: did you mean train.steps?"),
+        (["train.steps=-3"], "train.steps must be a positive whole number"),
+        (["train.steps=many"], "train.steps=many: Value 'many' of type 'str' could not be converted to Integer"),
+        (["train.lr_d=fast"], "train.lr_d must be a positive number"),
+        (["train.betas=0.5"], "train.betas must be Adam's two decay rates"),
+        (["hydra.run.dir=/dev/null/run"], "/dev/null is a file, not a folder"),
+        (["resume=nowhere"], "there is no checkpoint at"),
+    ],
+)
+def test_bad_values_get_one_paragraph(tmp_path: Path, args: list[str], message: str) -> None:
+    """... and a run that never took a step leaves nothing on disk (resume=nowhere: not even nowhere/)."""
+    result = run("gan-run", *RING, *args, cwd=tmp_path, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr + result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
+def test_an_unreadable_dataset_folder_gets_one_paragraph(tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    folder.chmod(0)
+    try:
+        result = run("gan-run", "dataset=image_folder", f"dataset.root={folder}", "logger=none", cwd=tmp_path,
+                     check=False)
+    finally:
+        folder.chmod(0o755)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_a_users_own_objective_plugs_in_from_their_folder(tmp_path: Path) -> None:
+    (tmp_path / "conf" / "objective").mkdir(parents=True)
+    (tmp_path / "my_losses.py").write_text(
+        "import torch.nn.functional as F\n"
+        "from gan_runner.objectives import Objective\n\n\n"
+        "class SoftHinge(Objective):\n"
+        "    def d_loss(self, real_scores, fake_scores):\n"
+        "        return F.softplus(1 - real_scores).mean() + F.softplus(1 + fake_scores).mean()\n\n"
+        "    def g_loss(self, fake_scores, real_scores=None):\n"
+        "        return -fake_scores.mean()\n")
+    (tmp_path / "conf" / "objective" / "soft_hinge.yaml").write_text("_target_: my_losses.SoftHinge\n")
+    gan_run = Path(sys.executable).with_name("gan-run")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [str(gan_run), f"hydra.searchpath=[file://{tmp_path / 'conf'}]", "objective=soft_hinge", "dataset=ring8",
+         *TINY, "train.steps=3", "logger=none", "metrics=none", "train.device=cpu",
+         f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    config = (tmp_path / "run" / ".hydra" / "config.yaml").read_text()
+    assert summary["status"] == "completed" and "my_losses.SoftHinge" in config
+    assert REPO not in Path(tmp_path).parents  # the component lives outside the package
+
+
+def test_a_target_that_cannot_be_imported_is_a_clear_error(tmp_path: Path) -> None:
+    cfg = make_config(*SHRINK, "dataset=ring8", *TINY)
+    cfg.objective._target_ = "nowhere.Missing"
+    with pytest.raises(UserError, match="objective: .*nowhere.Missing.*PYTHONPATH"):
+        train(cfg, tmp_path)
+
+
+def test_conditional_needs_a_labelled_dataset(tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(8):  # images directly in the root: unlabelled
+        Image.fromarray(np.full((8, 8), 30 * i, dtype=np.uint8)).save(folder / f"{i}.png")
+    cfg = make_config(*SHRINK, *TINY, "dataset=image_folder", f"dataset.root={folder}",
+                      "dataset.resolution=8", "dataset.channels=1", "conditional=true")
+    with pytest.raises(UserError, match="conditional=true needs class labels.*conditional=false"):
+        train(cfg, tmp_path / "run")

@@ -1,5 +1,6 @@
-"""Studies: what a sweep varies names its runs and W&B groups, and an Optuna sweep gets each run's objective value
-(NaN, a failed trial, when the run did not complete)."""
+"""study/identity.py: what a sweep varies names its runs and W&B groups (the seeds of a configuration in one group),
+an Optuna sweep's direction settled from any form (or refused) and each run's objective value (none, a failed
+trial, when the run did not complete)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_runner.errors import UserError
 from gan_runner.metrics.toy import ToyModes
-from gan_runner.study.identity import (check_direction, identify, job_dirname, objective_value, record_sweep, settle_direction,
-                              swept_keys)
-from tests.conftest import SHRINK, TINY, make_config
-from tests.test_cli import run
+from gan_runner.study.identity import (check_direction, identify, job_dirname, objective_value, record_sweep,
+    settle_direction, swept_keys)
+from tests.conftest import TINY, make_config, run
+
+
+
 
 TOY = ["dataset=ring8", *TINY, "train.steps=20", "train.log_every=10", "train.sample_every=100",
        "train.checkpoint_every=100", "logger=none", "metrics.n_samples=500"]
@@ -159,15 +162,3 @@ def test_an_optuna_sweep_minimising_modes_refuses_to_train(tmp_path: Path) -> No
     assert result.returncode == 2
     assert "hydra.sweeper.direction=maximize" in result.stderr and "Traceback" not in result.stderr
     assert not list((tmp_path / "search").glob("*/summary.json"))  # no trial ran
-
-
-def test_images_seen_counts_every_discriminator_batch_and_survives_resume(tmp_path: Path) -> None:
-    from gan_runner.run_directory import Checkpoint
-    from gan_runner.engine.loop import train
-
-    common = [*SHRINK, "dataset=ring8", *TINY, "train.n_critic=3", "train.batch_size=8"]
-    train(make_config(*common, "train.steps=2"), tmp_path)
-    train(make_config(*common, "train.steps=4"), tmp_path, resume=Checkpoint.load(tmp_path / "checkpoints" / "last.pt"))
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [r["images_seen"] for r in rows] == [24, 48, 72, 96]
-    assert json.loads((tmp_path / "summary.json").read_text())["images_seen"] == 96
