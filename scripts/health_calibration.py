@@ -7,8 +7,11 @@ Trains each run on the CPU with one thread, one after another (about 25 minutes 
 holds a summary.json is read, not trained again), and writes the table into docs/health.md between its
 `health_calibration` markers. Each row: the gan-run command, the verdict, and from metrics.jsonl the lowest
 sample diversity after the mode-collapse detector's warm-up, the highest accuracy D reached on both sides at once,
-the largest sigma/G and sigma/D over their values as built, and the largest loss amplitude over its usual (the
-oscillation detector's ratio, counted where the amplitude passes its floor).
+the largest sigma/G and sigma/D over their values as built, and the largest swing and drift of a loss over its usual
+movement (the oscillation and loss_runaway detectors' ratios: what cancels out and what adds up of a loss's
+row-to-row changes over their window, over the median of its earlier mean |change| a row; a swing counted where it
+passes the oscillation floor, a drift where it passes the runaway floor and is at least `one_way` of the window's
+movement).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from gan_runner.engine.build import networks, seed_everything
+from gan_runner.health import movement
 from gan_runner.health.diagnostics import spectral_norms
 from gan_runner.study.docs import write_section
 from gan_runner.engine.loop import train
@@ -43,8 +47,11 @@ RUNS = {  # name: (healthy or the failure it is made for, overrides)
     "ring8_no_penalty_seed1": ("mode collapse", ["dataset=ring8", "regulariser=none", "seed=1", "metrics.every=250"]),
     "ring8_lsgan_no_penalty": ("mode collapse", ["dataset=ring8", "objective=lsgan", "regulariser=none",
                                                  "metrics.every=250"]),
-    "ring8_wgan_no_constraint": ("oscillation", ["dataset=ring8", "objective=wgan", "regulariser=none",
-                                                 "train.steps=1500", CONSTANT]),
+    "ring8_wgan_no_constraint": ("loss runaway", ["dataset=ring8", "objective=wgan", "regulariser=none",
+                                                  "train.steps=1500", CONSTANT]),
+    "ring8_wgan_no_constraint_half_lr": ("oscillation", ["dataset=ring8", "objective=wgan", "regulariser=none",
+                                                         "train.lr_g=5e-4", "train.lr_d=1e-3", "train.steps=2000",
+                                                         CONSTANT]),
     "ring8_lr_x10": ("spectral blow-up", ["dataset=ring8", "train.lr_g=2e-2", "train.lr_d=2e-2", "train.steps=1500",
                                           CONSTANT]),
     "digits_lr_x50": ("spectral blow-up", ["train.lr_g=1e-2", "train.lr_d=1e-2", "train.steps=3000"]),
@@ -73,23 +80,34 @@ def extremes(folder: Path, cfg) -> dict[str, str]:
     rows = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     training = [row for row in rows if "loss/d" in row]
     health = OmegaConf.load(Path(__file__).resolve().parents[1] / "conf" / "health" / "default.yaml").detectors
-    warmup, window, floor = health.mode_collapse.warmup, health.oscillation.window, health.oscillation.floor
+    warmup = health.mode_collapse.warmup
     diversity = [row["health/diversity"] for row in training[warmup:]]
     accuracy = [min(row["d/accuracy_real"], row["d/accuracy_fake"]) for row in training if "d/accuracy_real" in row]
     initial = as_built(cfg)
     growth = {key: max(row[key] for row in training) / initial[key] for key in initial}
-    swing = 0.0
-    for key in ("loss/d", "loss/g"):
-        values, amplitudes = [row[key] for row in training], []
-        for end in range(window, len(values)):
-            recent = values[end - window:end + 1]
-            amplitude = sum(abs(b - a) for a, b in zip(recent, recent[1:])) / window
-            if amplitudes and amplitude >= floor:
-                swing = max(swing, amplitude / max(statistics.median(amplitudes), 1e-12))
-            amplitudes.append(amplitude)
+    swing, drift = loss_ratios(training, health.oscillation, health.loss_runaway)
     return {"diversity": f"{min(diversity):.2f}" if diversity else "–",
             "accuracy": f"{max(accuracy):.2f}" if accuracy else "– (critic)",
-            "sigma": f"{growth['sigma/G']:.1f}x / {growth['sigma/D']:.1f}x", "swing": f"{swing:.1f}x" if swing else "–"}
+            "sigma": f"{growth['sigma/G']:.1f}x / {growth['sigma/D']:.1f}x",
+            "swing": f"{swing:.1f}x" if swing else "–", "drift": f"{drift:.1f}x" if drift else "–"}
+
+
+def loss_ratios(training: list[dict], oscillation, runaway) -> tuple[float, float]:
+    """The largest swing and the largest drift of either loss over its usual movement, measured as the oscillation
+    and loss_runaway detectors measure them (each with its own window), where each would count."""
+    largest = {"swing": 0.0, "drift": 0.0}
+    for key in ("loss/d", "loss/g"):
+        values = [row[key] for row in training]
+        for kind, settings in (("swing", oscillation), ("drift", runaway)):
+            window, movements = settings.window, []
+            for end in range(window, len(values)):
+                whole, signed = movement(values[end - window:end + 1])
+                part = whole - abs(signed) if kind == "swing" else abs(signed)
+                counts = part >= settings.floor and (kind == "swing" or part >= settings.one_way * whole)
+                if movements and counts:
+                    largest[kind] = max(largest[kind], part / max(statistics.median(movements), 1e-12))
+                movements.append(whole)
+    return largest["swing"], largest["drift"]
 
 
 def main() -> None:
@@ -100,7 +118,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     lines = ["| run | made to be | `gan-run` overrides (and `logger=none`) | verdict | lowest diversity | highest "
-             "accuracy | largest sigma G / D over as built | largest swing over usual |", "|---" * 8 + "|"]
+             "accuracy | largest sigma G / D over as built | largest swing / drift over usual movement |",
+             "|---" * 8 + "|"]
     for name, (expected, overrides) in RUNS.items():
         folder = args.runs / name
         cfg = config(overrides)
@@ -111,7 +130,8 @@ def main() -> None:
         verdict = json.loads((folder / "summary.json").read_text())["health"]
         numbers = extremes(folder, cfg)
         lines.append(f"| {name} | {expected} | `{' '.join(overrides) or '(defaults)'}` | {verdict} | "
-                     f"{numbers['diversity']} | {numbers['accuracy']} | {numbers['sigma']} | {numbers['swing']} |")
+                     f"{numbers['diversity']} | {numbers['accuracy']} | {numbers['sigma']} | {numbers['swing']} / "
+                     f"{numbers['drift']} |")
         print(lines[-1], flush=True)
     if len(lines) == len(RUNS) + 2:
         write_section(args.doc, "health_calibration", "Made by `python scripts/health_calibration.py`:\n\n"

@@ -5,10 +5,10 @@ each detector's firing marked.
 
 Trains three ring8 runs on the CPU (a few minutes, one after another; a run whose folder already holds a
 summary.json is read, not trained again): the defaults (healthy), the non-saturating loss without a penalty on
-seed 1 (collapses onto one mode) and WGAN without a Lipschitz constraint (its losses swing wider and wider and its
-critic's weights blow up). Writes docs/health/ring8_health.png (a column per run: sample diversity and modes found,
-D's accuracies, gradient norms, largest singular values, losses) and the runs' verdicts into docs/health.md
-between its `health_pictures` markers.
+seed 1 (collapses onto one mode) and WGAN without a Lipschitz constraint (its samples bunch up, G's loss climbs
+ever faster, and later its critic's loss also swings wider and wider). Writes docs/health/ring8_health.png (a column
+per run: sample diversity and modes found, D's accuracies, gradient norms, largest singular values, losses) and the
+runs' verdicts into docs/health.md between its `health_pictures` markers.
 """
 
 from __future__ import annotations
@@ -83,11 +83,11 @@ def plot(folders: dict[str, Path], out: Path) -> None:
             if not any(key in row for row in training for key in keys):
                 axis.text(0.5, 0.5, "none: a critic has no decision threshold", transform=axis.transAxes,
                           ha="center", fontsize=6)
-            for what, started, at in events(folder):
+            for number, (what, started, at) in enumerate(events(folder)):
                 axis.axvline(started, color="red", linewidth=1)
-                if row_number == 0:
-                    axis.text(started, axis.get_ylim()[1], f" {what}\n (fired at {at})", color="red", fontsize=6,
-                              va="top")
+                if row_number == 0:  # each label a step lower than the one before, so that close ones do not overlap
+                    axis.text(started, 1 - 0.25 * number, f" {what}\n (fired at {at})", color="red", fontsize=6,
+                              va="top", transform=axis.get_xaxis_transform())
             axis.tick_params(labelsize=6)
             axis.set_title(f"{RUNS[name][0]}\n{title}" if row_number == 0 else title, fontsize=7)
             if axis.get_legend_handles_labels()[0]:

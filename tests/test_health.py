@@ -9,6 +9,7 @@ import copy
 import io
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ from gan_runner.errors import UserError
 from gan_runner.health import Health
 from gan_runner.health.diagnostics import Diversity, largest_singular_value, layer_weights, margin, spectral_norms
 from gan_runner.health.discriminator_wins import DiscriminatorWins
+from gan_runner.health.loss_runaway import LossRunaway
 from gan_runner.health.mode_collapse import ModeCollapse
 from gan_runner.health.oscillation import Oscillation
 from gan_runner.health.spectral_blowup import SpectralBlowup
@@ -205,14 +207,74 @@ def test_oscillation_fires_on_growing_swings_not_on_steady_ones_or_a_drift() -> 
     rows = swinging([0.01] * 30 + [0.1] * 10)  # the swing grows tenfold at row 31
     health = replay(Oscillation(window=10, growth=3.0, floor=0.01, patience=5), rows)
     (step, since), = fired(health)
-    # Row 31's change is 0.11 where the rows before changed by 0.02: the window's mean change passes 3 x 0.02 at
-    # row 33 (0.02 x 7/10 + (0.11 + 0.2 + 0.2)/10 = 0.065), and five rows later it fires.
-    assert (step, since) == (3700, 3300)
+    # Row 31's change is 0.11 where the rows before changed by 0.02. At row 33 the window's mean change is
+    # 0.02 x 7/10 + (0.11 + 0.2 + 0.2)/10 = 0.065, but 0.009 of it adds up (from 1.01 at row 23 to 1.1), so what
+    # swings is 0.056, under 3 x 0.02; at row 34, 0.083 - 0.009 = 0.074 passes it, and five rows later it fires.
+    assert (step, since) == (3800, 3400)
+    assert health.events[0]["detail"].startswith("loss/d swings ")
     assert fired(replay(Oscillation(), swinging([0.2] * 60))) == []  # steady swings
     drift = [{"loss/d": 1.0 + 0.05 * k, "loss/g": 3.0 - 0.05 * k} for k in range(60)]
     assert fired(replay(Oscillation(), drift)) == []
     tiny = swinging([0.0005] * 30 + [0.003] * 30)  # six-fold, but below the floor
     assert fired(replay(Oscillation(floor=0.01), tiny)) == []
+
+
+def jittering(rows: int, level: float = 1.0, jitter: float = 0.01, seed: int = 0) -> list[float]:
+    """A loss that stays at `level`, its row means off by up to `jitter` at random: how a healthy loss moves."""
+    generator = random.Random(seed)
+    return [level + generator.uniform(-jitter, jitter) for _ in range(rows)]
+
+
+def losses(d: list[float], g: list[float]) -> list[dict[str, float]]:
+    return [{"loss/d": a, "loss/g": b} for a, b in zip(d, g, strict=True)]
+
+
+def both(rows: list[dict[str, float]]) -> dict[str, list[tuple[int, int]]]:
+    """What each of the two loss detectors, at its defaults, makes of the rows."""
+    return {"oscillation": fired(replay(Oscillation(), rows)), "loss_runaway": fired(replay(LossRunaway(), rows))}
+
+
+def test_a_steady_ramp_is_a_runaway_not_an_oscillation() -> None:
+    """loss/g jitters by 0.01 for 30 rows (its changes alternate: 0.02 a row), then climbs 0.1 a row."""
+    g = [1.0 + 0.01 * (-1) ** k for k in range(1, 31)] + [1.0 + 0.1 * j for j in range(1, 31)]
+    health = replay(LossRunaway(window=10, growth=3.0, floor=0.01, one_way=0.5, patience=5),
+                    losses(jittering(60), g))
+    # Row 36's window runs from 1.01 (row 26) to 1.6: 0.059 a row, under 3 x 0.02; row 37's from 0.99 to 1.7, 0.071
+    # a row, passes it (and is most of the window's 0.075 mean change), and five rows later it fires.
+    assert fired(health) == [(4100, 3700)]
+    assert health.events[0]["detail"].startswith("loss/g rising 0.1 a row over the last 10 rows, from 1.1 to 2.1")
+    assert fired(replay(Oscillation(), losses(jittering(60), g))) == []  # every change of the climb is upwards
+
+
+def test_an_accelerating_climb_or_fall_is_a_runaway_not_an_oscillation() -> None:
+    """The shape of an unconstrained critic's losses: G's rising ever faster (WGAN's loss/g went from 277 at step
+    1,200 to 2,040 at 1,500), D's falling ever faster."""
+    calm = jittering(20)
+    accelerating = calm + [calm[-1] + 0.01 * (1.2 ** j - 1) for j in range(1, 41)]
+    other = jittering(60, seed=1)
+    for rows, key, way in [(losses(other, accelerating), "loss/g", "rising"),
+                           (losses([-value for value in accelerating], other), "loss/d", "falling")]:
+        health = replay(LossRunaway(), rows)
+        (event,) = health.events
+        assert event["detail"].startswith(f"{key} {way} ") and health.verdict().startswith("loss runaway from step")
+        assert fired(replay(Oscillation(), rows)) == []
+
+
+def test_growing_swings_are_an_oscillation_not_a_runaway() -> None:
+    """After 20 calm rows, loss/d swings up and down by 0.01 x 1.3^j (the unconstrained critic's swings grew
+    1.5-fold a row): ever wider, so every window of 10 ends higher or lower than it began by most of its last swing,
+    which soon outgrows the loss's usual movement. Only a fraction of the window's movement, though: no runaway."""
+    calm = jittering(20)
+    swings = [calm[-1] + 0.01 * 1.3 ** j * (-1) ** j for j in range(1, 41)]
+    found = both(losses(calm + swings, jittering(60, seed=1)))
+    assert found["loss_runaway"] == [] and len(found["oscillation"]) == 1
+
+
+def test_a_noisy_plateau_is_neither() -> None:
+    """Row means that jitter at random around a level for 200 rows, with a slow drift, as healthy runs' do."""
+    d = [value + 0.0002 * k for k, value in enumerate(jittering(200, level=1.38, jitter=0.02, seed=3))]
+    g = jittering(200, level=0.7, jitter=0.05, seed=4)
+    assert both(losses(d, g)) == {"oscillation": [], "loss_runaway": []}
 
 
 def test_spectral_blowup_fires_on_sigma_growing_without_levelling() -> None:
@@ -230,6 +292,8 @@ def test_spectral_blowup_fires_on_sigma_growing_without_levelling() -> None:
     (DiscriminatorWins(), [{"d/accuracy_real": 0.5, "d/accuracy_fake": 0.5, "grad_norm/g": 1.0}] * 3
      + [{"d/accuracy_real": 1.0, "d/accuracy_fake": 1.0, "grad_norm/g": 0.01}] * 8),
     (Oscillation(), [{"loss/d": 1.0 + (0.01 if k < 20 else 0.3) * (-1) ** k, "loss/g": 0.7} for k in range(40)]),
+    (LossRunaway(), [{"loss/d": 1.0 + 0.01 * (-1) ** k, "loss/g": 0.7 + 0.01 * (-1) ** k + 0.1 * max(k - 19, 0)}
+                     for k in range(40)]),
 ])
 def test_a_detector_restored_from_its_state_goes_on_as_if_never_stopped(detector: object, rows: list) -> None:
     whole = replay(copy.deepcopy(detector), rows)
@@ -269,14 +333,25 @@ FAILING = {
                                      "metrics.every=250"]),
     "mode_collapse_diversity": (ModeCollapse, ["regulariser=none", "seed=1", "train.steps=800",
                                                "train.lr_end_factor=1.0", "metrics=none"]),
-    # WGAN without a Lipschitz constraint (at twice ring8's lr_d): the critic's scores, and both losses, swing
-    # wider and wider.
-    "oscillation": (Oscillation, ["objective=wgan", "regulariser=none", "train.lr_d=4e-3", "train.steps=1100",
-                                  "train.lr_end_factor=1.0"]),
+    # WGAN without a Lipschitz constraint at half ring8's learning rates: calm for 1,100 steps (D's loss moves
+    # about 0.03 a row), then the critic's loss swings up and down ever wider (Mescheder et al. 2018's spiral out), 1
+    # a row back and forth by step 1,400. G's loss runs away upwards at the same time, so loss_runaway fires too.
+    "oscillation": (Oscillation, ["objective=wgan", "regulariser=none", "train.lr_g=5e-4", "train.lr_d=1e-3",
+                                  "train.steps=1400", "train.lr_end_factor=1.0"]),
+    # WGAN without a Lipschitz constraint at ring8's rates (gan-run dataset=ring8 objective=wgan regulariser=none):
+    # G's loss climbs from the start and ever faster, every row higher than the one before from step 1,200 (277
+    # there, 1,064 at 1,400); the critic's falls. One way, not back and forth: a runaway, and no oscillation.
+    "loss_runaway": (LossRunaway, ["objective=wgan", "regulariser=none", "train.steps=1400",
+                                   "train.lr_end_factor=1.0"]),
     # ring8's defaults with ten times its learning rates: G's largest singular value runs away.
     "spectral_blowup": (SpectralBlowup, ["train.lr_g=2e-2", "train.lr_d=2e-2", "train.steps=600",
                                          "train.lr_end_factor=1.0"]),
 }
+
+# What a failing run's warning must name (the loss and how it moves), and what the run must not be called besides:
+# the unconstrained WGAN's climbing loss is no oscillation (the first oscillation detector said "swings" of it).
+SAYS = {"oscillation": "loss/d swings", "loss_runaway": "loss/g rising"}
+NOT_ALSO = {"loss_runaway": Oscillation}
 
 
 def rows_of(run_dir: Path) -> list[dict]:
@@ -296,6 +371,8 @@ def test_each_detector_fires_once_on_a_run_made_to_fail_its_way(case: str, tmp_p
     (warning,) = [record.getMessage() for record in caplog.records if detector.what in record.getMessage()]
     assert warning.startswith(f"Health, step {flagged['step']}: {detector.what} since step ")
     assert f"Usual fixes: {detector.fixes}" in warning and "\n" not in warning
+    assert SAYS.get(case, "") in warning
+    assert case not in NOT_ALSO or NOT_ALSO[case].what not in summary["health"]
 
 
 def test_the_verdict_of_a_resumed_run_is_that_of_an_uninterrupted_one(tmp_path: Path) -> None:

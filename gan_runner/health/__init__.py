@@ -46,6 +46,15 @@ class Streak:
         self.rows, self.since = state["rows"], state["since"]
 
 
+def movement(values: list[float]) -> tuple[float, float]:
+    """How a series of row values (a loss's, oldest first) moved, a row on average: (its whole movement, the mean
+    absolute change between consecutive rows; its drift, the mean signed change). The whole splits into what adds up,
+    |drift|, and what cancels out, whole - |drift|: the back and forth of swings. A ramp, straight or accelerating,
+    only adds up (every change has the same sign); a swing around a level only cancels out."""
+    changes = [after - before for before, after in zip(values, values[1:])]
+    return sum(abs(change) for change in changes) / len(changes), sum(changes) / len(changes)
+
+
 class Detector:
     """A failure to watch for. A subclass names it (`what`, the verdict's words), says what usually helps
     (`fixes`) and implements `look`: given a row's values (a log row's statistics and diagnostics, or an
