@@ -4,6 +4,7 @@ unconditional run draws no labels."""
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
@@ -13,7 +14,9 @@ import pytest
 import torch
 from torch import nn
 
+from gan_runner.engine.build import build_parts, build_step
 from gan_runner.engine.loop import train
+from gan_runner.engine.step import Schedule
 from gan_runner.regularisers.gradient_penalty import GradientPenalty
 from gan_runner.run_directory import Checkpoint
 from tests.conftest import SHRINK, TINY, make_config, metric_rows, without_synchronising
@@ -142,3 +145,94 @@ def test_an_unconditional_run_draws_no_labels(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(torch, "randint", refuse)
     summary = train(make_config(*SHRINK, *TINY, "dataset=digits"), tmp_path)
     assert summary["status"] == "completed"
+
+
+def rows_seen(module: nn.Module, log: list[int]) -> None:
+    module.register_forward_pre_hook(lambda _, args: log.append(len(args[0])))
+
+
+def test_g_batch_size_gives_gs_update_its_own_batch() -> None:
+    """train.g_batch_size=16 with D's batch 8 (SNGAN's n_gen_samples = 2 x batchsize): G's forward in D's update
+    makes 8 fakes, in its own update 16, and D scores 8 + 8 then 16."""
+    cfg = make_config(*SHRINK, *TINY, "train.batch_size=8", "train.g_batch_size=16")
+    parts = build_parts(cfg)
+    step = build_step(cfg, parts)
+    g_rows, d_rows = [], []
+    rows_seen(parts.state.G, g_rows)
+    rows_seen(parts.state.D, d_rows)
+    step()
+    assert g_rows == [8, 16] and d_rows == [16, 16]  # one pass over real + fake for D's update, then G's fakes
+
+
+def test_a_simultaneous_update_takes_both_gradients_from_one_forward_pass() -> None:
+    """train.simultaneous=true: G makes its fakes once; D's and G's gradients are those of their losses at the
+    weights before either update (computed here by hand from the same inputs), applied by one SGD step each."""
+    cfg = make_config(*SHRINK, "dataset=ring8", *TINY, "train.simultaneous=true", "train.d_loss_scale=0.5",
+                      "optimizer@optimizer.g=sgd", "optimizer@optimizer.d=sgd", "optimizer.g.momentum=0",
+                      "optimizer.d.momentum=0", "train.lr_g=0.1", "train.lr_d=0.1", "regulariser=none",
+                      "objective=nonsaturating")
+    parts = build_parts(cfg)
+    step = build_step(cfg, parts)
+    G, D, objective = parts.state.G, parts.state.D, parts.objective
+    G_ref, D_ref = copy.deepcopy(G), copy.deepcopy(D)  # the weights before the step
+    g_calls = []
+    rows_seen(G, g_calls)
+    torch.manual_seed(5)
+    step()
+    assert g_calls == [8]  # one forward pass of G a step
+    reference = build_step(cfg, build_parts(cfg))  # the same data order
+    torch.manual_seed(5)
+    inputs = reference.inputs.next()  # and the same z
+    fake = G_ref(inputs.z)
+    real_scores, fake_scores = D_ref(torch.cat([inputs.real, fake])).split([8, 8])
+    d_grads = torch.autograd.grad(0.5 * objective.d_loss(real_scores, fake_scores), list(D_ref.parameters()),
+                                  retain_graph=True)
+    g_grads = torch.autograd.grad(objective.g_loss(fake_scores), list(G_ref.parameters()))
+    for module, start, grads in ((D, D_ref, d_grads), (G, G_ref, g_grads)):
+        for parameter, before, grad in zip(module.parameters(), start.parameters(), grads):
+            torch.testing.assert_close(parameter.detach(), before.detach() - 0.1 * grad)
+
+
+def test_d_loss_scale_scales_ds_sgd_step() -> None:
+    common = [*SHRINK, "dataset=ring8", *TINY, "optimizer@optimizer.d=sgd", "optimizer.d.momentum=0",
+              "regulariser=none"]
+    moved = []
+    for scale in (1.0, 0.5):
+        cfg = make_config(*common, f"train.d_loss_scale={scale}")
+        parts = build_parts(cfg)
+        start = [p.detach().clone() for p in parts.state.D.parameters()]
+        build_step(cfg, parts)()
+        moved.append(torch.cat([(p.detach() - s).flatten() for p, s in zip(parts.state.D.parameters(), start)]))
+    torch.testing.assert_close(moved[1], 0.5 * moved[0])
+
+
+def test_critic_bursts_take_their_d_updates_at_the_start_and_every_so_often() -> None:
+    cfg = make_config(*SHRINK, "dataset=ring8", *TINY, "train.steps=6",
+                      "train.critic_bursts.n_critic=3",
+                      "train.critic_bursts.first=2", "train.critic_bursts.every=4")
+    parts = build_parts(cfg)
+    step = build_step(cfg, parts)
+    counts = []
+    for _ in range(6):
+        before = parts.state.d_steps
+        step()
+        counts.append(parts.state.d_steps - before)
+    assert counts == [3, 3, 1, 1, 3, 1] and parts.state.images_seen == 12 * 8
+
+
+def test_the_schedule_decays_per_update_to_its_floor_and_moves_the_momentum() -> None:
+    schedule = Schedule(0.1, 0.2, 1.0, 100, decay=1.000004, lr_min=0.05, momentum_start=0.5, momentum_end=0.7,
+                        momentum_steps=4)
+    assert schedule.rates(0) == (0.1, 0.2)
+    assert schedule.rates(20000) == pytest.approx((0.1 / 1.000004 ** 20000, 0.2 / 1.000004 ** 20000))  # 0.0923
+    assert schedule.rates(300_000) == pytest.approx((0.05, 0.2 / 1.000004 ** 300_000))  # G's at the floor
+    assert [schedule.momentum(t) for t in (0, 2, 4, 100)] == pytest.approx([0.5, 0.6, 0.7, 0.7])
+    cfg = make_config(*SHRINK, "dataset=ring8", *TINY, "train.steps=3", "optimizer@optimizer.g=sgd",
+                      "optimizer@optimizer.d=sgd", "train.lr_decay=2.0", "train.lr_end_factor=1.0",
+                      "train.momentum_end=0.7", "train.momentum_steps=4")
+    parts = build_parts(cfg)
+    step = build_step(cfg, parts)
+    for _ in range(3):
+        step()
+    group = parts.state.opt_g.param_groups[0]
+    assert group["lr"] == pytest.approx(cfg.train.lr_g / 4) and group["momentum"] == pytest.approx(0.6)

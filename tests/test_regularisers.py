@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gan_runner.engine.build import build_parts, build_step
 from gan_runner.engine.loop import train
 from gan_runner.engine.step import UpdateInputs, d_step
 from gan_runner.objectives.hinge import Hinge
@@ -322,3 +323,19 @@ def test_penalties_score_their_points_with_the_matching_labels(points: object, s
     d_step(G, D, Hinge(), {"r": GradientPenalty(target=0, points=points)}, optimiser, batch, 0)
     expected = batch.fake_labels if side == "fake" else batch.real_labels
     assert torch.equal(D.calls[-1], expected)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_weight_clipping_before_the_critic_step_leaves_gs_critic_unclamped(when: str) -> None:
+    """WGAN's code clamps at the top of each critic iteration: G's update then scores the critic as its last update
+    left it, some weights beyond c; Algorithm 1 clamps after the update, so G sees every weight within c."""
+    cfg = make_config(*SHRINK, "dataset=ring8", *TINY, "objective=wgan", "regulariser=clip", "train.n_critic=2",
+                      f"regulariser.clip.when={when}", "train.lr_d=0.05")
+    parts = build_parts(cfg)
+    step = build_step(cfg, parts)
+    seen = []
+    parts.state.D.register_forward_pre_hook(
+        lambda module, args: seen.append(max(p.detach().abs().max().item() for p in module.parameters())))
+    step()
+    largest_in_g_update = seen[-1]  # D's forward in G's update
+    assert (largest_in_g_update > 0.01) is (when == "before")

@@ -22,7 +22,7 @@ from torch import nn
 from gan_runner.engine import distributed
 from gan_runner.engine.graphs import GraphedTrainingStep
 from gan_runner.engine.state import EMA, TrainingState
-from gan_runner.engine.step import InputStream, Precision, Schedule, TrainingStep
+from gan_runner.engine.step import CriticBursts, InputStream, Precision, Schedule, TrainingStep
 from gan_runner.errors import UserError
 from gan_runner.health import Health
 from gan_runner.metrics import Metric
@@ -196,11 +196,15 @@ def build_step(cfg: DictConfig, parts: Parts) -> TrainingStep:
     state, device = parts.state, parts.device
     data = distributed.shard_batches(parts.dataset.batches(cfg.train.batch_size, torch.Generator().manual_seed(
         cfg.seed), state.d_steps, device))  # the global batches of the seeded order; each process its slice
-    inputs = InputStream(data, cfg.z_dim, parts.num_classes, device, state.G.latent, cfg.train.reuse_fakes)
-    schedule = Schedule(cfg.train.lr_g, cfg.train.lr_d, cfg.train.lr_end_factor, cfg.train.steps)
-    arguments = (state, inputs, parts.objective, schedule, cfg.train.n_critic, cfg.train.batch_size,
-                 cfg.train.separate_passes, cfg.train.compile)
-    if not cfg.train.cuda_graph:
+    train = cfg.train
+    g_batch = None if train.g_batch_size is None else distributed.share(train.g_batch_size, "train.g_batch_size")
+    inputs = InputStream(data, cfg.z_dim, parts.num_classes, device, state.G.latent, train.reuse_fakes, g_batch)
+    schedule = Schedule(train.lr_g, train.lr_d, train.lr_end_factor, train.steps, train.lr_decay, train.lr_min,
+                        OmegaConf.select(cfg, "optimizer.g.momentum"), train.momentum_end, train.momentum_steps)
+    bursts = CriticBursts(**train.critic_bursts) if train.critic_bursts.n_critic is not None else None
+    arguments = (state, inputs, parts.objective, schedule, train.n_critic, train.batch_size, train.separate_passes,
+                 train.compile, train.simultaneous, train.d_loss_scale, bursts)
+    if not train.cuda_graph:
         return TrainingStep(*arguments)
     reasons = graph_refusals(cfg, device, state.regularisers)
     if reasons:
@@ -221,6 +225,10 @@ def graph_refusals(cfg: DictConfig, device: torch.device, regularisers: dict[str
         reasons.append("train.compile=true: choose one of the two")
     if distributed.active():
         reasons.append("the run has several processes: the gradients' exchange is not recorded")
+    if cfg.train.critic_bursts.n_critic is not None:
+        reasons.append("train.critic_bursts changes the step's number of D updates")
+    if cfg.train.momentum_end is not None:
+        reasons.append("train.momentum_end changes the optimisers' momentum, which a graph reads as recorded")
     reasons += [f"regulariser {name} changes its work from step to step" for name, r in regularisers.items()
                 if not r.replayable]
     return reasons

@@ -43,16 +43,39 @@ def _positive(value: Any) -> bool:
 
 
 @dataclass
+class CriticBurstsConfig:
+    n_critic: Optional[int] = option("null (no bursts) or a positive whole number of D updates in a burst step",
+                                     lambda v: v is None or v > 0)
+    first: int = option("the G updates at the start whose steps are bursts, a whole number", lambda v: v >= 0)
+    every: int = option("a positive whole number: every this many G updates a burst", _positive)
+
+
+@dataclass
 class TrainConfig:
     steps: int = option("a positive whole number of generator updates", _positive)
     batch_size: int = option("a positive whole number", _positive)
     n_critic: int = option("a positive whole number of D updates per G update", _positive)
+    critic_bursts: CriticBurstsConfig = option("{n_critic, first, every}: more D updates at the start and every so "
+                                               "often (WGAN's code); n_critic null: none",
+                                               before={"n_critic": None, "first": 0, "every": 1})
+    g_batch_size: Optional[int] = option("null (D's batch) or a positive whole number of samples for G's update",
+                                         lambda v: v is None or v > 0, before=None)
+    simultaneous: bool = option("false (n_critic D updates, then G's against the updated D) or true (both from one "
+                                "forward pass)", before=False)
+    d_loss_scale: float = option("a positive number that multiplies D's loss", _positive, before=1.0)
     lr_g: float = option("a positive number", _positive)
     lr_d: float = option("a positive number", _positive)
     betas: list[float] = option("Adam's two decay rates in [0, 1), e.g. [0.5,0.999]",
                                 lambda v: len(v) == 2 and all(0 <= b < 1 for b in v))
     lr_end_factor: float = option("where the learning rates end as a fraction of where they start, in [0, 1] "
                                   "(1.0: constant)", lambda v: 0 <= v <= 1)
+    lr_decay: float = option("a number >= 1 that divides the learning rates once per G update (1.0: none)",
+                             lambda v: v >= 1, before=1.0)
+    lr_min: float = option("the smallest learning rate, a number >= 0", lambda v: v >= 0, before=0.0)
+    momentum_end: Optional[float] = option("null, or the momentum in [0, 1) that SGD's momentum moves to",
+                                           lambda v: v is None or 0 <= v < 1, before=None)
+    momentum_steps: int = option("a positive whole number of G updates over which the momentum moves",
+                                 _positive, before=1)
     ema: float = option("the decay of the generator's moving average, in [0, 1) (0.999 for a long average, 0 "
                         "to sample G itself)", lambda v: 0 <= v < 1)
     ema_rampup: Optional[float] = option("the largest half-life of the moving average as a fraction of the "
@@ -133,15 +156,30 @@ def validate(cfg: DictConfig) -> None:
                         f"Fix: the key's right name, without the + (gan-run --cfg job prints the whole config).")
     checks = {f"train.{name}": (lambda v, f=f: f.metadata["check"](v), f.metadata["meaning"])
               for name, f in train_fields().items()}
+    checks.update({f"train.critic_bursts.{f.name}": (lambda v, f=f: f.metadata["check"](v), f.metadata["meaning"])
+                   for f in dataclasses.fields(CriticBurstsConfig)})
     for key, (in_range, meaning) in {**checks, **ROOT_RULES}.items():
         value = OmegaConf.select(cfg, key)
         if OmegaConf.is_list(value):
             value = list(value)
         if not in_range(value):
             raise UserError(f"{key} must be {meaning}, got {value!r}. Fix: gan-run {key}=<such a value>.")
-    if cfg.train.reuse_fakes and cfg.train.n_critic != 1:
+    train = cfg.train
+    if train.reuse_fakes and train.n_critic != 1:
         raise UserError(f"train.reuse_fakes=true scores the fakes of the one D update before each G update, but "
-                        f"train.n_critic={cfg.train.n_critic}. Fix: train.reuse_fakes=false, or train.n_critic=1.")
+                        f"train.n_critic={train.n_critic}. Fix: train.reuse_fakes=false, or train.n_critic=1.")
+    if train.simultaneous and (train.n_critic != 1 or train.reuse_fakes or train.critic_bursts.n_critic):
+        raise UserError("train.simultaneous=true takes D's and G's updates from one forward pass: one D update a "
+                        "step on G's own fakes. Fix: train.n_critic=1, train.reuse_fakes=false and "
+                        "train.critic_bursts.n_critic=null, or train.simultaneous=false.")
+    if train.g_batch_size is not None and (train.reuse_fakes or train.simultaneous):
+        raise UserError(f"train.g_batch_size={train.g_batch_size}, but G's update scores D's own fakes "
+                        f"({'train.reuse_fakes=true' if train.reuse_fakes else 'train.simultaneous=true'}), as many "
+                        "as D's batch. Fix: train.g_batch_size=null, or the other setting off.")
+    if train.momentum_end is not None and "momentum" not in (cfg.optimizer.g or {}):
+        raise UserError("train.momentum_end moves the optimisers' momentum, but optimizer.g has none (it is not SGD "
+                        "or RMSProp). Fix: optimizer@optimizer.g=sgd optimizer@optimizer.d=sgd, or "
+                        "train.momentum_end=null.")
 
 
 def meaning_of(key: str) -> str | None:

@@ -119,6 +119,14 @@ def check_batch_size(batch_size: int) -> None:
                         "--nproc_per_node.")
 
 
+def share(global_count: int, key: str) -> int:
+    """This process's share of a global count of samples, which the process count must divide."""
+    if global_count % size():
+        raise UserError(f"{key}={global_count} is split evenly over the run's {size()} processes, and {size()} does "
+                        f"not divide it. Fix: a multiple of {size()}, or another --nproc_per_node.")
+    return global_count // size()
+
+
 def rows(n: int) -> tuple[int, int]:
     """This process's contiguous share [start, stop) of n rows: equal shares, the first n mod N one row more."""
     base, extra = divmod(n, size())

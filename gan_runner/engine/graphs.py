@@ -81,8 +81,12 @@ class GraphedTrainingStep(TrainingStep):
         return (tuple(tuple((d_steps + i) % r.every == 0 for r in regularisers) for i in range(self.n_critic)),
                 tuple(g_steps_done % r.every == 0 for r in regularisers))
 
-    def updates(self, g_steps_done: int) -> list[Stats]:
-        d_inputs = [self.inputs.next() for _ in range(self.n_critic)]
+    def set_momentum(self, momentum: float | None) -> None:
+        if momentum is not None:  # refused before training (engine/build.py): a graph reads its momentum as recorded
+            raise RuntimeError("a recorded step cannot change its momentum")
+
+    def updates(self, g_steps_done: int, n_critic: int) -> list[Stats]:
+        d_inputs = [self.inputs.next() for _ in range(n_critic)]
         g_inputs = self.inputs.for_generator(d_inputs[-1])
         phase = self.phase(g_steps_done)
         if phase not in self.recorded and self.eager_runs[phase] < WARMUP:
@@ -90,7 +94,7 @@ class GraphedTrainingStep(TrainingStep):
             inputs_left = iter(d_inputs)
             self.side_stream.wait_stream(torch.cuda.current_stream(self.device))
             with torch.cuda.stream(self.side_stream):
-                stats = self.run_updates(lambda: next(inputs_left), lambda last: g_inputs, g_steps_done)
+                stats = self.run_updates(lambda: next(inputs_left), lambda last: g_inputs, g_steps_done, n_critic)
             torch.cuda.current_stream(self.device).wait_stream(self.side_stream)
             return stats
         if phase not in self.recorded:
@@ -112,5 +116,6 @@ class GraphedTrainingStep(TrainingStep):
         graph = torch.cuda.CUDAGraph()
         buffers_left = iter(buffers)
         with torch.cuda.graph(graph):
-            stats = self.run_updates(lambda: next(buffers_left), lambda last: g_buffer, g_steps_done)
+            stats = self.run_updates(lambda: next(buffers_left), lambda last: g_buffer, g_steps_done,
+                                     len(buffers))
         return Recorded(graph, buffers, g_buffer, stats)

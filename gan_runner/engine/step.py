@@ -46,12 +46,14 @@ class InputStream:
 
     `reuse_fakes` (train.reuse_fakes): the G step scores the fakes of the last D step again, after D's update,
     as pytorch/examples' DCGAN does (one G forward per iteration instead of two, and G's batch norm statistics
-    from that one pass); otherwise it draws fresh z."""
+    from that one pass); otherwise it draws fresh z, `g_batch_size` of them (train.g_batch_size, this process's
+    share; None: as many as D's batch), as SNGAN's code draws n_gen_samples = 2 x batchsize for G's update."""
 
     def __init__(self, data: Iterator[Samples], z_dim: int, num_classes: int | None, device: torch.device,
-                 latent: StandardNormal | Uniform = STANDARD_NORMAL, reuse_fakes: bool = False) -> None:
+                 latent: StandardNormal | Uniform = STANDARD_NORMAL, reuse_fakes: bool = False,
+                 g_batch_size: int | None = None) -> None:
         self.data, self.z_dim, self.num_classes, self.device = data, z_dim, num_classes, device
-        self.latent, self.reuse_fakes = latent, reuse_fakes
+        self.latent, self.reuse_fakes, self.g_batch_size = latent, reuse_fakes, g_batch_size
 
     def next(self) -> UpdateInputs:
         real, labels = next(self.data)
@@ -65,20 +67,22 @@ class InputStream:
             return tensor.pin_memory().to(self.device, non_blocking=True)
         return tensor.to(self.device)
 
-    def with_new_fakes(self, real: torch.Tensor, real_labels: torch.Tensor | None) -> UpdateInputs:
-        """The same real samples with fresh noise (and fake labels): the generator's step after D's."""
-        z = distributed.per_sample(lambda shape, **kw: self.latent.sample(*shape, **kw), (len(real), self.z_dim),
+    def with_new_fakes(self, real: torch.Tensor, real_labels: torch.Tensor | None,
+                       fakes: int | None = None) -> UpdateInputs:
+        """The real samples with fresh noise (and fake labels) for `fakes` samples (default: as many as real)."""
+        n = len(real) if fakes is None else fakes
+        z = distributed.per_sample(lambda shape, **kw: self.latent.sample(*shape, **kw), (n, self.z_dim),
                                    device=self.device)
         fake_labels = None if self.num_classes is None else distributed.per_sample(
-            lambda shape, **kw: torch.randint(self.num_classes, shape, **kw), (len(real),), device=self.device)
+            lambda shape, **kw: torch.randint(self.num_classes, shape, **kw), (n,), device=self.device)
         return UpdateInputs(real, real_labels, z, fake_labels, keep_fake=self.reuse_fakes)
 
     def for_generator(self, last: UpdateInputs) -> UpdateInputs:
         """The G step's batch after the D step on `last`: `last` itself, its fakes kept (reuse_fakes), or the
-        same real samples with fresh noise."""
+        same real samples with fresh noise for G's batch."""
         if self.reuse_fakes:
             return last
-        return self.with_new_fakes(last.real, last.real_labels)
+        return self.with_new_fakes(last.real, last.real_labels, self.g_batch_size)
 
 
 class Precision:
@@ -136,6 +140,11 @@ def _update(loss: torch.Tensor, optimiser: torch.optim.Optimizer, scaler: torch.
     update (overflowing gradients) as `amp/skipped_<network>`, a device tensor read before `update` forgets it."""
     optimiser.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
+    _step(optimiser, scaler, stats, network)
+
+
+def _step(optimiser: torch.optim.Optimizer, scaler: torch.amp.GradScaler, stats: Stats, network: str) -> None:
+    """The optimiser's step on the gradients its parameters hold (see _update)."""
     gradients = [p.grad for group in optimiser.param_groups for p in group["params"] if p.grad is not None]
     distributed.average(gradients)
     if scaler.is_enabled():
@@ -166,30 +175,79 @@ def scores_of(D: nn.Module, batch: UpdateInputs, fake: torch.Tensor, separate_pa
 
 def d_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser],
            optimiser: torch.optim.Optimizer, batch: UpdateInputs, d_steps_done: int, precision: Precision | None = None,
-           separate_passes: bool = False) -> Stats:
-    """One discriminator update; `d_steps_done` sets the lazy regularisers' phase. A batch that keeps its fakes
-    (keep_fake) gets them as `batch.fake`, G's graph attached, for the G step."""
+           separate_passes: bool = False, loss_scale: float = 1.0) -> Stats:
+    """One discriminator update; `d_steps_done` sets the lazy regularisers' phase; `loss_scale` multiplies the
+    objective's D loss (train.d_loss_scale). A batch that keeps its fakes (keep_fake) gets them as `batch.fake`,
+    G's graph attached, for the G step."""
     precision = precision or FP32
+    for regulariser in regularisers.values():
+        regulariser.before_d_step(D)
     with torch.set_grad_enabled(batch.keep_fake), precision.autocast():
         fake = G(batch.z, batch.fake_labels).float()
     batch.fake = fake if batch.keep_fake else None
-    fake, real = fake.detach(), batch.real
+    fake = fake.detach()
     with precision.autocast():
         real_scores, fake_scores = scores_of(D, batch, fake, separate_passes)
-    loss = objective.d_loss(real_scores, fake_scores)
+    loss, stats = d_loss(D, objective, regularisers, batch, fake, real_scores, fake_scores, d_steps_done, precision,
+                         loss_scale)
+    _update(loss, optimiser, precision.scaler_d, stats, "d")
+    for regulariser in regularisers.values():
+        regulariser.after_d_step(D)
+    return stats
+
+
+def d_loss(D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser], batch: UpdateInputs,
+           fake: torch.Tensor, real_scores: torch.Tensor, fake_scores: torch.Tensor, d_steps_done: int,
+           precision: Precision, loss_scale: float) -> tuple[torch.Tensor, Stats]:
+    """D's loss (the objective's, times `loss_scale`, plus every penalty due) and its statistics; `fake` detached."""
+    loss = objective.d_loss(real_scores, fake_scores) * loss_scale
     stats = {"loss/d": loss.detach(), "d/real": real_scores.detach().mean(), "d/fake": fake_scores.detach().mean()}
     threshold = objective.decision_threshold
     if threshold is not None:  # how often D tells them apart: near 1 on both when D wins (G's gradients vanish)
         stats["d/accuracy_real"] = (real_scores.detach() > threshold).float().mean()
         stats["d/accuracy_fake"] = (fake_scores.detach() < threshold).float().mean()
     critic = StepCritic(D, precision)
-    terms = ((name, r.scaled_penalty(d_steps_done, critic, real, fake, real_scores, fake_scores, batch.real_labels,
-                                     batch.fake_labels)) for name, r in regularisers.items())
-    loss = _with_terms(loss, terms, stats, "reg")
-    _update(loss, optimiser, precision.scaler_d, stats, "d")
+    terms = ((name, r.scaled_penalty(d_steps_done, critic, batch.real, fake, real_scores, fake_scores,
+                                     batch.real_labels, batch.fake_labels)) for name, r in regularisers.items())
+    return _with_terms(loss, terms, stats, "reg"), stats
+
+
+def g_loss(objective: Objective, regularisers: dict[str, Regulariser], fake_scores: torch.Tensor,
+           real_scores: torch.Tensor | None, g_steps_done: int) -> tuple[torch.Tensor, Stats]:
+    """G's loss (the objective's plus every generator penalty due) and its statistics."""
+    loss = objective.g_loss(fake_scores, real_scores)
+    stats = {"loss/g": loss.detach()}
+    terms = ((name, r.scaled_generator_penalty(g_steps_done)) for name, r in regularisers.items())
+    return _with_terms(loss, terms, stats, "reg_g"), stats
+
+
+def simultaneous_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser],
+                      opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer, batch: UpdateInputs,
+                      d_steps_done: int, g_steps_done: int, precision: Precision, separate_passes: bool,
+                      loss_scale: float) -> Stats:
+    """Both updates from one forward pass (train.simultaneous): G makes the fakes once, D scores them once
+    (with the same dropout masks), D's gradient of its loss and G's of its loss are both taken at the current
+    weights, then both optimisers step. Goodfellow et al.'s code (goodfeli/adversarial, pylearn2: get_gradients
+    returns both from one forward pass) and f-GAN's single-step gradient method (Nowozin et al. 2016, Algorithm 1).
+    G's update therefore scores the fakes against D before D's update, not after it as in alternating steps."""
+    for regulariser in regularisers.values():
+        regulariser.before_d_step(D)
+    with precision.autocast():
+        fake = G(batch.z, batch.fake_labels).float()
+        real_scores, fake_scores = scores_of(D, batch, fake, separate_passes)
+    loss_d, stats = d_loss(D, objective, regularisers, batch, fake.detach(), real_scores, fake_scores, d_steps_done,
+                           precision, loss_scale)
+    loss_g, g_stats = g_loss(objective, regularisers, fake_scores,
+                             real_scores if objective.g_needs_real_scores else None, g_steps_done)
+    opt_d.zero_grad(set_to_none=True)
+    opt_g.zero_grad(set_to_none=True)
+    precision.scaler_d.scale(loss_d).backward(inputs=list(D.parameters()), retain_graph=True)
+    precision.scaler_g.scale(loss_g).backward(inputs=list(G.parameters()))
+    _step(opt_d, precision.scaler_d, stats, "d")
     for regulariser in regularisers.values():
         regulariser.after_d_step(D)
-    return stats
+    _step(opt_g, precision.scaler_g, g_stats, "g")
+    return {**stats, **g_stats}
 
 
 def g_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser],
@@ -206,10 +264,7 @@ def g_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[
             real_scores, fake_scores = scores_of(D, batch, fake, separate_passes)
         else:
             real_scores, fake_scores = None, D(fake, batch.fake_labels).float()
-    loss = objective.g_loss(fake_scores, real_scores)
-    stats = {"loss/g": loss.detach()}
-    terms = ((name, r.scaled_generator_penalty(g_steps_done)) for name, r in regularisers.items())
-    loss = _with_terms(loss, terms, stats, "reg_g")
+    loss, stats = g_loss(objective, regularisers, fake_scores, real_scores, g_steps_done)
     _update(loss, optimiser, precision.scaler_g, stats, "g")
     D.requires_grad_(True)
     return stats
@@ -217,33 +272,64 @@ def g_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[
 
 @dataclass(frozen=True)
 class Schedule:
-    """Both learning rates: each network's base rate times a factor that moves linearly from 1 to `end_factor` over
-    the run's `steps` G updates (1.0: constant; SNGAN decays to 0). A pure function of the updates done, so a
-    resumed run (even one given more steps) needs no state of it."""
+    """The learning rates and momentum of each step, a pure function of the G updates done (so a resumed run, even
+    one given more steps, needs no state of it). Each network's rate is its base rate times a factor that moves
+    linearly from 1 to `end_factor` over the run's `steps` G updates (1.0: constant; SNGAN decays to 0), divided by
+    `decay` once per update done (Goodfellow et al.'s ExponentialDecay: 1.000004), and never below `lr_min`. With
+    `momentum_end` the optimisers' momentum (SGD's; Adam's is its betas) moves linearly from `momentum_start` to it
+    over `momentum_steps` updates, then stays (Goodfellow et al.'s MomentumAdjustor: 0.5 to 0.7)."""
 
     lr_g: float
     lr_d: float
     end_factor: float
     steps: int
+    decay: float = 1.0
+    lr_min: float = 0.0
+    momentum_start: float | None = None
+    momentum_end: float | None = None
+    momentum_steps: int = 1
 
     def factor(self, updates_done: int) -> float:
-        return 1.0 + (self.end_factor - 1.0) * min(updates_done, self.steps) / self.steps
+        return (1.0 + (self.end_factor - 1.0) * min(updates_done, self.steps) / self.steps) / self.decay ** updates_done
 
     def rates(self, updates_done: int) -> tuple[float, float]:
         factor = self.factor(updates_done)
-        return self.lr_g * factor, self.lr_d * factor
+        return max(self.lr_g * factor, self.lr_min), max(self.lr_d * factor, self.lr_min)
+
+    def momentum(self, updates_done: int) -> float | None:
+        if self.momentum_end is None:
+            return None
+        done = min(updates_done, self.momentum_steps) / self.momentum_steps
+        return self.momentum_start + (self.momentum_end - self.momentum_start) * done
+
+
+@dataclass(frozen=True)
+class CriticBursts:
+    """WGAN's critic schedule (martinarjovsky/WassersteinGAN main.py: Diters = 100 while fewer than 25 G updates are
+    done and at every 500th): `n_critic` D updates in the steps whose G updates done are below `first` or a
+    multiple of `every`, the step's usual n_critic otherwise."""
+
+    n_critic: int
+    first: int
+    every: int
+
+    def at(self, g_steps_done: int) -> bool:
+        return g_steps_done < self.first or g_steps_done % self.every == 0
 
 
 class TrainingStep:
-    """One whole step of the loop on the training state: the schedule's learning rates, n_critic D updates on fresh
-    inputs, one G update, then the bookkeeping (the statistics collected, the D-step, images-seen and step counters,
-    the moving average of G). The networks, optimisers, regularisers and precision are the state's; under
-    train.compile the updates call compiled wrappers of the state's G and D (sharing their parameters)."""
+    """One whole step of the loop on the training state: the schedule's learning rates (and momentum), n_critic D
+    updates on fresh inputs and one G update (or, with update="simultaneous", both from one forward pass), then the
+    bookkeeping (the statistics collected, the D-step, images-seen and step counters, the moving average of G).
+    The networks, optimisers, regularisers and precision are the state's; under train.compile the updates call
+    compiled wrappers of the state's G and D (sharing their parameters)."""
 
     def __init__(self, state: Any, inputs: InputStream, objective: Objective, schedule: Schedule, n_critic: int,
-                 batch_size: int, separate_passes: bool = False, compiled: bool = False) -> None:
+                 batch_size: int, separate_passes: bool = False, compiled: bool = False, simultaneous: bool = False,
+                 d_loss_scale: float = 1.0, bursts: CriticBursts | None = None) -> None:
         self.state, self.inputs, self.objective, self.schedule = state, inputs, objective, schedule
         self.n_critic, self.batch_size, self.separate_passes = n_critic, batch_size, separate_passes
+        self.simultaneous, self.d_loss_scale, self.bursts = simultaneous, d_loss_scale, bursts
         self.G, self.D = (torch.compile(state.G), torch.compile(state.D)) if compiled else (state.G, state.D)
 
     def __call__(self) -> None:
@@ -251,29 +337,46 @@ class TrainingStep:
         state = self.state
         step = state.step + 1
         self.set_learning_rates(*self.schedule.rates(step - 1))
-        for stats in self.updates(step - 1):
+        self.set_momentum(self.schedule.momentum(step - 1))
+        n_critic = self.critic_updates(step - 1)
+        for stats in self.updates(step - 1, n_critic):
             state.stats.add(stats, step)
-        state.d_steps += self.n_critic
-        state.images_seen += self.n_critic * self.batch_size
+        state.d_steps += n_critic
+        state.images_seen += n_critic * self.batch_size
         state.ema.update(state.G, step)
         state.step = step
+
+    def critic_updates(self, g_steps_done: int) -> int:
+        return self.bursts.n_critic if self.bursts is not None and self.bursts.at(g_steps_done) else self.n_critic
 
     def set_learning_rates(self, lr_g: float, lr_d: float) -> None:
         for optimiser, lr in ((self.state.opt_g, lr_g), (self.state.opt_d, lr_d)):
             for group in optimiser.param_groups:
                 group["lr"] = lr
 
-    def updates(self, g_steps_done: int) -> list[Stats]:
+    def set_momentum(self, momentum: float | None) -> None:
+        if momentum is None:
+            return
+        for optimiser in (self.state.opt_g, self.state.opt_d):
+            for group in optimiser.param_groups:
+                group["momentum"] = momentum
+
+    def updates(self, g_steps_done: int, n_critic: int) -> list[Stats]:
         """The step's updates on inputs drawn one update at a time; their statistics, a dict each."""
-        return self.run_updates(self.inputs.next, self.inputs.for_generator, g_steps_done)
+        return self.run_updates(self.inputs.next, self.inputs.for_generator, g_steps_done, n_critic)
 
     def run_updates(self, next_inputs: Callable[[], UpdateInputs],
-                    for_generator: Callable[[UpdateInputs], UpdateInputs], g_steps_done: int) -> list[Stats]:
+                    for_generator: Callable[[UpdateInputs], UpdateInputs], g_steps_done: int,
+                    n_critic: int) -> list[Stats]:
         state, stats, inputs = self.state, [], None
-        for i in range(self.n_critic):
+        if self.simultaneous:
+            return [simultaneous_step(self.G, self.D, self.objective, state.regularisers, state.opt_d, state.opt_g,
+                                      next_inputs(), state.d_steps, g_steps_done, state.precision,
+                                      self.separate_passes, self.d_loss_scale)]
+        for i in range(n_critic):
             inputs = next_inputs()
             stats.append(d_step(self.G, self.D, self.objective, state.regularisers, state.opt_d, inputs,
-                                state.d_steps + i, state.precision, self.separate_passes))
+                                state.d_steps + i, state.precision, self.separate_passes, self.d_loss_scale))
         stats.append(g_step(self.G, self.D, self.objective, state.regularisers, state.opt_g, for_generator(inputs),
                             g_steps_done, state.precision, self.separate_passes))
         return stats

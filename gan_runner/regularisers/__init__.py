@@ -10,6 +10,7 @@ Hooks, in the order a run meets them:
   the others declare (the capabilities below), never from their types.
 - `penalty(critic, real, fake, real_scores, fake_scores, real_labels, fake_labels)`: a term for the
   discriminator's loss; `critic(x, labels)` is D (labels None in an unconditional run).
+- `before_d_step(D)`: before each discriminator update (WGAN's code clamps the critic's weights there).
 - `after_d_step(D)`: after each discriminator update (weight clipping, annealing schedules).
 - `generator_penalty()`: a term for the generator's loss (orthogonal regularisation).
 - `state_dict()` / `load_state_dict()`: whatever a resumed run needs (an annealed noise level).
@@ -79,6 +80,9 @@ class Regulariser:
     def generator_penalty(self) -> torch.Tensor | None:
         """A term added to the generator's loss, before `weight`; None when there is none."""
         return None
+
+    def before_d_step(self, discriminator: nn.Module) -> None:
+        """Called before each discriminator update, before its forward pass."""
 
     def after_d_step(self, discriminator: nn.Module) -> None:
         """Called after each optimiser step of the discriminator (to constrain its parameters)."""
