@@ -26,11 +26,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gan_runner.commands.arguments import Command, Option
 from gan_runner.errors import UserError
 from gan_runner.run_directory import RunDirectory, natural_key, statistic_section
 
 USAGE = "usage: gan-dashboard SWEEP_DIR [entity=ENTITY] [project=PROJECT] [name=TITLE] [out=FILE.json]"
-OPTIONS = ("entity", "project", "name", "out")
+COMMAND = Command(
+    name="gan-dashboard",
+    summary="builds a study's W&B workspace (curves averaged over seeds, samples, the runs table) from its sweep "
+            "directory; saved to W&B when online, else written as JSON",
+    options=[Option("entity", "the W&B entity (default: the runs', else your default)", placeholder="ENTITY"),
+             Option("project", "the W&B project (default: the runs', else gan-runner)", placeholder="PROJECT"),
+             Option("name", "the workspace's title (default: Study <the study's name>)", placeholder="TITLE"),
+             Option("out", "write the view to this JSON file instead of saving it", placeholder="FILE.json")],
+    positional="SWEEP_DIR",
+    examples=["gan-dashboard outputs/multirun/2026-12-04/10-00-00",
+              "gan-dashboard outputs/multirun/2026-12-04/10-00-00 project=my-project entity=my-team",
+              "gan-dashboard outputs/multirun/2026-12-04/10-00-00 out=workspace.json   # offline"],
+)
 DEFAULT_FILE = "wandb-dashboard.json"
 
 X_AXIS = "images_seen"
@@ -293,22 +306,6 @@ def one_setting(given: str | None, found: set[str], key: str, fallback: str | No
     return next(iter(found), fallback)
 
 
-def parse(argv: list[str]) -> tuple[Path, dict[str, str]]:
-    """SWEEP_DIR and the key=value options (a path that merely contains '=' is not taken for an option)."""
-    options, positional = {}, []
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if sep and key in OPTIONS:
-            options[key] = value
-        else:
-            positional.append(arg)
-    if len(positional) != 1:
-        what = "SWEEP_DIR is missing" if not positional else f"unexpected arguments {' '.join(positional[1:])}"
-        raise UserError(f"{what}. Fix: give one sweep directory, and options among "
-                        f"{', '.join(f'{key}=' for key in OPTIONS)}. {USAGE}")
-    return Path(positional[0]), options
-
-
 def write_view(workspace: Any, study: Study, path: Path, reason: str) -> None:
     view = view_json(workspace)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -326,19 +323,18 @@ def require_workspaces() -> None:
                         "(or pip install 'wandb-workspaces>=0.4,<0.5').") from None
 
 
-def main(argv: list[str] | None = None) -> None:
-    try:
-        sweep_dir, options = parse(sys.argv[1:] if argv is None else argv)
-        require_workspaces()
-        study = read_study(sweep_dir)
-        project = one_setting(options.get("project"), study.projects, "project", "gan-runner")
-        entity = one_setting(options.get("entity"), study.entities, "entity", None)
-    except UserError as error:
-        print(f"gan-dashboard: error: {error}", file=sys.stderr)
-        sys.exit(2)
-    title = options.get("name") or f"Study {study.name}"
-    reason = offline_reason(options.get("out"))
-    out = Path(options.get("out") or sweep_dir / DEFAULT_FILE)
+def dashboard(options: dict[str, Any], prefixed: list[str], folders: list[str]) -> None:
+    if len(folders) != 1:
+        what = "SWEEP_DIR is missing" if not folders else f"unexpected arguments {' '.join(folders[1:])}"
+        raise UserError(f"{what}. Fix: give one sweep directory (gan-dashboard --help lists the options). {USAGE}")
+    sweep_dir = Path(folders[0])
+    require_workspaces()
+    study = read_study(sweep_dir)
+    project = one_setting(options["project"], study.projects, "project", "gan-runner")
+    entity = one_setting(options["entity"], study.entities, "entity", None)
+    title = options["name"] or f"Study {study.name}"
+    reason = offline_reason(options["out"])
+    out = Path(options["out"] or sweep_dir / DEFAULT_FILE)
     if study.offline_runs:
         print(f"{study.offline_runs} of the runs were logged offline: the workspace shows them once synced, "
               f"`wandb sync {sweep_dir}/*/wandb/offline-run-*`.")
@@ -353,6 +349,10 @@ def main(argv: list[str] | None = None) -> None:
         write_view(build_workspace(study, entity or "", project, title), study, out, "saving it failed")
         sys.exit(1)
     print(f"saved the W&B workspace of study {study.name} ({study.runs} runs in {len(study.groups)} groups): {url}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    COMMAND.run(dashboard, argv)
 
 
 if __name__ == "__main__":

@@ -41,12 +41,25 @@ import shutil
 import sys
 from pathlib import Path
 
+from gan_runner.commands.arguments import Command, Option
 from gan_runner.errors import UserError
 from gan_runner.run_directory import RunDirectory, find_runs
 from gan_runner.study.compare import (Group, chosen_metrics, failure, file_name, group_runs, known_metrics, problems,
                                       statistics_keys, table_markdown, table_rows, write_csv, write_plots)
 
 USAGE = "gan-report SWEEP_DIR_OR_RUN_DIRS... [metric=KEY ...] [out=DIR]"
+COMMAND = Command(
+    name="gan-report",
+    summary="compares a study's runs offline: table (means and 95 % intervals over seeds), curves, samples, health",
+    options=[Option("metric", "a summary metric to show (repeat it, or a comma list; default: every metric and best "
+                    "key of the runs)", placeholder="KEY", repeatable=True),
+             Option("out", "the report's folder", default="the first folder's report/", placeholder="DIR")],
+    positional="FOLDER...",
+    details=__doc__.split("\n\n", 2)[2],
+    examples=["gan-report outputs/multirun/2026-12-04/10-00-00",
+              "gan-report outputs/multirun/2026-12-04/10-00-00 metric=toy/modes,toy/high_quality out=report/",
+              "gan-report outputs/2026-12-04/10-00-00 outputs/2026-12-04/11-00-00   # two lone runs"],
+)
 
 
 # ------------------------------------------------------------------------------------------------ the report
@@ -95,31 +108,15 @@ def report_markdown(command: str, folders: list[Path], table: str, groups: list[
     return "\n".join(lines).rstrip() + "\n"
 
 
-# ---------------------------------------------------------------------------------------------- command line
+def report(argv: list[str]) -> Path:
+    """Reads the runs, writes the report; returns its folder (for the scripts that write docs pages)."""
+    given, _, folders = COMMAND.parse(argv)
+    return write_report([Path(folder) for folder in folders], given.get("metric", []), given.get("out"), argv)
 
-def parse_args(argv: list[str]) -> tuple[list[Path], list[str], Path | None]:
-    """Folders, metrics and out=. A sweep job's folder has `=` in its name (objective=hinge,seed=0), so an
-    argument is an option only when its key is metric or out, or when no such path exists."""
-    folders, metrics, out = [], [], None
-    for arg in argv:
-        key, equals, value = arg.partition("=")
-        if not equals or (key not in ("metric", "out") and Path(arg).exists()):
-            folders.append(Path(arg))
-        elif key == "metric":
-            metrics += [name for name in value.split(",") if name]
-        elif key == "out":
-            out = Path(value)
-        else:
-            raise UserError(f"Unknown argument {arg!r}: gan-report takes folders, metric=KEY and out=DIR. "
-                            f"Fix: {USAGE}")
+
+def write_report(folders: list[Path], asked: list[str], out: Path | None, argv: list[str]) -> Path:
     if not folders:
         raise UserError(f"No folder given. Fix: name a sweep directory or run directories: {USAGE}")
-    return folders, metrics, out
-
-
-def report(argv: list[str]) -> Path:
-    """Reads the runs, writes the report; returns its folder."""
-    folders, asked, out = parse_args(argv)
     runs = find_runs(folders, USAGE)
     metrics, best_keys = chosen_metrics(runs, asked)
     all_metrics = known_metrics(runs)[0]
@@ -136,16 +133,12 @@ def report(argv: list[str]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if any(arg in ("-h", "--help") for arg in argv):
-        print(__doc__)
-        return
-    try:
-        out = report(argv)
-    except UserError as error:
-        print(f"gan-report: error: {error}", file=sys.stderr)
-        sys.exit(2)
-    print(f"gan-report: wrote {os.path.join(out, 'report.md')}")
+    def run(options: dict, prefixed: list[str], folders: list[str]) -> None:
+        out = write_report([Path(folder) for folder in folders], options["metric"],
+                           Path(options["out"]) if options["out"] else None, sys.argv[1:] if argv is None else argv)
+        print(f"gan-report: wrote {os.path.join(out, 'report.md')}")
+
+    COMMAND.run(run, argv)
 
 
 if __name__ == "__main__":

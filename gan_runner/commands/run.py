@@ -189,6 +189,11 @@ def main() -> None:
     # `experiment` is in the defaults list (null), so that experiment=NAME works; the older +experiment=NAME asks
     # Hydra to add a group that is there already, which it refuses: it means the same.
     sys.argv[1:] = [arg[1:] if arg.startswith("+experiment=") else arg for arg in sys.argv[1:]]
+    if "--version" in sys.argv[1:]:  # Hydra's own --version would name Hydra's
+        from gan_runner.commands.arguments import versions
+
+        print(versions())
+        sys.exit(0)
     try:
         note_given_run_dir(sys.argv[1:])
         check_output_folders(sys.argv[1:])
@@ -250,9 +255,10 @@ def hydra_main(cfg: DictConfig) -> float | None:
         return None
     except distributed.PeerLost as error:
         kept = RunDirectory(run_dir).checkpoint()
-        print(f"gan-run: error: {error} " + (f"The last checkpoint, {kept}, is kept: continue with the same "
-              f"command and resume={run_dir}." if kept.is_file() else "No checkpoint had been written yet."),
-              file=sys.stderr)
+        paragraph = f"{error} " + (f"The last checkpoint, {kept}, is kept: continue with the same command and "
+                                   f"resume={run_dir}." if kept.is_file() else "No checkpoint had been written yet.")
+        print(f"gan-run: error: {paragraph}", file=sys.stderr)
+        log.error("%s", paragraph) if distributed.is_main() else None  # the run's log tells its end too
         sys.exit(1)
     distributed.leave()
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in summary["metrics"].items())

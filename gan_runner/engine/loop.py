@@ -6,7 +6,10 @@ checkpoint kept."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +100,7 @@ def prepare(cfg: DictConfig, run_dir: Path, identity: RunIdentity, start: Start)
     if distributed.is_main():
         check_writable(run_dir)
     parts = build_parts(cfg)
+    log.info("%s", start_line(cfg, parts, run_dir, start))
     for message in parts.warnings:
         log.warning("%s.", message)
     check_direction(cfg, parts.metric)
@@ -111,6 +115,39 @@ def prepare(cfg: DictConfig, run_dir: Path, identity: RunIdentity, start: Start)
     step = build_step(cfg, parts)
     start.restore_rng()
     return Run(cfg, record.directory, identity, parts, step, record, start, started)
+
+
+def start_line(cfg: DictConfig, parts: Parts, run_dir: Path, start: Start) -> str:
+    """What a run is and where it runs, in one line at the top of its log (and of its console output)."""
+    from gan_runner import __version__
+
+    device = parts.device
+    if device.type == "cuda":
+        where = f"{device} ({torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda})"
+    else:
+        where = f"{device}, {torch.get_num_threads()} CPU thread{'s' if torch.get_num_threads() > 1 else ''}"
+    resolved = json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True, default=str)
+    began = f"resumed from step {start.step}" if start.checkpoint is not None else "started"
+    commit = git_commit()
+    return (f"gan-runner {__version__}, torch {torch.__version__}{f', commit {commit}' if commit else ''}: {began} on "
+            f"{where}, precision {cfg.train.precision}, CUDA graph {'on' if cfg.train.cuda_graph else 'off'}, compile "
+            f"{'on' if cfg.train.compile else 'off'}; config {hashlib.sha256(resolved.encode()).hexdigest()[:10]}; "
+            f"run directory {run_dir.absolute()}")
+
+
+def git_commit() -> str | None:
+    """The commit of the checkout gan-runner runs from (an editable install), with + when it has changes."""
+    folder = Path(__file__).resolve().parents[2]
+    if not (folder / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=folder, capture_output=True, text=True,
+                              timeout=5)
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=folder,
+                                 capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return head.stdout.strip() + ("+" if changed.stdout.strip() else "") if head.returncode == 0 else None
 
 
 def due(step: int, every: int, last: int) -> bool:
@@ -259,8 +296,8 @@ class Progress:
 
 
 def interrupted(run: Run, signal: Any) -> dict[str, Any]:
-    log.warning("%s received at step %d: checkpoint written to %s; continue with gan-run resume=%s", signal.name,
-                run.state.step, run.directory.checkpoint(), run.directory.path)
+    log.warning("%s received at step %d: checkpoint written to %s. Continue with: gan-run resume=%s", signal.name,
+                run.state.step, run.directory.checkpoint(), run.directory.path.absolute())
     return {"signal": signal.name}
 
 

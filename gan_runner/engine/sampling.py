@@ -21,22 +21,7 @@ def draw_batches(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, 
     after all n z) when y is None. The same arguments give the same samples in the same order, whatever the
     batch size (up to the rounding of batched arithmetic). `rows` (start, stop): only those of the n (a
     process's share of a metric's samples)."""
-    rng = torch.Generator().manual_seed(seed)
-    latent = getattr(generator, "latent", STANDARD_NORMAL)
-    z = latent.sample(n, z_dim, generator=rng)  # all n at once: chunked draws would give other numbers
-    num_classes = getattr(generator, "num_classes", None)
-    if num_classes is None:
-        if y is not None:
-            raise ValueError(f"y={y} asks for a class, but this run is unconditional (trained with "
-                             "conditional=false); drop y=, or train a run with conditional=true")
-        labels = None
-    elif y is None:
-        labels = torch.randint(num_classes, (n,), generator=rng)
-    elif 0 <= y < num_classes:
-        labels = torch.full((n,), y, dtype=torch.long)
-    else:
-        raise ValueError(f"y={y} is not a class of this run, whose classes are 0 to {num_classes - 1}; "
-                         f"give y= one of those")
+    z, labels = noise_and_labels(generator, z_dim, n, seed, y)
     first, stop = rows or (0, n)
     for start in range(first, stop, batch_size):
         end = min(start + batch_size, stop)
@@ -47,6 +32,32 @@ def draw_batches(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, 
             else:
                 images = generator(chunk, labels[start:end].to(device))
         yield images
+
+
+def noise_and_labels(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, y: int | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The n z (all at once: chunked draws would give other numbers) and, for a class-conditional generator, the
+    labels (class y, or uniform, drawn after the z) of draw_batches' samples. ValueError for a class it lacks."""
+    rng = torch.Generator().manual_seed(seed)
+    z = getattr(generator, "latent", STANDARD_NORMAL).sample(n, z_dim, generator=rng)
+    num_classes = getattr(generator, "num_classes", None)
+    if num_classes is None:
+        if y is not None:
+            raise ValueError(f"y={y} asks for a class, but this run is unconditional (trained with "
+                             "conditional=false); drop y=, or train a run with conditional=true")
+        return z, None
+    if y is None:
+        return z, torch.randint(num_classes, (n,), generator=rng)
+    if 0 <= y < num_classes:
+        return z, torch.full((n,), y, dtype=torch.long)
+    raise ValueError(f"y={y} is not a class of this run, whose classes are 0 to {num_classes - 1}; give y= one of "
+                     "those")
+
+
+def labels_of(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, y: int | None = None
+              ) -> torch.Tensor | None:
+    """The classes of draw_batches' samples with the same arguments (None for an unconditional generator)."""
+    return noise_and_labels(generator, z_dim, n, seed, y)[1]
 
 
 def draw(generator: torch.nn.Module, z_dim: int, n: int, seed: int = 0, device: str = "cpu",

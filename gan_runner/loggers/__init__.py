@@ -3,6 +3,7 @@ them. `none` logs nowhere; `wandb` to Weights & Biases (imported only when chose
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,8 @@ import numpy as np
 
 if TYPE_CHECKING:
     from gan_runner.study.identity import RunIdentity
+
+log = logging.getLogger(__name__)
 
 
 class Logger:
@@ -20,6 +23,7 @@ class Logger:
     def start(self, config: dict[str, Any], run_dir: Path, identity: RunIdentity, run_id: str | None = None) -> None:
         """`identity`: the run's name, group and chosen options; `run_id`: the id of the run to continue (a
         resumed run), else None."""
+        log.info("W&B: off (logger=none); everything is in the run directory")
 
     def log(self, values: dict[str, float], step: int) -> None:
         """`values` include `images_seen`, every row's second step axis."""

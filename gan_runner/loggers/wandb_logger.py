@@ -43,7 +43,20 @@ def server_reachable(timeout: float = 3.0) -> bool:
 
 def resolve_mode(mode: str | None) -> str:
     """The configured mode if any, else WANDB_MODE, else online with credentials and offline without."""
-    return mode or os.environ.get("WANDB_MODE") or ("online" if has_credentials() else "offline")
+    return mode_and_reason(mode)[0]
+
+
+def mode_and_reason(mode: str | None) -> tuple[str, str]:
+    """The mode W&B runs in, and why (for the run's log)."""
+    if mode:
+        return mode, f"logger.mode={mode}"
+    if os.environ.get("WANDB_MODE"):
+        return os.environ["WANDB_MODE"], f"WANDB_MODE={os.environ['WANDB_MODE']}"
+    if has_credentials():
+        return "online", "W&B credentials found (WANDB_API_KEY or a netrc entry)"
+    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname
+    return "offline", (f"no W&B credentials (WANDB_API_KEY is unset and ~/.netrc has no entry for {host}); "
+                       "`wandb login` makes the next runs online")
 
 
 class WandbLogger(Logger):
@@ -65,7 +78,7 @@ class WandbLogger(Logger):
     def start(self, config: dict[str, Any], run_dir: Path, identity: RunIdentity, run_id: str | None = None) -> None:
         import wandb
 
-        mode = resolve_mode(self.mode)
+        mode, reason = mode_and_reason(self.mode)
         settings = dict(
             project=self.project, entity=self.entity, name=self.name or identity.name, group=identity.group,
             job_type="train", tags=[*identity.tags, *self.tags], config={**config, **identity.config_keys()},
@@ -86,6 +99,9 @@ class WandbLogger(Logger):
             log.warning("W&B could not start online (%s); %s.", error, fallback)
             self.run = wandb.init(mode="offline", **settings)
         self.run_id = self.run.id
+        where = (f"; sync later with `wandb sync {run_dir}/wandb/offline-run-*`" if self.run.settings.mode == "offline"
+                 else "")
+        log.info("W&B: %s (%s), project %s, run %s%s", self.run.settings.mode, reason, self.project, self.run.id, where)
         # Every key is drawn against images seen as well as steps, so runs of different batch sizes and n_critic
         # line up on one axis.
         self.run.define_metric("images_seen")
