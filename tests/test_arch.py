@@ -1,7 +1,9 @@
 """arch/: every architecture's shapes at every resolution offered (conditional and not) and clear errors otherwise;
 the parts checked against their definitions (DCGAN's widths, attention, projection, conditional batch norm,
-BigGAN's shared embedding and hierarchical z, spectral norm reaching the layers); which normalisations mix
-samples; two steps of each family on digits."""
+BigGAN's shared embedding and hierarchical z, spectral norm reaching the layers); the paper presets' options
+(the MLP's maxout, dropout, uniform initialisation and sigmoid output; pooled and bias-free attention; D without an
+output bias; BigGAN's orthogonal initialisation; Adam's eps reaching the optimiser), each off by default; which
+normalisations mix samples; two steps of each family on digits."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from torch.nn.utils import parametrize
 from gan_runner.arch import biggan, count_parameters, dcgan, mlp, resnet, sagan
 from gan_runner.arch.dcgan import Discriminator
 from gan_runner.commands.sample import load_generator
+from gan_runner.engine.build import build_parts
 from gan_runner.engine.loop import train
 from gan_runner.engine.sampling import draw
 from gan_runner.errors import UserError
@@ -76,6 +79,112 @@ def test_mlp_shapes(shape: tuple[int, ...]) -> None:
         assert x.abs().max() <= 1
     else:
         assert isinstance(G.output, torch.nn.Identity)
+
+
+def test_maxout_takes_the_max_over_groups_of_consecutive_pieces() -> None:
+    """pieces=3: a hidden layer is a linear layer to width * 3 outputs and the max over outputs 0-2, 3-5, ...
+    (pylearn2's grouping), not over every other output and not through the activation."""
+    D = mlp.Discriminator((4,), depth=1, width=2, pieces=3)
+    first, maxout, last = D.net
+    assert (first.out_features, last.in_features) == (6, 2) and isinstance(maxout, mlp.Maxout)
+    with torch.no_grad():
+        first.weight.copy_(torch.tensor([[1., 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0],
+                                         [0, 0, 0, 1], [0, 0, 0, -1], [-1, 0, 0, 0]]))
+        first.bias.zero_()
+        last.weight.copy_(torch.tensor([[1.0, 10.0]]))
+        last.bias.zero_()
+    x = torch.tensor([[3.0, 9.0, -2.0, 1.0]])  # outputs [3, 9, -2 | 1, -1, -3]: units max 9 and max 1
+    assert torch.equal(maxout(first(x)), torch.tensor([[9.0, 1.0]]))  # strided groups would give [3, 9]
+    assert D(x).item() == 9.0 + 10.0 * 1.0
+    with pytest.raises(ValueError, match="pieces .* must be a whole number >= 1"):
+        mlp.Discriminator((4,), pieces=0)
+
+
+def _inputs_of(network: torch.nn.Module, layers: list[str], x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """What each named layer of network.net receives and, for activations, gives, in one forward pass."""
+    seen: dict[str, torch.Tensor] = {}
+    named = dict(network.net.named_children())
+    hooks = [named[name].register_forward_hook(lambda m, inputs, out, name=name: seen.update(
+        {f"{name} in": inputs[0].detach(), f"{name} out": out.detach()})) for name in layers]
+    network(x)
+    for hook in hooks:
+        hook.remove()
+    return seen
+
+
+def test_dropout_drops_layer_inputs_in_training_and_scales_the_kept_ones() -> None:
+    """Goodfellow et al.'s D: each input pixel kept with probability 0.8 and scaled by 1 / 0.8, each later layer's
+    input kept with 0.5 and doubled, per example; in eval mode nothing is dropped."""
+    torch.manual_seed(0)
+    D = mlp.Discriminator((1, 20, 20), depth=2, width=300, input_dropout=0.2, hidden_dropout=0.5)
+    x = torch.rand(64, 1, 20, 20) + 0.5  # no zero pixel: a zero seen by the first layer was dropped
+    seen = _inputs_of(D, ["0", "1", "2", "3", "4"], x)
+    pixels, received = x.flatten(1), seen["0 in"]
+    dropped = received == 0
+    torch.testing.assert_close(received[~dropped], pixels[~dropped] / 0.8)
+    assert dropped.float().mean().item() == pytest.approx(0.2, abs=0.01)
+    assert not torch.equal(dropped[0], dropped[1])  # a mask per example
+    for activation, layer in (("1", "2"), ("3", "4")):  # the hidden layer's and the output layer's inputs
+        hidden, received = seen[f"{activation} out"], seen[f"{layer} in"]
+        live = hidden != 0  # ReLU zeros are not drops
+        kept = live & (received != 0)
+        torch.testing.assert_close(received[kept], hidden[kept] * 2)
+        assert kept.sum().item() / live.sum().item() == pytest.approx(0.5, abs=0.02)
+    D.eval()
+    seen = _inputs_of(D, ["0", "1", "2"], x)
+    assert torch.equal(seen["0 in"], pixels) and torch.equal(seen["2 in"], seen["1 out"])
+    assert torch.equal(D(x), D(x))
+    for option in ("input_dropout", "hidden_dropout"):
+        with pytest.raises(ValueError, match=rf"{option} .* must be in \[0, 1\)"):
+            mlp.Discriminator((4,), **{option: 1.0})
+
+
+def test_init_range_draws_weights_in_the_range_and_zeroes_biases() -> None:
+    """pylearn2's irange (G 0.05, D 0.005 in Goodfellow et al.'s MNIST run): every linear weight in [-r, r], filling
+    the range, every bias 0; the maxout layer's too."""
+    torch.manual_seed(0)
+    G = mlp.Generator(100, (1, 8, 8), depth=2, width=120, init_range=0.05)
+    D = mlp.Discriminator((1, 8, 8), depth=2, width=24, pieces=5, init_range=0.005)
+    for network, r in ((G, 0.05), (D, 0.005)):
+        layers = [m for m in network.modules() if isinstance(m, torch.nn.Linear)]
+        assert len(layers) == 3
+        for layer in layers:
+            assert layer.weight.abs().max().item() <= r
+            assert layer.weight.abs().max().item() > 0.9 * r  # uniform over the range, not a narrower default
+            assert torch.equal(layer.bias, torch.zeros_like(layer.bias))
+    default = mlp.Generator(100, (1, 8, 8), depth=2, width=120)
+    assert default.net[0].bias.abs().max() > 0  # null: PyTorch's initialisation, as before
+    with pytest.raises(ValueError, match="init_range must be a positive number"):
+        mlp.Discriminator((4,), init_range=0.0)
+
+
+def test_sigmoid_output_is_two_sigmoid_minus_one_of_the_last_layer() -> None:
+    """output=sigmoid: Goodfellow et al.'s sigmoid output moved from [0, 1] to our image range [-1, 1]."""
+    torch.manual_seed(0)
+    G = mlp.Generator(6, (1, 8, 8), depth=2, width=8, output="sigmoid")
+    z = torch.randn(5, 6)
+    torch.testing.assert_close(G(z), (2 * torch.sigmoid(G.net(z)) - 1).view(5, 1, 8, 8))
+    with torch.no_grad():
+        G.net[-1].weight.mul_(1000.0)  # saturated: still inside the image range
+    x = G(z)
+    assert x.min() >= -1 and x.max() <= 1 and x.abs().max() > 0.999
+    assert isinstance(mlp.Generator(6, (1, 8, 8), output="auto").output, torch.nn.Tanh)
+    assert isinstance(mlp.Generator(6, (1, 8, 8), output="linear").output, torch.nn.Identity)
+    assert isinstance(mlp.Generator(6, (2,), output="tanh").output, torch.nn.Tanh)
+    with pytest.raises(ValueError, match="output must be one of auto, tanh, sigmoid, linear"):
+        mlp.Generator(6, (2,), output="softmax")
+
+
+def test_the_mlp_options_off_build_the_earlier_networks() -> None:
+    """At their defaults the new options add nothing: the state-dict keys of earlier versions (net.0, net.2, ...),
+    a ReLU after every hidden layer, no dropout module in the layers."""
+    G, D = mlp.Generator(6, (2,), depth=2, width=8), mlp.Discriminator((2,), depth=2, width=8)
+    assert list(D.state_dict()) == list(G.state_dict()) == [
+        "net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias", "net.4.weight", "net.4.bias"]
+    assert [type(m) for m in D.net] == [torch.nn.Linear, torch.nn.ReLU] * 2 + [torch.nn.Linear]
+    # With dropout between them, the linear layers keep their names: checkpoint keys do not depend on dropout.
+    dropped = mlp.Discriminator((2,), depth=2, width=8, hidden_dropout=0.5)
+    assert list(dropped.state_dict()) == list(D.state_dict())
 
 
 LABELS = 3
@@ -194,6 +303,117 @@ def test_attention_weights_sum_to_one_and_gamma_zero_is_the_identity() -> None:
     attended = torch.einsum("nji,nci->ncj", weights, values).view(2, 8, 5, 4)
     torch.testing.assert_close(layer(x), 0.7 * layer.out(attended) + x)
     assert (layer.query.out_channels, layer.value.out_channels) == (2, 8)
+
+
+def _attention_before_the_options(layer: sagan.SelfAttention, x: torch.Tensor) -> torch.Tensor:
+    """SelfAttention's forward as it was before attention_pool and attention_bias (a copy of the earlier code)."""
+    n, _, height, width = x.shape
+    queries, keys = layer.query(x).flatten(2), layer.key(x).flatten(2)
+    weights = torch.softmax(queries.transpose(1, 2) @ keys, dim=-1)
+    attended = layer.value(x).flatten(2) @ weights.transpose(1, 2)
+    return layer.gamma * layer.out(attended.view(n, -1, height, width)) + x
+
+
+def test_attention_defaults_are_the_earlier_layer() -> None:
+    """pool 1 and biases, the defaults: the same parameters from the same seed and the earlier forward's output."""
+    torch.manual_seed(0)
+    default = sagan.SelfAttention(16)
+    torch.manual_seed(0)
+    explicit = sagan.SelfAttention(16, pool=1, bias=True)
+    assert [name for name, _ in default.named_parameters()] == [
+        "gamma", "query.weight", "query.bias", "key.weight", "key.bias", "value.weight", "value.bias",
+        "out.weight", "out.bias"]
+    for (_, a), (_, b) in zip(default.named_parameters(), explicit.named_parameters()):
+        assert torch.equal(a, b)
+    with torch.no_grad():
+        default.gamma.fill_(0.7)
+    x = torch.randn(2, 16, 6, 4)
+    assert torch.equal(default(x), _attention_before_the_options(default, x))
+    assert default.weights(x).shape == (2, 24, 24)
+
+
+def test_pooled_attention_attends_over_a_quarter_of_the_positions() -> None:
+    """attention_pool=2 (SAGAN's non_local.py, BigGAN's layers.py): keys and values 2x2 max-pooled, so each of the HW
+    positions weighs HW / 4 pooled positions; queries and the output keep every position."""
+    torch.manual_seed(0)
+    layer = sagan.SelfAttention(16, pool=2)
+    x = torch.randn(2, 16, 6, 4)
+    weights = layer.weights(x)
+    assert weights.shape == (2, 24, 6)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(2, 24))
+    keys = F.max_pool2d(layer.key(x), 2).flatten(2)  # N x C/8 x 6
+    torch.testing.assert_close(weights, torch.softmax(layer.query(x).flatten(2).transpose(1, 2) @ keys, -1))
+    with torch.no_grad():
+        layer.gamma.fill_(0.7)
+    values = F.max_pool2d(layer.value(x), 2).flatten(2)  # N x C/2 x 6
+    attended = torch.einsum("nji,nci->ncj", weights, values).view(2, 8, 6, 4)
+    torch.testing.assert_close(layer(x), 0.7 * layer.out(attended) + x)
+    G = sagan.Generator(8, (1, 16, 16), width=8, attention_pool=2)  # attention at side 8, pooled to 4 x 4
+    assert [m.pool for m in G.modules() if isinstance(m, sagan.SelfAttention)] == [2]
+    with pytest.raises(ValueError, match="attention_pool=3 must divide the side"):
+        sagan.Discriminator((1, 16, 16), width=8, attention_pool=3)
+    with pytest.raises(ValueError, match="attention_pool must be a whole number >= 1"):
+        biggan.Generator(8, (1, 8, 8), width=8, hier=False, attention_pool=0)
+
+
+@pytest.mark.parametrize("module", [sagan, biggan])
+def test_bias_free_attention_has_no_bias_in_its_convolutions(module) -> None:
+    """attention_bias=false (BigGAN's layers.py, SAGAN's non_local.py): the four 1x1 convolutions of every attention
+    layer of G and D without bias; the blocks' convolutions keep theirs."""
+    G = module.Generator(8, (1, 8, 8), width=8, attention_bias=False)
+    D = module.Discriminator((1, 8, 8), width=8, attention_bias=False)
+    for network, default in ((G, module.Generator(8, (1, 8, 8), width=8)), (D, module.Discriminator((1, 8, 8), width=8))):
+        (attention,) = [m for m in network.modules() if isinstance(m, sagan.SelfAttention)]
+        convolutions = [attention.query, attention.key, attention.value, attention.out]
+        assert all(conv.bias is None for conv in convolutions)
+        assert all(m.bias is not None for m in network.blocks.modules()
+                   if isinstance(m, torch.nn.Conv2d) and not any(m is conv for conv in convolutions))
+        channels = attention.out.out_channels  # C: biases of C/8 + C/8 + C/2 + C fewer
+        assert count_parameters(default) - count_parameters(network) == 2 * (channels // 8) + channels // 2 + channels
+
+
+@pytest.mark.parametrize("module", [resnet, sagan, biggan])
+def test_a_discriminator_without_output_bias_loses_exactly_that_bias(module) -> None:
+    """output_bias=false (SNGAN's snresnet_32.py: SNLinear(ch, 1, nobias=True)): the last linear layer has no bias
+    and D has one parameter fewer; the scores are otherwise those of the same weights."""
+    torch.manual_seed(0)
+    D = module.Discriminator((1, 8, 8), width=8, num_classes=LABELS)
+    torch.manual_seed(0)
+    bare = module.Discriminator((1, 8, 8), width=8, num_classes=LABELS, output_bias=False)
+    assert bare.linear.bias is None and D.linear.bias is not None
+    assert count_parameters(bare) == count_parameters(D) - 1
+    bare.load_state_dict({k: v for k, v in D.state_dict().items() if k != "linear.bias"})
+    with torch.no_grad():
+        D.linear.bias.fill_(0.25)
+    x, y = torch.randn(4, 1, 8, 8), _labels(4)
+    torch.testing.assert_close(D(x, y), bare(x, y) + 0.25)
+
+
+def _is_orthogonal(weight: torch.Tensor) -> bool:
+    """Rows orthonormal (or columns, when there are fewer of them), the weight seen as out x everything else."""
+    matrix = weight.detach().flatten(1)
+    gram = matrix @ matrix.T if matrix.shape[0] <= matrix.shape[1] else matrix.T @ matrix
+    return torch.allclose(gram, torch.eye(gram.shape[0]), atol=1e-5)
+
+
+def test_biggan_orthogonal_init_makes_every_layer_weight_orthogonal() -> None:
+    """init=orthogonal (BigGAN's --G_init ortho --D_init ortho): every Conv2d, Linear and Embedding weight of G and D
+    orthogonal, the biases as built (zero), the shared embedding orthogonal; xavier (the default) is not."""
+    torch.manual_seed(0)
+    G = biggan.Generator(24, (3, 16, 16), width=8, shared_dim=6, num_classes=LABELS, init="orthogonal")
+    D = biggan.Discriminator((3, 16, 16), width=8, num_classes=LABELS, init="orthogonal")
+    kinds = (torch.nn.Conv2d, torch.nn.Linear, torch.nn.Embedding)
+    for network in (G, D):
+        layers = [m for m in network.modules() if isinstance(m, kinds)]
+        assert {type(m) for m in layers} >= {torch.nn.Conv2d, torch.nn.Linear}
+        assert all(_is_orthogonal(m.weight) for m in layers)
+        assert all(torch.equal(m.bias, torch.zeros_like(m.bias)) for m in layers if getattr(m, "bias", None) is not None)
+    assert any(isinstance(m, torch.nn.Embedding) for m in D.modules())  # the projection's
+    assert _is_orthogonal(G.shared.weight)
+    xavier = biggan.Discriminator((3, 16, 16), width=8, num_classes=LABELS)
+    assert not all(_is_orthogonal(m.weight) for m in xavier.modules() if isinstance(m, kinds))
+    with pytest.raises(ValueError, match="init must be xavier .* or orthogonal"):
+        biggan.Discriminator((3, 16, 16), width=8, init="ortho")
 
 
 def test_the_projection_term_is_the_class_embedding_dot_the_features() -> None:
@@ -425,6 +645,43 @@ def test_two_steps_on_digits(tmp_path: Path, arch: str, conditional: bool) -> No
     assert grid.size == (8 * 34 + 2, (10 if conditional else 8) * 34 + 2)
     state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=False)
     assert state["num_classes"] == (10 if conditional else None)
+
+
+def test_the_paper_options_train_through_the_config(tmp_path: Path) -> None:
+    """Goodfellow et al.'s MLP options and the official SAGAN/BigGAN/SNGAN options, set as a user writes them, train
+    two steps."""
+    gan2014 = ["arch=mlp", "arch.discriminator.pieces=5", "arch.discriminator.input_dropout=0.2",
+               "arch.discriminator.hidden_dropout=0.5", "arch.discriminator.init_range=0.005",
+               "arch.generator.init_range=0.05", "arch.generator.output=sigmoid"]
+    biggan_code = ["arch=biggan", "conditional=true", "arch.generator.attention_pool=2",
+                   "arch.discriminator.attention_pool=2", "arch.generator.attention_bias=false",
+                   "arch.discriminator.attention_bias=false", "arch.discriminator.output_bias=false",
+                   "arch.generator.init=orthogonal", "arch.discriminator.init=orthogonal", "optimizer.g.eps=1e-6"]
+    for name, overrides in (("gan2014", gan2014), ("biggan", biggan_code)):
+        cfg = make_config(*SHRINK, *TINY, "dataset=digits", *overrides)
+        assert train(cfg, tmp_path / name)["status"] == "completed"
+
+
+@pytest.mark.parametrize("option, message", [
+    ("arch=mlp arch.discriminator.pieces=0", "arch.discriminator: pieces"),
+    ("arch=mlp arch.discriminator.input_dropout=1.0", "arch.discriminator: input_dropout"),
+    ("arch=mlp arch.generator.output=softmax", "arch.generator: output must be one of"),
+    ("arch=sagan arch.generator.attention_pool=3", "arch.generator: attention_pool=3 must divide"),
+    ("arch=biggan arch.discriminator.init=ortho", "arch.discriminator: init must be xavier"),
+])
+def test_a_bad_option_value_is_one_paragraph_naming_the_key(tmp_path: Path, option: str, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        train(make_config(*SHRINK, *TINY, "dataset=digits", *option.split()), tmp_path)
+
+
+def test_adams_eps_reaches_the_optimiser() -> None:
+    """optimizer.g.eps (BigGAN's --adam_eps 1e-6) is passed to torch's Adam; the default is torch's 1e-8, and AdamW
+    takes it too."""
+    parts = build_parts(make_config(*SHRINK, *TINY, "optimizer.g.eps=1e-6"))
+    assert parts.state.opt_g.param_groups[0]["eps"] == 1e-6
+    assert parts.state.opt_d.param_groups[0]["eps"] == 1e-8
+    parts = build_parts(make_config(*SHRINK, *TINY, "optimizer@optimizer.d=adamw", "optimizer.d.eps=1e-7"))
+    assert isinstance(parts.state.opt_d, torch.optim.AdamW) and parts.state.opt_d.param_groups[0]["eps"] == 1e-7
 
 
 @pytest.mark.parametrize("norm, mixes", [("batch", True), ("layer", False), ("instance", False), ("none", False)])

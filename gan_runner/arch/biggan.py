@@ -26,8 +26,14 @@ Dropped or changed, and why:
   plain batch norms and the whole z goes to the first layer, i.e. SAGAN's generator.
 - Widths and layouts are resnet.py's (SNGAN's per image side). BigGAN's G is the same at 32x32 (4x4x256, three
   up-blocks of 256), its 32x32 D is 256 wide rather than 128 (arch.discriminator.width=256), and at 128x128 its
-  base width is 96 rather than 64. BigGAN-deep's bottleneck blocks, the truncation trick, cross-replica batch
-  norm and BigGAN's orthogonal initialisation (here SNGAN's Xavier, as in the reused blocks) are left out.
+  base width is 96 rather than 64. BigGAN-deep's bottleneck blocks, the truncation trick and cross-replica batch
+  norm are left out.
+- Initialisation: `init: xavier` (the default) keeps SNGAN's Xavier-uniform of the reused blocks; `init: orthogonal`
+  is BigGAN's (`--G_init ortho --D_init ortho`, ajbrock/BigGAN-PyTorch BigGAN.py init_weights): torch's
+  orthogonal_ on the weight of every Conv2d, Linear and Embedding of the network once it is built, biases left as
+  they are (zero here). An option of each network. The shared class embedding is orthogonal either way.
+- The attention options `attention_pool` and `attention_bias` and D's `output_bias` are sagan.py's and resnet.py's;
+  BigGAN's own code pools keys and values 2x2 and has no attention biases (layers.py Attention).
 """
 
 from __future__ import annotations
@@ -91,6 +97,27 @@ def chunk_sizes(z_dim: int, blocks: int, hier: bool) -> list[int]:
     return [size + z_dim - size * chunks] + [size] * blocks
 
 
+INITS = ("xavier", "orthogonal")
+
+
+def check_init(init: str) -> None:
+    if init not in INITS:
+        raise ValueError(f"init must be xavier (SNGAN's Xavier-uniform, the default) or orthogonal (BigGAN's "
+                         f"--G_init/--D_init ortho), got {init!r}")
+
+
+def initialise(network: nn.Module, init: str) -> None:
+    """With init "orthogonal", every Conv2d, Linear and Embedding weight of `network` made orthogonal (rows or
+    columns orthonormal, whichever are fewer, the weight seen as out x in*k*k), as BigGAN's init_weights does; biases
+    untouched. "xavier" leaves the network as built. Called once the network is complete, before any regulariser's
+    set-up (spectral normalisation then starts from these weights)."""
+    check_init(init)
+    if init == "orthogonal":
+        for module in network.modules():
+            if isinstance(module, (nn.Conv2d, nn.Linear, nn.Embedding)):
+                nn.init.orthogonal_(module.weight)
+
+
 class Generator(nn.Module):
     """z (and a label) -> image: linear(z_0) to the bottom map, resnet.py's up-blocks whose batch norms are
     conditioned on [shared(y), z_k], self-attention at `attention_at`, then BN-ReLU-conv3x3-tanh.
@@ -100,9 +127,11 @@ class Generator(nn.Module):
 
     def __init__(self, z_dim: int, data_shape: Sequence[int], width: int | None = None,
                  factors: Sequence[int] | None = None, num_classes: int | None = None,
-                 attention_at: Sequence[int] | None = None, shared_dim: int = 128, hier: bool = True) -> None:
+                 attention_at: Sequence[int] | None = None, shared_dim: int = 128, hier: bool = True,
+                 attention_pool: int = 1, attention_bias: bool = True, init: str = "xavier") -> None:
         super().__init__()
         check_num_classes(num_classes)
+        check_init(init)
         if num_classes is not None and shared_dim < 1:
             raise ValueError(f"shared_dim (the class embedding's size) must be positive, got {shared_dim}")
         plan, widths = resnet.generator_widths(data_shape, width, factors, self.family)
@@ -122,12 +151,14 @@ class Generator(nn.Module):
         self.maps = [(plan.bottom * 2**level, w) for level, w in enumerate(widths)]
         sites = [(position, side, channels) for position, (side, channels) in enumerate(self.maps)]
         self.blocks = sagan.with_attention(nn.ModuleList(up_blocks), sites,
-                                           sagan.attention_sides(attention_at, data_shape), "generator")
+                                           sagan.attention_sides(attention_at, data_shape), "generator",
+                                           attention_pool, attention_bias)
         # The up-block each layer of `blocks` is (None: an attention layer), to hand it its own conditioning.
         self.block_of_layer = [next((k for k, block in enumerate(up_blocks) if block is layer), None)
                                for layer in self.blocks]
         self.output_norm = nn.BatchNorm2d(widths[-1])
         self.output = resnet.conv(widths[-1], data_shape[0], 3)
+        initialise(self, init)
 
     def conditions(self, z_blocks: Sequence[torch.Tensor], y: torch.Tensor | None) -> list[torch.Tensor | None]:
         """Each up-block's conditioning vector [shared(y), z_k]: without z_k when not `hier`, without shared(y)
@@ -152,6 +183,15 @@ class Generator(nn.Module):
 
 class Discriminator(sagan.Discriminator):
     """SAGAN's discriminator, which is already BigGAN's: resnet.py's projection discriminator with self-attention
-    at `attention_at` (default half the image side)."""
+    at `attention_at` (default half the image side), initialised by `init` (xavier or orthogonal)."""
 
     family = "BigGAN"
+
+    def __init__(self, data_shape: Sequence[int], width: int | None = None, factors: Sequence[int] | None = None,
+                 num_classes: int | None = None, attention_at: Sequence[int] | None = None,
+                 attention_pool: int = 1, attention_bias: bool = True, output_bias: bool = True,
+                 init: str = "xavier") -> None:
+        check_init(init)
+        super().__init__(data_shape, width, factors, num_classes, attention_at, attention_pool, attention_bias,
+                         output_bias)
+        initialise(self, init)

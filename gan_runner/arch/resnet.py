@@ -94,20 +94,23 @@ def generator_widths(data_shape: Sequence[int], width: int | None, factors: Sequ
     return plan, widths
 
 
-def conv(in_channels: int, out_channels: int, kernel: int, gain: float = 1.0) -> nn.Conv2d:
+def conv(in_channels: int, out_channels: int, kernel: int, gain: float = 1.0, bias: bool = True) -> nn.Conv2d:
     """A same-size convolution, initialised as SNGAN's code does: Xavier-uniform with `gain` (sqrt(2) on the
-    residual branch, whose inputs went through a ReLU; 1 on shortcuts and output layers), zero bias."""
-    conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)
+    residual branch, whose inputs went through a ReLU; 1 on shortcuts and output layers), zero bias (none when
+    `bias` is false)."""
+    conv = nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2, bias=bias)
     nn.init.xavier_uniform_(conv.weight, gain)
-    nn.init.zeros_(conv.bias)
+    if bias:
+        nn.init.zeros_(conv.bias)
     return conv
 
 
-def linear(in_features: int, out_features: int) -> nn.Linear:
-    """A linear layer, Xavier-uniform with zero bias, as SNGAN's."""
-    linear = nn.Linear(in_features, out_features)
+def linear(in_features: int, out_features: int, bias: bool = True) -> nn.Linear:
+    """A linear layer, Xavier-uniform with zero bias (none when `bias` is false), as SNGAN's."""
+    linear = nn.Linear(in_features, out_features, bias=bias)
     nn.init.xavier_uniform_(linear.weight)
-    nn.init.zeros_(linear.bias)
+    if bias:
+        nn.init.zeros_(linear.bias)
     return linear
 
 
@@ -224,14 +227,21 @@ class Generator(nn.Module):
 class Discriminator(nn.Module):
     """Image (and a label) -> score: linear(phi(x)) (+ <embed(y), phi(x)> when conditional), phi(x) the
     features after the blocks, ReLU and a sum over positions. `maps` lists (side, channels) of the feature
-    map after each block."""
+    map after each block.
+
+    `output_bias`: whether that last linear layer has a bias (true: as before). The official code of SNGAN's
+    CIFAR-10 D has none (pfnet-research/sngan_projection dis_models/snresnet_32.py: `SNLinear(ch, 1,
+    nobias=True)`); its ImageNet projection discriminator has one (snresnet.py: `SNLinear(ch * 16, 1)`)."""
 
     family = "ResNet"
 
     def __init__(self, data_shape: Sequence[int], width: int | None = None, factors: Sequence[int] | None = None,
-                 num_classes: int | None = None) -> None:
+                 num_classes: int | None = None, output_bias: bool = True) -> None:
         super().__init__()
         check_num_classes(num_classes)
+        if not isinstance(output_bias, bool):
+            raise ValueError(f"output_bias must be true or false (whether the last linear layer has a bias), "
+                             f"got {output_bias!r}")
         plan = layout(data_shape, self.family)
         widths = _widths(width, factors, plan.d_width, plan.d_factors, "discriminator")
         if len(widths) < plan.d_down:
@@ -244,7 +254,7 @@ class Discriminator(nn.Module):
                    for i, (w_in, w_out) in enumerate(zip(widths, widths[1:]), start=1)]
         self.blocks = nn.ModuleList(blocks)
         self.maps = [(data_shape[-1] >> min(i + 1, plan.d_down), w) for i, w in enumerate(widths)]
-        self.linear = linear(widths[-1], 1)
+        self.linear = linear(widths[-1], 1, bias=output_bias)
         if num_classes is not None:
             self.embed = nn.Embedding(num_classes, widths[-1])
             nn.init.xavier_uniform_(self.embed.weight)
