@@ -1,10 +1,14 @@
-"""conf/experiment/, the paper presets: the dcgan preset is pytorch/examples' dcgan/main.py (its values, its exact
-parameter counts, its step), the others set what their papers set, every preset composes and trains."""
+"""conf/experiment/, the paper presets, by what they do: the dcgan preset steps as pytorch/examples' dcgan/main.py
+(its exact parameter counts, its step), SNGAN's G update draws twice D's batch, WGAN's G update meets the critic as its
+last update left it, real and fake go through D in the passes each paper's code uses, gan2014's D is maxout with
+dropout, the command line wins over a preset, every preset value names its source and the results page's sources
+table is the YAML's, and every preset trains."""
 
 from __future__ import annotations
 
 import copy
 from pathlib import Path
+from typing import Any, Callable
 
 import pytest
 import torch
@@ -15,6 +19,7 @@ from gan_runner.bench import step as bench_step
 from gan_runner.bench.reference_dcgan import plain_loop
 from gan_runner.engine.build import build_parts, build_step
 from gan_runner.engine.loop import train
+from gan_runner.study import preset_sources
 from tests.conftest import SHRINK, TINY, make_config, options
 
 
@@ -108,26 +113,107 @@ def test_the_optimizer_group_reaches_each_network() -> None:
     assert type(opt_g) is torch.optim.AdamW and opt_g.defaults["betas"] == (0.0, 0.9)  # floats, as Adam needs
 
 
-def test_wgan_preset_is_algorithm_1() -> None:
-    cfg = make_config("experiment=wgan")
-    assert cfg.optimizer.g._target_ == cfg.optimizer.d._target_ == "torch.optim.RMSprop"
-    train_cfg = cfg.train
-    assert (train_cfg.lr_g, train_cfg.lr_d, train_cfg.n_critic, cfg.regulariser.clip.clip_value) == (5e-5, 5e-5, 5, 0.01)
-    _, opt_d = optimisers("experiment=wgan")
-    assert type(opt_d) is torch.optim.RMSprop and opt_d.defaults["lr"] == 5e-5
+def rows_seen(module: torch.nn.Module, log: list[int]) -> None:
+    module.register_forward_pre_hook(lambda _, args: log.append(len(args[0])))
 
 
-def test_wgan_gp_and_gan2014_presets_are_their_papers() -> None:
-    cfg = make_config("experiment=wgan_gp")
-    gp = cfg.regulariser.gp
-    assert (gp.weight, gp.one_sided, cfg.arch.discriminator.norm) == (10.0, False, "layer")
-    assert (cfg.train.lr_g, list(cfg.train.betas), cfg.train.n_critic) == (1e-4, [0.0, 0.9], 5)
-    cfg = make_config("experiment=gan2014")
-    assert cfg.objective._target_.endswith("Minimax") and cfg.optimizer.d._target_ == "torch.optim.SGD"
-    # The paper's non-saturating variant and an f-GAN's divergence are chosen on the command line, over the preset.
-    assert make_config("experiment=gan2014", "objective=nonsaturating").objective._target_.endswith("NonSaturating")
-    assert make_config("experiment=fgan").objective._target_ == "gan_runner.objectives.fgan.OriginalGAN"
+def one_step_of(experiment: str, *overrides: str) -> tuple[Any, Callable[[], None]]:
+    """The preset's parts and its training step as typed, on 8x8 digits at tiny widths."""
+    cfg = make_config(f"experiment={experiment}", *SHRINK, "dataset=digits", "dataset.resolution=8", *overrides)
+    parts = build_parts(cfg)
+    return parts, build_step(cfg, parts)
+
+
+@pytest.mark.parametrize("experiment", ["sngan", "cgan_projection"])
+def test_sngans_g_update_draws_twice_ds_batch(experiment: str) -> None:
+    """SNGAN's n_gen_samples: each of the 5 D updates scores 64 real and 64 fake images (G makes 64), then G's update
+    makes and scores 128, at the preset's own batch sizes. D scores real and fake in one pass: it has no batch
+    statistics, so the code's two calls give the same scores."""
+    parts, step = one_step_of(experiment, "train.batch_size=64", "arch.generator.width=4",
+                              "arch.discriminator.width=4")
+    g_rows, d_rows = [], []
+    rows_seen(parts.state.G, g_rows)
+    rows_seen(parts.state.D, d_rows)
+    step()
+    assert g_rows == [64] * 5 + [128]
+    assert d_rows == [128] * 5 + [128]
+
+
+def test_wgans_g_update_meets_the_critic_as_its_last_update_left_it() -> None:
+    """WGAN's code clamps at the start of each critic update: every critic update starts from weights in [-c, c],
+    and G's update scores fakes with the critic as the last update moved it, outside the box."""
+    parts, step = one_step_of("wgan", *TINY)
+    D = parts.state.D
+    largest: list[float] = []
+    D.register_forward_pre_hook(lambda *_: largest.append(max(p.abs().max().item() for p in D.parameters())))
+    step()
+    critic, generator = largest[:-1], largest[-1]
+    assert len(critic) == 2 * 100  # the first G updates get 100 critic updates, real and fake in passes of their own
+    assert max(critic) <= 0.01 and generator > 0.01
+
+
+@pytest.mark.parametrize("experiment, g_rows, d_rows", [
+    ("dcgan", [8], [8, 8, 8]),    # D(real), D(fake.detach()), then G's update on those same fakes
+    ("lsgan", [8], [8, 8, 8]),    # the same batch_z feeds the D run and the G run
+    ("wgan", [8] * 101, [8, 8] * 100 + [8]),  # netD(real), then netD(fake); G's update on fresh noise
+    ("sngan", [8] * 5 + [128], [16] * 5 + [128]),  # no batch statistics in D: one pass
+    ("gan2014", [8], [16]),       # one forward pass of real and fake gives both gradients
+])
+def test_real_and_fake_go_through_d_as_the_preset_says(experiment: str, g_rows: list[int],
+                                                        d_rows: list[int]) -> None:
+    parts, step = one_step_of(experiment, *TINY)
+    seen_g, seen_d = [], []
+    rows_seen(parts.state.G, seen_g)
+    rows_seen(parts.state.D, seen_d)
+    step()
+    assert (seen_g, seen_d) == (g_rows, d_rows)
+
+
+def test_gan2014s_discriminator_is_maxout_with_dropout_and_its_generator_a_sigmoid() -> None:
+    from gan_runner.arch.mlp import Maxout, SigmoidToImageRange
+
+    parts, _ = one_step_of("gan2014")
+    G, D = parts.state.G, parts.state.D
+    maxouts = [m for m in D.modules() if isinstance(m, Maxout)]
+    dropouts = [m.p for m in D.modules() if isinstance(m, torch.nn.Dropout)]
+    linears = [m for m in D.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.pieces for m in maxouts] == [5, 5] and dropouts == [0.2, 0.5, 0.5]
+    assert [m.out_features for m in linears] == [240 * 5, 240 * 5, 1]
+    assert all(m.weight.abs().max() <= 0.005 for m in linears)  # irange .005
+    x = torch.rand(4, 1, 8, 8) * 2 - 1
+    D.train()
+    assert not torch.equal(D(x), D(x))  # dropout draws anew
+    D.eval()
+    assert torch.equal(D(x), D(x))
+    assert isinstance(G.output, SigmoidToImageRange)
+    with torch.no_grad():
+        images = G(torch.randn(512, 100) * 100)  # pushed to saturation, the sigmoid stays in (-1, 1)
+    assert images.min() >= -1 and images.max() <= 1 and (images.abs() > 0.99).any()
+
+
+def test_an_override_on_the_command_line_wins_over_the_preset() -> None:
+    cfg = make_config("experiment=sngan", "train.g_batch_size=null", "objective=nonsaturating", "train.n_critic=2")
+    assert (cfg.train.g_batch_size, cfg.train.n_critic) == (None, 2)
+    assert cfg.objective._target_.endswith("NonSaturating")
+    assert make_config("experiment=gan2014", "objective=minimax").objective._target_.endswith("Minimax")
     assert make_config("experiment=fgan", "objective=fgan_kl").objective._target_ == "gan_runner.objectives.fgan.KL"
+    cfg = make_config("experiment=wgan", "regulariser.clip.when=after", "latent=uniform")
+    assert cfg.regulariser.clip.when == "after" and cfg.latent._target_.endswith("Uniform")
+
+
+def test_every_value_a_paper_preset_sets_names_its_source() -> None:
+    found = preset_sources.presets()
+    assert {p.name for p in found} == set(options("experiment")) - set(preset_sources.OWN_RECIPES)
+    assert preset_sources.unsourced(found) == []
+    assert all(len(p.values) >= 8 for p in found)
+
+
+def test_the_sources_table_on_the_results_page_is_the_yamls() -> None:
+    """docs/results/presets.md's generated part is what the configs say now: rebuilt by
+    `python scripts/results.py --sources-only` after a preset changes."""
+    page = (Path(__file__).parents[1] / "docs" / "results" / "presets.md").read_text()
+    begin, end = "<!-- preset sources: begin -->", "<!-- preset sources: end -->"
+    assert page.split(begin, 1)[1].split(end, 1)[0].strip() == preset_sources.section().strip()
 
 
 def test_ema_start_keeps_the_average_equal_to_g_until_then() -> None:
@@ -145,27 +231,6 @@ def test_ema_start_keeps_the_average_equal_to_g_until_then() -> None:
         G.weight.add_(1.0)
     ema.update(G, 4)
     assert torch.allclose(ema.model.weight, 0.9 * previous + 0.1 * G.weight)
-
-
-def test_biggan_lite_preset_is_the_papers_recipe() -> None:
-    cfg = make_config("experiment=biggan_lite")
-    assert cfg.arch.generator._target_ == "gan_runner.arch.biggan.Generator" and cfg.conditional is True
-    assert set(cfg.regulariser) == {"spectral_norm", "orthogonal"} and cfg.regulariser.spectral_norm.generator
-    assert (cfg.train.lr_g, cfg.train.lr_d, cfg.train.n_critic, list(cfg.train.betas)) == (5e-5, 2e-4, 2, [0.0, 0.999])
-    assert (cfg.train.ema, cfg.train.ema_start, cfg.z_dim) == (0.9999, 20000, 120)
-
-
-def test_the_experiment_presets_compose_as_their_papers_say() -> None:
-    sngan_cfg = make_config("experiment=sngan")
-    assert sngan_cfg.arch.generator._target_ == "gan_runner.arch.resnet.Generator"
-    assert sngan_cfg.objective._target_.endswith("Hinge") and set(sngan_cfg.regulariser) == {"spectral_norm"}
-    train_cfg = sngan_cfg.train
-    assert (train_cfg.n_critic, train_cfg.lr_end_factor, list(train_cfg.betas)) == (5, 0.0, [0.0, 0.9])
-    sagan_cfg = make_config("experiment=sagan")
-    assert sagan_cfg.arch.discriminator._target_ == "gan_runner.arch.sagan.Discriminator"
-    assert sagan_cfg.regulariser.spectral_norm.generator is True
-    assert (sagan_cfg.train.lr_g, sagan_cfg.train.lr_d) == (1e-4, 4e-4)
-    assert make_config("experiment=cgan_digits").conditional is True
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))

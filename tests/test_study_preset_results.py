@@ -18,7 +18,8 @@ def results():
 
 
 def test_every_preset_is_found_and_has_a_dataset(results) -> None:
-    assert results.preset_names() == options("experiment")
+    # Every preset but the one that brings its own benchmark (stacked_benchmark: docs/results/stacked_digits.md).
+    assert results.preset_names() == [name for name in options("experiment") if name != "stacked_benchmark"]
     assert results.datasets_of("dcgan") == ["digits"]
     assert results.datasets_of("gan2014") == ["ring8", "digits"]  # the MLP preset also on the 2-D ring
 
