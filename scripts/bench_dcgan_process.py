@@ -1,4 +1,4 @@
-"""Whole-process time and peak memory of `gan-run +experiment=dcgan` against pytorch/examples' dcgan/main.py,
+"""Whole-process time and peak memory of `gan-run experiment=dcgan` against pytorch/examples' dcgan/main.py,
 both training DCGAN-64 on the CPU for the same number of iterations (batch 64) on the same image folder.
 
     python scripts/bench_dcgan_process.py EXAMPLES [--reps 3] [--iters 20] [--workers 0 2] [--work DIR]
@@ -13,7 +13,7 @@ The folder holds iters x 64 PNGs (64x64 RGB: scikit-learn's digits upsampled and
 subfolder as torchvision's ImageFolder wants, so that the example's one epoch (--niter 1; its DataLoader keeps a
 last partial batch, none here) is exactly `iters` iterations. The example: --dataset folder --workers W
 --manualSeed 0 on the CPU (no --accel); it writes a real and a fake grid at iteration 0 and G's and D's weights
-at the epoch's end, and prints a line per iteration. gan-run: +experiment=dcgan dataset=image_folder
+at the epoch's end, and prints a line per iteration. gan-run: experiment=dcgan dataset=image_folder
 train.steps=iters logger=none metrics=none train.device=cpu; it writes one sample grid, one checkpoint (with the
 optimisers), loss_curves.png and summary.json at the end. OMP_NUM_THREADS is removed from both environments, so
 each uses every core. Runs alternate (gan-run, then the example with each --workers value, per repetition); each
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def ours(rep: int) -> tuple[list[str], Path]:
         run_dir = args.work / "runs" / f"gan-run_{rep}"
-        return [args.python, "-m", "gan_runner.commands.run", "+experiment=dcgan", "dataset=image_folder",
+        return [args.python, "-m", "gan_runner.commands.run", "experiment=dcgan", "dataset=image_folder",
                 f"dataset.root={images}", f"train.steps={args.iters}", "logger=none", "metrics=none",
                 "train.device=cpu", f"hydra.run.dir={run_dir.resolve()}"], run_dir
 

@@ -399,11 +399,12 @@ def test_gan_run_logs_fid_and_gan_eval_of_the_run_agrees(weights: Path, tmp_path
     assert summary["metrics_protocol"]["dims"] == str(DIMS)
     assert summary["best"] == {"key": "fid20_train_64d", "value": scores["fid20_train_64d"], "step": summary["step"]}
     assert Checkpoint.load(tmp_path / "run" / "checkpoints" / "best.pt").state["step"] == summary["step"]
-    # The loop samples with seed + 2; gan-eval with that seed sees the same images and the cached statistics.
+    # The loop samples with seed + 2, gan-eval by default too: the same images and the cached statistics.
     out = tmp_path / "eval.json"
-    gan_eval([f"run={tmp_path / 'run'}", "n=20", f"dims={DIMS}", "seed=2", f"cache_dir={cache}", f"out={out}"])
+    gan_eval([f"run={tmp_path / 'run'}", "n=20", f"dims={DIMS}", f"cache_dir={cache}", f"out={out}"])
     result = json.loads(out.read_text())
-    assert relative(result["fid"], scores["fid20_train_64d"]) < 1e-6
+    assert result["protocol"]["seed"] == 2 and set(result) == {*scores, "protocol"}
+    assert relative(result["fid20_train_64d"], scores["fid20_train_64d"]) < 1e-6
     assert result["protocol"]["reference"].startswith("reference=train: Digits as configured, 20 of 1797 images")
 
 

@@ -40,8 +40,9 @@ COMMAND = Command(
         Option("metrics", "a metric of conf/metrics/ (run=; default: the run's own)", placeholder="NAME"),
         Option("n", "how many samples (run=; default: the metric's own) or images (fake=; default: all)", whole,
                placeholder="N"),
-        Option("seed", "the seed of the samples (run=; the loop's evaluations use the run's seed + 2)", whole, 0,
-               "S"),
+        Option("seed", "the seed of the samples (run=; default: the run's seed + 2, the noise of its own evaluations, "
+               "so re-scoring the checkpoint of its last evaluation repeats that evaluation's numbers)", whole,
+               placeholder="S"),
         Option("fake", "a folder of images to score against real=", placeholder="DIR"),
         Option("real", "train or test (a run's dataset, its split), a folder of images, a .npz of statistics, or a "
                "dataset of conf/dataset/", placeholder="WHAT"),
@@ -149,12 +150,14 @@ def score_run(options: dict[str, Any], prefixed: list[str]) -> dict[str, Any]:
     dataset = named_dataset(real, prefixed, saved.data_shape[-1]) if reference_is_a_dataset else build(cfg, "dataset")
     metric.check(dataset)
 
+    seed = int(cfg.seed) + 2 if options["seed"] is None else options["seed"]  # the loop's evaluation noise
+
     def sample(n: int, rows: tuple[int, int] | None = None) -> Any:
-        return draw_batches(generator, int(cfg.z_dim), n, options["seed"], str(device), rows=rows)
+        return draw_batches(generator, int(cfg.z_dim), n, seed, str(device), rows=rows)
 
     values = metric(sample, dataset)
     protocol = {"run": str(Path(options["run"]).resolve()), "checkpoint": str(path), "step": saved.step,
-                "seed": options["seed"], "metric": metric_cfg["_target_"], **metric.protocol()}
+                "seed": seed, "metric": metric_cfg["_target_"], **metric.protocol()}
     return {**values, "protocol": protocol}
 
 
