@@ -17,7 +17,7 @@
 #   4. the tests of the GPU path: steps under torch.cuda.set_sync_debug_mode("error") in fp32/bf16/fp16, a
 #      conditional run resumed on CUDA, the ResNet/SAGAN/BigGAN steps, a compiled run against the eager one, a
 #      graphed run against the eager one, graphed steps (lazy phases) without synchronisation, a graphed resume;
-#   5. a 2,000-step SNGAN run (+experiment=sngan, ResNet, n_critic 5, train.cuda_graph) in fp32 and in bf16 on
+#   5. a 2,000-step SNGAN run (experiment=sngan, ResNet, n_critic 5, train.cuda_graph) in fp32 and in bf16 on
 #      2,000 generated 32x32 RGB images (coloured digits), with FID against them from a random-weight Inception: a plumbing
 #      check, not a FID to quote; then the fp32 run resumed for 100 more steps;
 #   6. scripts/profile_step.py on SNGAN and DCGAN at 32x32, eager and graphed: where a step's time goes;
@@ -110,7 +110,7 @@ PY
   -k "cuda or synchronise or precision or fp16 or compiled or fetch or graph" > "$OUT/tests.log" 2>&1
  echo "tests: exit $? $(elapsed)") &
 for precision in fp32 bf16; do
-  (timeout 270 gan-run +experiment=sngan dataset=image_folder dataset.root="$OUT/images" dataset.resolution=32 \
+  (timeout 270 gan-run experiment=sngan dataset=image_folder dataset.root="$OUT/images" dataset.resolution=32 \
     train.steps="$SNGAN_STEPS" train.precision=$precision train.log_every=500 train.sample_every=1000 \
     train.checkpoint_every=1000 train.device="$DEVICE" train.cuda_graph="$GRAPH" metrics=fid \
     metrics.n_samples="$SNGAN_FID_N" metrics.cache_dir="$OUT/fid_cache_$precision" logger=none \
@@ -119,8 +119,8 @@ for precision in fp32 bf16; do
    echo "sngan $precision: exit $? $(elapsed)") &
 done
 # Where a step's time goes (torch.profiler, scripts/profile_step.py), for the next round of speed work.
-(for args in "+experiment=sngan" "+experiment=sngan train.cuda_graph=$GRAPH" "+experiment=dcgan" \
-             "+experiment=dcgan train.cuda_graph=$GRAPH"; do
+(for args in "experiment=sngan" "experiment=sngan train.cuda_graph=$GRAPH" "experiment=dcgan" \
+             "experiment=dcgan train.cuda_graph=$GRAPH"; do
    timeout 90 python3 scripts/profile_step.py --top 12 $args dataset=image_folder dataset.root="$OUT/images" \
      dataset.resolution=32 train.device="$DEVICE" $SNGAN_OVERRIDES 2>&1 | grep -v "^USDT\|^ERROR\|^W1"
  done > "$OUT/profiles.txt"

@@ -14,6 +14,11 @@ from hydra import compose, initialize_config_module
 import torch
 from omegaconf import DictConfig
 
+# One CPU thread for the tests and the commands they start (train.threads=auto keeps OMP_NUM_THREADS): numbers that
+# do not depend on the machine's load, and no 14x slowdown when CI's 2 cores are shared (shared/guide/FACTS.md).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_module
 from omegaconf import DictConfig
 
@@ -73,6 +74,30 @@ def test_the_parallel_preset_runs_a_job_per_gpu_else_a_job_per_two_cores() -> No
     assert default_parallel_jobs(gpu_count=4, cores=64) == 4
     assert default_parallel_jobs(gpu_count=0, cores=16) == 8
     assert default_parallel_jobs(gpu_count=0, cores=2) == 2  # a parallel preset runs jobs side by side
+
+
+def test_jobs_per_gpu_packs_k_jobs_on_each_gpu_each_with_its_share_of_the_cores() -> None:
+    assert default_parallel_jobs(gpu_count=2, cores=16, jobs_per_gpu=4) == 8
+    assert default_parallel_jobs(gpu_count=0, cores=16, jobs_per_gpu=4) == 8  # no GPU: a job per two cores
+    running = [job_placement(num, 8, gpu_count=2, cores=16) for num in range(8)]  # the first 8 jobs, at once
+    assert [p.device for p in running].count("cuda:0") == [p.device for p in running].count("cuda:1") == 4
+    assert {p.threads for p in running} == {2}
+    assert job_placement(0, 8, gpu_count=1, cores=4).threads == 1  # never none
+
+
+def test_the_parallel_presets_n_jobs_follows_study_jobs_per_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hydra import compose, initialize_config_module
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with initialize_config_module(config_module="gan_runner.conf", version_base="1.3"):
+        packed = compose(config_name="config", overrides=["hydra/launcher=parallel", "study.jobs_per_gpu=3"],
+                         return_hydra_config=True)
+        plain = compose(config_name="config", overrides=["hydra/launcher=parallel"], return_hydra_config=True)
+        wrong = compose(config_name="config", overrides=["hydra/launcher=parallel", "study.jobs_per_gpu=0"],
+                        return_hydra_config=True)
+    assert (packed.hydra.launcher.n_jobs, plain.hydra.launcher.n_jobs) == (6, 2)
+    with pytest.raises(Exception, match="study.jobs_per_gpu=0 must be a whole number >= 1"):
+        wrong.hydra.launcher.n_jobs
 
 
 def test_n_jobs_reads_as_joblib_reads_it() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import logging
 import random
 import re
 from dataclasses import dataclass
@@ -23,11 +24,14 @@ from gan_runner.engine import distributed
 from gan_runner.engine.graphs import GraphedTrainingStep
 from gan_runner.engine.state import EMA, TrainingState
 from gan_runner.engine.step import CriticBursts, InputStream, Precision, Schedule, TrainingStep
+from gan_runner.engine.threads import set_threads
 from gan_runner.errors import UserError
 from gan_runner.health import Health
 from gan_runner.metrics import Metric
 from gan_runner.objectives import Objective
 from gan_runner.regularisers import Regulariser, combination_warnings
+
+log = logging.getLogger("gan_runner")
 
 
 def build(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
@@ -161,12 +165,15 @@ class Parts:
     warnings: list[str]
     device: torch.device
     state: TrainingState
+    graphed: bool = False  # the step is recorded as a CUDA graph (train.cuda_graph)
+    threads: str = ""      # torch's CPU threads and why (train.threads), for the log's start line
 
 
 def build_parts(cfg: DictConfig) -> Parts:
     """Every part of a run, built after seeding every RNG with cfg.seed (weights and spectral norm's vectors start
     from random draws), on train.device."""
     device = resolve_device(cfg.train.device)
+    threads = set_threads(cfg.train.threads)
     seed_everything(cfg.seed)
     dataset = build(cfg, "dataset")
     num_classes = class_count(cfg, dataset)
@@ -178,7 +185,7 @@ def build_parts(cfg: DictConfig) -> Parts:
     G, D = G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     objective: Objective = build(cfg, "objective")
     warnings = combination_warnings(objective, regularisers, D) + precision_warnings(cfg.train.precision, device)
-    graphed = not graph_refusals(cfg, device, regularisers) and cfg.train.cuda_graph
+    graphed = records_a_graph(cfg.train.cuda_graph, device, graph_refusals(cfg, device, regularisers))
     opt_g = optimiser(cfg, "g", G.parameters(), cfg.train.lr_g, device, capturable=graphed)
     opt_d = optimiser(cfg, "d", D.parameters(), cfg.train.lr_d, device, capturable=graphed)
     ema = EMA(G, cfg.train.ema, cfg.train.ema_rampup, cfg.train.ema_start)
@@ -187,7 +194,7 @@ def build_parts(cfg: DictConfig) -> Parts:
     health: Health = build(cfg, "health")
     health.setup(G, D, dataset, cfg.z_dim, num_classes)
     state = TrainingState(G, D, ema, opt_g, opt_d, regularisers, Precision(cfg.train.precision, device), health)
-    return Parts(dataset, num_classes, objective, metric, warnings, device, state)
+    return Parts(dataset, num_classes, objective, metric, warnings, device, state, graphed, threads)
 
 
 def build_step(cfg: DictConfig, parts: Parts) -> TrainingStep:
@@ -204,13 +211,23 @@ def build_step(cfg: DictConfig, parts: Parts) -> TrainingStep:
     bursts = CriticBursts(**train.critic_bursts) if train.critic_bursts.n_critic is not None else None
     arguments = (state, inputs, parts.objective, schedule, train.n_critic, train.batch_size, train.separate_passes,
                  train.compile, train.simultaneous, train.d_loss_scale, bursts)
-    if not train.cuda_graph:
+    if not parts.graphed:
         return TrainingStep(*arguments)
-    reasons = graph_refusals(cfg, device, state.regularisers)
-    if reasons:
-        raise UserError(f"train.cuda_graph=true cannot record this run's step: {'; '.join(reasons)}. "
-                        "Fix: those changes, or train.cuda_graph=false.")
     return GraphedTrainingStep(*arguments, device=device)
+
+
+def records_a_graph(setting: bool | str, device: torch.device, reasons: list[str]) -> bool:
+    """Whether the step is recorded as a CUDA graph for train.cuda_graph=`setting`, given why it cannot be
+    (`reasons`, none: it can): auto records when it can and says why not on CUDA in one log line; true refuses
+    with the reasons; false never records."""
+    if setting is False:
+        return False
+    if setting is True and reasons:
+        raise UserError(f"train.cuda_graph=true cannot record this run's step: {'; '.join(reasons)}. "
+                        "Fix: those changes, or train.cuda_graph=auto (records when it can) or false.")
+    if reasons and device.type == "cuda":
+        log.info("CUDA graph off (train.cuda_graph=auto): %s", "; ".join(reasons))
+    return not reasons
 
 
 def graph_refusals(cfg: DictConfig, device: torch.device, regularisers: dict[str, Regulariser]) -> list[str]:

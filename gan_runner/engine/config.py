@@ -91,8 +91,13 @@ class TrainConfig:
     precision: str = option("fp32, bf16 or fp16 (autocast; fp16 also scales the losses)",
                             lambda v: v in ("fp32", "bf16", "fp16"), before="fp32")
     compile: bool = option("true (torch.compile G and D) or false", affects_result=False, before=False)
-    cuda_graph: bool = option("true (the step recorded as a CUDA graph and replayed) or false",
-                              affects_result=False, before=False)
+    cuda_graph: Any = option("auto (on CUDA, the step recorded as a CUDA graph when it can be, else eager with the "
+                             "reason in the log), true (recorded, or refused with the reasons) or false (eager)",
+                             lambda v: v in ("auto", True, False), affects_result=False, before=False)
+    threads: Any = option("auto (OMP_NUM_THREADS when set, else the cores idle when the run starts, at least 1) or "
+                          "a positive whole number of CPU threads for torch",
+                          lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v > 0),
+                          affects_result=False, before="auto")
     tf32: bool = option("true (TF32 matrix products and convolutions on CUDA, the default) or false (exact "
                         "fp32)", before=True)
     separate_passes: bool = option("true (D scores real and fake in a pass each) or false (one pass over "

@@ -122,15 +122,14 @@ def start_line(cfg: DictConfig, parts: Parts, run_dir: Path, start: Start) -> st
     from gan_runner import __version__
 
     device = parts.device
-    if device.type == "cuda":
-        where = f"{device} ({torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda})"
-    else:
-        where = f"{device}, {torch.get_num_threads()} CPU thread{'s' if torch.get_num_threads() > 1 else ''}"
+    where = f"{device} ({torch.cuda.get_device_name(device)}, CUDA {torch.version.cuda}), " if device.type == "cuda" \
+        else f"{device}, "
+    where += parts.threads
     resolved = json.dumps(OmegaConf.to_container(cfg, resolve=True), sort_keys=True, default=str)
     began = f"resumed from step {start.step}" if start.checkpoint is not None else "started"
     commit = git_commit()
     return (f"gan-runner {__version__}, torch {torch.__version__}{f', commit {commit}' if commit else ''}: {began} on "
-            f"{where}, precision {cfg.train.precision}, CUDA graph {'on' if cfg.train.cuda_graph else 'off'}, compile "
+            f"{where}, precision {cfg.train.precision}, CUDA graph {'on' if parts.graphed else 'off'}, compile "
             f"{'on' if cfg.train.compile else 'off'}; config {hashlib.sha256(resolved.encode()).hexdigest()[:10]}; "
             f"run directory {run_dir.absolute()}")
 

@@ -56,15 +56,17 @@ def visible_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def default_parallel_jobs(gpu_count: int, cores: int) -> int:
-    """The parallel preset's n_jobs: one job per GPU; without GPUs, a job per two cores (each job then gets
-    two threads), and 2 at least, since the preset is chosen to run jobs side by side."""
-    return gpu_count if gpu_count > 0 else max(2, cores // 2)
+def default_parallel_jobs(gpu_count: int, cores: int, jobs_per_gpu: int = 1) -> int:
+    """The parallel preset's n_jobs: `jobs_per_gpu` jobs per GPU (study.jobs_per_gpu: small runs leave most of a
+    big GPU idle); without GPUs, a job per two cores (each job then gets two threads), and 2 at least, since the
+    preset is chosen to run jobs side by side."""
+    return gpu_count * max(1, jobs_per_gpu) if gpu_count > 0 else max(2, cores // 2)
 
 
 def job_placement(job_num: int, parallel_jobs: int, gpu_count: int, cores: int) -> Placement:
     """Job `job_num` of a sweep running `parallel_jobs` at a time: GPUs taken in turn (job number mod their
-    count), and an equal share of the cores so that the jobs' threads do not fight over them."""
+    count, so K jobs per GPU run on each GPU when parallel_jobs is K x GPUs), and an equal share of the cores so
+    that the jobs' threads do not fight over them."""
     threads = max(1, cores // max(1, parallel_jobs))
     device = f"cuda:{job_num % gpu_count}" if gpu_count > 0 else "cpu"
     return Placement(device, threads)
@@ -92,6 +94,7 @@ def place_job(device_setting: str) -> None:
     if placement.device != "cpu":
         torch.cuda.set_device(placement.device)
     torch.set_num_threads(placement.threads)
+    os.environ["OMP_NUM_THREADS"] = str(placement.threads)  # train.threads=auto keeps the job's share
     log.info("Job %d of a sweep running %d at once: %s, %d CPU threads", hydra_cfg.job.num, running_at_once,
              placement.device, placement.threads)
 
@@ -129,11 +132,14 @@ def hand_over_to_submitit(summary: dict, resume: str | None) -> None:
     signal.raise_signal(requeue_signal)
 
 
-def parallel_jobs_here() -> int:
-    """${gan_parallel_jobs:}: the parallel preset's default n_jobs on this machine."""
+def parallel_jobs_here(jobs_per_gpu: int = 1) -> int:
+    """${gan_parallel_jobs:${study.jobs_per_gpu}}: the parallel preset's default n_jobs on this machine."""
     import torch
 
-    return default_parallel_jobs(torch.cuda.device_count(), visible_cores())
+    if isinstance(jobs_per_gpu, bool) or not isinstance(jobs_per_gpu, int) or jobs_per_gpu < 1:
+        raise UserError(f"study.jobs_per_gpu={jobs_per_gpu!r} must be a whole number >= 1 (the parallel launcher's "
+                        "jobs sharing each GPU). Fix: e.g. study.jobs_per_gpu=4.")
+    return default_parallel_jobs(torch.cuda.device_count(), visible_cores(), jobs_per_gpu)
 
 
 OmegaConf.register_new_resolver("gan_parallel_jobs", parallel_jobs_here, replace=True)
