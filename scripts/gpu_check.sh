@@ -11,8 +11,8 @@
 #      recorded as a CUDA graph (train.cuda_graph) in fp32 and bf16 (torch.compile, slower here, is left out);
 #   2. scripts/bench_fid.py: the FID (with IS, KID, precision/recall) of 50,000 generated images as a run computes
 #      it, with a random-weight Inception (the time is the real network's; the score is no FID to quote);
-#   3. the default digits run (metrics off) under torchrun with one process (NCCL) against plain gan-run, two
-#      alternating pairs: the steps per second of each (issue: within 5 %);
+#   3. the default digits run (metrics off, eager: a graph records one process only) under torchrun with one
+#      process (NCCL) against plain gan-run, three alternating pairs: the steps per second of each (issue: within 5 %);
 # then side by side (their steps are bound by Python's kernel launches, so they share the GPU with little loss):
 #   4. the tests of the GPU path: steps under torch.cuda.set_sync_debug_mode("error") in fp32/bf16/fp16, a
 #      conditional run resumed on CUDA, the ResNet/SAGAN/BigGAN steps, a compiled run against the eager one, a
@@ -21,7 +21,8 @@
 #      2,000 generated 32x32 RGB images (coloured digits), with FID against them from a random-weight Inception: a plumbing
 #      check, not a FID to quote; then the fp32 run resumed for 100 more steps;
 #   6. scripts/profile_step.py on SNGAN and DCGAN at 32x32, eager and graphed: where a step's time goes;
-# and prints one table of the runs at the end. Checkpoints and the made-up inputs are deleted afterwards.
+# and prints one table of the runs; last, alone again, 7. scripts/bench_packing.py: 12 small runs one after another
+# and packed K = 2, 4, 8 on the GPU (study.jobs_per_gpu), as runs per hour. Checkpoints and the made-up inputs are deleted afterwards.
 # A dry run on a CPU (plumbing only): DEVICE=cpu BENCH_ITERS=3 SNGAN_STEPS=20 SNGAN_FID_N=100 DIGITS_STEPS=200 FID_N=200 \
 #   SNGAN_OVERRIDES="arch.generator.width=8 arch.discriminator.width=8" bash scripts/gpu_check.sh
 set -u
@@ -47,15 +48,15 @@ echo "== 2. FID of $FID_N generated images (random-weight Inception: the time on
 timeout 90 python3 scripts/bench_fid.py --n "$FID_N" --batch-size 50 --device "$DEVICE" 2>&1 \
   | tr '\r' '\n' | grep -v "Inception features\|singular\|not pytorch-fid\|^ *$"
 
-echo "== 3. torchrun with one process against plain gan-run: digits, $DIGITS_STEPS steps, two pairs $(elapsed)"
+echo "== 3. torchrun with one process against plain gan-run: digits, $DIGITS_STEPS steps, three pairs $(elapsed)"
 # The torchrun path on a GPU (NCCL joins a group of one, LOCAL_RANK picks the GPU, process 0 writes) costs nothing.
-# Two alternating pairs, no metric: one pair's rows differed by 10 % where their wall times were equal.
-for pair in 1 2; do
+# Three alternating pairs, no metric: one pair's rows differed by 10 % where their wall times were equal.
+for pair in 1 2 3; do
   for launcher in plain torchrun; do
     prefix=""
     [ $launcher = torchrun ] && prefix="python3 -m torch.distributed.run --standalone --nproc_per_node=1 --no-python"
     timeout 60 $prefix gan-run logger=none metrics=none train.steps="$DIGITS_STEPS" train.sample_every=100000 \
-      train.device="$DEVICE" hydra.run.dir="$OUT/digits_${launcher}_$pair" > "$OUT/digits_${launcher}_$pair.log" 2>&1
+      train.device="$DEVICE" train.cuda_graph=false hydra.run.dir="$OUT/digits_${launcher}_$pair" > "$OUT/digits_${launcher}_$pair.log" 2>&1
     echo "digits $launcher (pair $pair): exit $? $(elapsed)"
   done
 done
@@ -67,7 +68,7 @@ from pathlib import Path
 
 speeds = {"plain": [], "torchrun": []}
 for launcher in speeds:
-    for pair in (1, 2):
+    for pair in (1, 2, 3):
         rows = Path(sys.argv[1], f"digits_{launcher}_{pair}", "metrics.jsonl")
         if rows.is_file():  # the median of the rows' steps per second, the first (warm-up) left out
             values = [r["speed/steps_per_s"] for r in map(json.loads, rows.read_text().splitlines())
@@ -119,8 +120,8 @@ for precision in fp32 bf16; do
    echo "sngan $precision: exit $? $(elapsed)") &
 done
 # Where a step's time goes (torch.profiler, scripts/profile_step.py), for the next round of speed work.
-(for args in "experiment=sngan" "experiment=sngan train.cuda_graph=$GRAPH" "experiment=dcgan" \
-             "experiment=dcgan train.cuda_graph=$GRAPH"; do
+(for args in "experiment=sngan train.cuda_graph=false" "experiment=sngan train.cuda_graph=$GRAPH" \
+             "experiment=dcgan train.cuda_graph=false" "experiment=dcgan train.cuda_graph=$GRAPH"; do
    timeout 90 python3 scripts/profile_step.py --top 12 $args dataset=image_folder dataset.root="$OUT/images" \
      dataset.resolution=32 train.device="$DEVICE" $SNGAN_OVERRIDES 2>&1 | grep -v "^USDT\|^ERROR\|^W1"
  done > "$OUT/profiles.txt"
@@ -159,6 +160,8 @@ for name, run, summary in (("sngan fp32", "sngan_fp32", "summary_2000.json"), ("
     print(f"| {name} | {s['status']} | {s['step']} | {statistics.median(speeds) if speeds else float('nan'):.1f} | "
           f"{s['wall_time_s']:.1f} s | {'' if fid is None else f'{fid:.2f}'} | {losses} |")
 PY
+echo "== 7. many small runs on one GPU: 12 digits DCGAN-32 runs, one after another and packed (last: it may be cut) $(elapsed)"
+timeout 240 python3 scripts/bench_packing.py --runs 12 --steps 300 --ks 1 2 4 8 2>&1 | grep -v "^K="
 find "$OUT" -name "*.pt" -delete
 rm -rf "$OUT/images" "$OUT/torch_home" "$OUT"/fid_cache_*  # inputs, not results
 echo "== done $(elapsed)"
