@@ -326,7 +326,7 @@ def natural_key(path: Path) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
 
 
-def find_runs(folders: Iterable[Path], usage: str) -> list[RunDirectory]:
+def find_runs(folders: Iterable[Path], usage: str = "") -> list[RunDirectory]:
     """The run directories of the folders given: a folder that is a run, else every run below it, in natural order
     (a sweep's jobs; a job that crashed has Hydra's config and no summary). UserError for a folder with none."""
     runs: dict[Path, RunDirectory] = {}

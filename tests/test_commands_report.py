@@ -18,6 +18,8 @@ import yaml
 from scipy import stats
 
 from gan_runner.commands import report
+from gan_runner.run_directory import find_runs
+from gan_runner.study import compare
 from tests.conftest import REPO
 
 LR_D_FINALS = {0: 6.0, 1: 7.0, 2: 8.5}  # toy/modes of the three completed seeds of train.lr_d=0.003
@@ -97,7 +99,7 @@ def t_interval(values: list[float]) -> tuple[float, float]:
 
 
 def test_groups_ignore_the_seed_and_separate_configurations(sweep: Path) -> None:
-    groups = report.group_runs(report.find_runs([sweep]))
+    groups = compare.group_runs(find_runs([sweep]))
     assert sorted(group.label for group in groups) == ["objective=hinge", "objective=nonsaturating"]
     for group in groups:
         assert sorted(run.config["seed"] for run in group.runs) == [0, 1]
@@ -172,8 +174,8 @@ def test_one_completed_run_has_a_mean_and_no_interval_and_failures_are_listed(st
 
 
 def test_curves_use_the_images_seen_column_and_average_seeds(study: Path) -> None:
-    group = next(g for g in report.group_runs(report.find_runs([study])) if g.label == "train.lr_d=0.003")
-    images, mean, low, high = report.curve(group.completed, "loss/d")
+    group = next(g for g in compare.group_runs(find_runs([study])) if g.label == "train.lr_d=0.003")
+    images, mean, low, high = compare.curve(group.completed, "loss/d")
     assert images == [50_000, 100_000]
     assert mean == pytest.approx([2.5, 3.0]) and low == pytest.approx([1.5, 2.0]) and high == pytest.approx([3.5, 4.0])
 

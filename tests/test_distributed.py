@@ -303,7 +303,7 @@ def batch_norm_step(differently: bool, rank: int) -> str:
     model(torch.randn(8, 3) + rank).sum().backward()
     distributed.average([p.grad for p in model.parameters()])
     torch.optim.SGD(model.parameters(), lr=0.1 * (2 if differently and rank == 1 else 1)).step()
-    state = TrainingState(model, nn.Linear(1, 1), EMA(model, 0.9), None, None, {})
+    state = TrainingState(model, nn.Linear(1, 1), EMA(model, 0.9), None, None, {}, precision=None, health=None)
     state.share_running_statistics()
     try:
         distributed.check_identical({"G": model, "G_ema": state.ema.model})

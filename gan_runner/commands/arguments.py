@@ -23,7 +23,8 @@ from gan_runner.errors import UserError, did_you_mean
 @dataclass(frozen=True)
 class Option:
     """`key=VALUE`: what it means, its type (`kind` turns the text into a value, or raises ValueError), its default
-    (None: not given), and a placeholder for the usage line."""
+    (None: not given), and a placeholder for the usage line. `default_text` is what the help says of a default
+    decided when the command runs (the value stays `default`, e.g. None)."""
 
     key: str
     meaning: str
@@ -31,6 +32,10 @@ class Option:
     default: Any = None
     placeholder: str = "VALUE"
     repeatable: bool = False  # key=A key=B (or key=A,B) gives [A, B]
+    default_text: str | None = None
+
+    def default_shown(self) -> str:
+        return self.default_text or ("" if self.default is None else str(self.default))
 
 
 @dataclass
@@ -52,7 +57,7 @@ class Command:
     def help(self) -> str:
         usage = " ".join([self.name, *(f"[{o.key}={o.placeholder}]" for o in self.options)]
                          + ([self.positional] if self.positional else []))
-        rows = [(f"{o.key}=", o.meaning + ("" if o.default is None else f" (default: {o.default})"))
+        rows = [(f"{o.key}=", o.meaning + (f" (default: {o.default_shown()})" if o.default_shown() else ""))
                 for o in self.options]
         rows += [("/".join(f"{p}KEY=" for p in self.prefixes), "passed on to the run's config (as gan-run's "
                   "overrides)")] if self.prefixes else []

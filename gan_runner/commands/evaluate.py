@@ -35,8 +35,8 @@ COMMAND = Command(
             "and precision/recall as pytorch-fid computes them",
     options=[
         Option("run", "a run directory: score its averaged generator", placeholder="RUN_DIR"),
-        Option("checkpoint", "best, last, or the path of a checkpoint file (run=)", default="best if there is one, "
-               "else last", placeholder="NAME"),
+        Option("checkpoint", "best, last, or the path of a checkpoint file (run=)",
+               default_text="best if there is one, else last", placeholder="NAME"),
         Option("metrics", "a metric of conf/metrics/ (run=; default: the run's own)", placeholder="NAME"),
         Option("n", "how many samples (run=; default: the metric's own) or images (fake=; default: all)", whole,
                placeholder="N"),
@@ -82,14 +82,14 @@ def evaluate(options: dict[str, Any], prefixed: list[str], plain: list[str]) -> 
         print(f"wrote {out}")
 
 
-def checkpoint_of(run_dir: Path, name: str) -> Path:
+def checkpoint_of(run_dir: Path, name: str | None) -> Path:
     """best.pt when the run has one (the default), else last.pt; or the one named, or a file's path."""
     from gan_runner.run_directory import RunDirectory
 
-    if name.endswith(".pt"):
+    if name is not None and name.endswith(".pt"):
         return Path(name)
     directory = RunDirectory(run_dir)
-    if name.startswith("best if"):
+    if name is None:
         return directory.checkpoint("best") if directory.checkpoint("best").is_file() else directory.checkpoint("last")
     return directory.checkpoint(name)
 

@@ -53,7 +53,7 @@ COMMAND = Command(
     summary="compares a study's runs offline: table (means and 95 % intervals over seeds), curves, samples, health",
     options=[Option("metric", "a summary metric to show (repeat it, or a comma list; default: every metric and best "
                     "key of the runs)", placeholder="KEY", repeatable=True),
-             Option("out", "the report's folder", default="the first folder's report/", placeholder="DIR")],
+             Option("out", "the report's folder", default_text="the first folder's report/", placeholder="DIR")],
     positional="FOLDER...",
     details=__doc__.split("\n\n", 2)[2],
     examples=["gan-report outputs/multirun/2026-12-04/10-00-00",
@@ -111,7 +111,9 @@ def report_markdown(command: str, folders: list[Path], table: str, groups: list[
 def report(argv: list[str]) -> Path:
     """Reads the runs, writes the report; returns its folder (for the scripts that write docs pages)."""
     given, _, folders = COMMAND.parse(argv)
-    return write_report([Path(folder) for folder in folders], given.get("metric", []), given.get("out"), argv)
+    out = given.get("out")
+    return write_report([Path(folder) for folder in folders], given.get("metric") or [], Path(out) if out else None,
+                        argv)
 
 
 def write_report(folders: list[Path], asked: list[str], out: Path | None, argv: list[str]) -> Path:
