@@ -27,7 +27,7 @@ def test_every_preset_is_found_and_has_a_dataset(results) -> None:
 def test_image_preset_sweeps_three_seeds_in_parallel_on_8x8_digits(results, tmp_path: Path) -> None:
     command = results.sweep_command("dcgan", "digits", 400, tmp_path / "dcgan_digits")
     assert command[1:5] == ["-m", "gan_runner.commands.run", "-m", "experiment=dcgan"]
-    for override in ("seed=0,1,2", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "logger=none",
+    for override in ("seed=3,4,5", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "logger=none",
                      "dataset=digits", "dataset.resolution=8", "train.steps=400", "metrics.every=100",
                      "train.sample_every=100", f"hydra.sweep.dir={tmp_path / 'dcgan_digits'}"):
         assert override in command
@@ -40,7 +40,7 @@ def test_mlp_preset_sweeps_on_the_ring_without_a_resolution(results, tmp_path: P
     command = results.sweep_command("gan2014", "ring8", 1000, tmp_path / "gan2014_ring8")
     assert "experiment=gan2014" in command and "dataset=ring8" in command
     assert not [o for o in command if o.startswith("dataset.resolution")]
-    assert {"seed=0,1,2", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "train.steps=1000"} <= set(command)
+    assert {"seed=3,4,5", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", "train.steps=1000"} <= set(command)
 
 
 def test_a_finished_sweep_is_skipped(results, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,7 @@
 """Every paper preset of conf/experiment/ as typed, over 3 seeds, on data a CPU affords: the 8x8 digits (and the
 8-Gaussian ring for the MLP presets), with a short stated budget of generator steps per preset.
 
-Each (preset, dataset) is one sweep, `gan-run -m +experiment=P seed=0,1,2 hydra/launcher=parallel
+Each (preset, dataset) is one sweep, `gan-run -m +experiment=P seed=3,4,5 hydra/launcher=parallel
 hydra.launcher.n_jobs=2 logger=none dataset=digits dataset.resolution=8 train.steps=N ...
 hydra.sweep.dir=OUT/P_digits`; image presets train on digits at their own 8x8 side (dcgan's preset asks for 64),
 MLP presets (arch mlp, e.g. gan2014) on ring8 and on digits. Everything else is the preset's own: the only
@@ -15,7 +15,7 @@ the page).
     python scripts/results.py --table-only                   # the page from the sweeps done so far
 
 Writes OUT/table.md (OUT: outputs/results), gan-report's reports OUT/report_DATASET/report.md (curves, samples),
-copies the latest sample grid of seed 0 of each sweep to docs/results/presets/P_DATASET.png and rewrites the
+copies the latest sample grid of the first seed of each sweep to docs/results/presets/P_DATASET.png and rewrites the
 section of docs/results/presets.md between `<!-- results.py presets: begin -->` and `<!-- results.py presets:
 end -->` (the rest of the page is written by hand; a page without the markers gets the section appended;
 --doc '' writes no page). A sweep whose folder holds summary.txt (written when a sweep ends) is not run again,
@@ -43,7 +43,9 @@ from gan_runner.study.compare import Group, estimate, outcome, wall_time
 from gan_runner.study.docs import write_section
 
 CONF = importlib.resources.files("gan_runner.conf")
-SEEDS = (0, 1, 2)
+# Seeds that no choice was made on: the budgets below were timed, and the presets' values sourced, on earlier
+# runs with seeds 0, 1 and 2; the page reports these.
+SEEDS = (3, 4, 5)
 PARALLEL_JOBS = 2  # the 2 cores here: each job gets one thread (gan_runner.study.placement)
 EVALUATIONS = 4    # metrics.every = steps / 4: enough points for a curve, few enough to cost little
 
@@ -228,8 +230,8 @@ def copy_pictures(out: Path, presets: list[str], pictures: Path) -> dict[tuple[s
             folder = sweep_folder(out, preset, dataset)
             if not is_done(folder):
                 continue
-            seed0 = [run for run in find_runs([folder], "") if run.config.get("seed") == 0]
-            latest = seed0[0].latest_sample() if seed0 else None
+            first_seed = [run for run in find_runs([folder], "") if run.config.get("seed") == SEEDS[0]]
+            latest = first_seed[0].latest_sample() if first_seed else None
             if latest is not None:
                 pictures.mkdir(parents=True, exist_ok=True)
                 copied[preset, dataset] = shutil.copyfile(latest, pictures / f"{preset}_{dataset}.png")
@@ -271,7 +273,7 @@ def section(out: Path, presets: list[str], page: Path | None, pictures: Path) ->
                "3 seeds on 2 parallel jobs)."), ""]
     copied = copy_pictures(out, presets, pictures)
     if copied:
-        lines += ["### Samples (seed 0, the last grid)", "", *picture_table(copied, page), ""]
+        lines += [f"### Samples (seed {SEEDS[0]}, the last grid)", "", *picture_table(copied, page), ""]
     return "\n".join(lines)
 
 
