@@ -291,7 +291,8 @@ class Progress:
 
     def show(self, step: int, latest: dict[str, float]) -> None:
         self.bar.update(step - self.bar.n)
-        self.bar.set_postfix({k: f"{latest.get(f'loss/{k}', float('nan')):.3f}" for k in "dg"}, refresh=False)
+        # Before the first log row there is no loss to show: nothing, rather than a "nan" that reads as divergence.
+        self.bar.set_postfix({k: f"{latest[f'loss/{k}']:.3f}" for k in "dg" if f"loss/{k}" in latest}, refresh=False)
 
 
 def interrupted(run: Run, signal: Any) -> dict[str, Any]:
