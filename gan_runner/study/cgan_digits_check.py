@@ -1,6 +1,6 @@
 """Does a class-conditional digits run draw the class it is asked for?
 
-    gan-run +experiment=cgan_digits logger=none
+    gan-run experiment=cgan_digits logger=none
     python scripts/cgan_digits_check.py RUN_DIR [--n 200] [--threshold 0.8] [--seed 0]
 
 For each class K it runs `gan-sample run_dir=RUN_DIR n=N y=K seed=S out=RUN_DIR/class_check/class_K.npz`

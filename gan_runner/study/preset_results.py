@@ -1,7 +1,7 @@
 """Every paper preset of conf/experiment/ as typed, over 3 seeds, on data a CPU affords: the 8x8 digits (and the
 8-Gaussian ring for the MLP presets), with a short stated budget of generator steps per preset.
 
-Each (preset, dataset) is one sweep, `gan-run -m +experiment=P seed=3,4,5 hydra/launcher=parallel
+Each (preset, dataset) is one sweep, `gan-run -m experiment=P seed=3,4,5 hydra/launcher=parallel
 hydra.launcher.n_jobs=2 logger=none dataset=digits dataset.resolution=8 train.steps=N ...
 hydra.sweep.dir=OUT/P_digits`; image presets train on digits at their own 8x8 side (dcgan's preset asks for 64),
 MLP presets (arch mlp, e.g. gan2014) on ring8 and on digits. Everything else is the preset's own: the only
