@@ -1,6 +1,6 @@
 """Every command as a user types it, a subprocess each: `--help` (every option, an example, exit 0, no torch
 import) and `--version` of all five; `gan-run experiment=NAME` and its help's list of presets; `debug=fast`; the
-story gan-run.log tells (start line, W&B mode and why, the resume command after Ctrl-C); gan-eval re-scoring a run
+shell completion; the story gan-run.log tells (start line, W&B mode and why, the resume command after Ctrl-C); gan-eval re-scoring a run
 with its own metric or another; gan-sample's folder of PNG files as pytorch-fid reads it."""
 
 from __future__ import annotations
@@ -60,6 +60,21 @@ def test_gan_run_help_lists_the_presets_and_no_test_only_architecture(tmp_path: 
     out = run("gan-run", "--help", cwd=tmp_path).stdout
     assert "experiment: " in out and "wgan_gp" in out and "biggan_lite" in out
     assert "tiny" not in out and "debug: fast" in out
+
+
+def test_shell_completion_installs_and_completes_groups_options_and_keys(tmp_path: Path) -> None:
+    """Hydra's bash completion through gan-run's own main() (which rewrites +experiment= and handles --help)."""
+    assert "hydra_bash_completion" in run("gan-run", "-sc", "install=bash", cwd=tmp_path).stdout
+    env = {**os.environ, "COMP_LINE": "gan-run objective=hi"}
+    query = [str(BIN / "gan-run"), "-sc", "query=bash"]
+    assert subprocess.run(query, env=env, capture_output=True, text=True, cwd=tmp_path).stdout.split() == [
+        "objective=hinge"]
+    env["COMP_LINE"] = "gan-run experiment=wgan"
+    completed = subprocess.run(query, env=env, capture_output=True, text=True, cwd=tmp_path).stdout.split()
+    assert set(completed) == {"experiment=wgan", "experiment=wgan_gp"}
+    env["COMP_LINE"] = "gan-run train.ste"
+    assert subprocess.run(query, env=env, capture_output=True, text=True, cwd=tmp_path).stdout.split() == [
+        "train.steps="]
 
 
 @pytest.mark.parametrize("spelling", ["experiment=wgan_gp", "+experiment=wgan_gp"])
