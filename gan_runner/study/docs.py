@@ -1,7 +1,11 @@
-"""Helpers of the scripts that write docs/ pages: each rewrites its own section of a page and leaves the rest."""
+"""Helpers of the scripts that write docs/ pages: each runs its sweeps (resumable: a finished sweep is not run
+again) and rewrites its own section of a page, leaving the rest."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
 from pathlib import Path
 
 
@@ -19,3 +23,20 @@ def write_section(page: Path, name: str, text: str) -> None:
         new = (old.rstrip("\n") + "\n\n" if old.strip() else "") + block + "\n"
     page.parent.mkdir(parents=True, exist_ok=True)
     page.write_text(new)
+
+
+def sweep_done(folder: Path) -> bool:
+    """A sweep has finished when gan-run wrote its summary.txt (at the end of a -m sweep)."""
+    return (folder / "summary.txt").is_file()
+
+
+def run_timed_sweep(command: list[str], folder: Path, env: dict[str, str] | None = None) -> float:
+    """Run a sweep's command with its output in FOLDER.log (progress bars and errors, out of the way); returns its
+    wall time, also kept in FOLDER/sweep_wall_time_s.txt."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(folder.parent / f"{folder.name}.log", "w") as log:
+        subprocess.run(command, check=True, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+    seconds = time.perf_counter() - start
+    (folder / "sweep_wall_time_s.txt").write_text(f"{seconds:.1f}\n")
+    return seconds

@@ -40,7 +40,7 @@ from gan_runner.commands import report
 from gan_runner.run_directory import RunDirectory, find_runs
 from gan_runner.study import preset_sources
 from gan_runner.study.compare import Group, estimate, outcome, wall_time
-from gan_runner.study.docs import write_section
+from gan_runner.study.docs import run_timed_sweep, sweep_done, write_section
 
 CONF = importlib.resources.files("gan_runner.conf")
 # Seeds that no choice was made on: the budgets below were timed, and the presets' values sourced, on earlier
@@ -111,13 +111,9 @@ def sweep_folder(out: Path, preset: str, dataset: str) -> Path:
     return out / f"{preset}_{dataset}"
 
 
-def is_done(folder: Path) -> bool:
-    return (folder / "summary.txt").is_file()
-
-
 def sweeps_to_run(presets: list[str], out: Path) -> list[tuple[str, str]]:
     """(preset, dataset) pairs whose sweep has not ended yet, in order."""
-    return [(p, d) for p in presets for d in datasets_of(p) if not is_done(sweep_folder(out, p, d))]
+    return [(p, d) for p in presets for d in datasets_of(p) if not sweep_done(sweep_folder(out, p, d))]
 
 
 def seconds_to_train(preset: str, dataset: str, steps: int) -> float:
@@ -161,14 +157,7 @@ def budget_of(preset: str, dataset: str) -> int:
 
 def run_sweep(preset: str, dataset: str, steps: int, folder: Path) -> float:
     """One sweep of the seeds, its output in FOLDER.log; returns its wall time, also kept in the folder."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with open(folder.parent / f"{folder.name}.log", "w") as log:  # progress bars and errors, out of the way
-        subprocess.run(sweep_command(preset, dataset, steps, folder), check=True, stdout=log,
-                       stderr=subprocess.STDOUT)
-    seconds = time.perf_counter() - start
-    (folder / "sweep_wall_time_s.txt").write_text(f"{seconds:.1f}\n")
-    return seconds
+    return run_timed_sweep(sweep_command(preset, dataset, steps, folder), folder)
 
 
 # ------------------------------------------------------------------------------------------------ the tables
@@ -195,7 +184,7 @@ def sweep_row(preset: str, dataset: str, folder: Path) -> list[str]:
 
 
 def results_table(out: Path, dataset: str, presets: list[str]) -> str:
-    done = [p for p in presets if is_done(sweep_folder(out, p, dataset))]
+    done = [p for p in presets if sweep_done(sweep_folder(out, p, dataset))]
     if not done:
         return ""
     metric_names = [f"{key} ({'lower' if lower else 'higher'} better)" for key, lower in METRICS[dataset]]
@@ -212,7 +201,7 @@ def budget_table(out: Path, presets: list[str]) -> str:
     for preset in presets:
         for dataset in datasets_of(preset):
             folder = sweep_folder(out, preset, dataset)
-            train = find_runs([folder], "")[0].config.get("train", {}) if is_done(folder) else {}
+            train = find_runs([folder], "")[0].config.get("train", {}) if sweep_done(folder) else {}
             steps = train.get("steps") or BUDGET.get((preset, dataset))
             n_critic = train.get("n_critic") or OmegaConf.create((CONF / "experiment" / f"{preset}.yaml").read_text()).get(
                 "train", {}).get("n_critic", 1)
@@ -228,7 +217,7 @@ def copy_pictures(out: Path, presets: list[str], pictures: Path) -> dict[tuple[s
     for preset in presets:
         for dataset in datasets_of(preset):
             folder = sweep_folder(out, preset, dataset)
-            if not is_done(folder):
+            if not sweep_done(folder):
                 continue
             first_seed = [run for run in find_runs([folder], "") if run.config.get("seed") == SEEDS[0]]
             latest = first_seed[0].latest_sample() if first_seed else None
@@ -241,7 +230,7 @@ def copy_pictures(out: Path, presets: list[str], pictures: Path) -> dict[tuple[s
 def gan_reports(out: Path, presets: list[str]) -> None:
     """gan-report over every finished sweep of a dataset (curves against images seen, samples): OUT/report_D."""
     for dataset, metrics in METRICS.items():
-        sweeps = [str(sweep_folder(out, p, dataset)) for p in presets if is_done(sweep_folder(out, p, dataset))]
+        sweeps = [str(sweep_folder(out, p, dataset)) for p in presets if sweep_done(sweep_folder(out, p, dataset))]
         if sweeps:
             metric = "metric=" + ",".join(key for key, _ in metrics)
             report.report([*sweeps, metric, f"out={out / f'report_{dataset}'}"])

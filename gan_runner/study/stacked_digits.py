@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -32,7 +31,7 @@ from pathlib import Path
 from gan_runner.commands import report
 from gan_runner.run_directory import RunDirectory, find_runs
 from gan_runner.study.compare import estimate, outcome
-from gan_runner.study.docs import write_section
+from gan_runner.study.docs import run_timed_sweep, sweep_done, write_section
 
 OBJECTIVES = ["nonsaturating", "minimax", "lsgan", "hinge", "wgan"]
 REGULARISERS = ["none", "gp", "spectral_norm"]
@@ -58,15 +57,13 @@ def sweep_command(seed: int, objectives: list[str], regularisers: list[str], fol
 
 
 def run_sweep(seed: int, objectives: list[str], regularisers: list[str], folder: Path) -> float:
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    with open(folder.parent / f"{folder.name}.log", "w") as log:  # progress bars and errors, out of the way
-        subprocess.run(sweep_command(seed, objectives, regularisers, folder), check=True, env=env, stdout=log,
-                       stderr=subprocess.STDOUT)
-    seconds = time.perf_counter() - start
-    (folder / "sweep_wall_time_s.txt").write_text(f"{seconds:.1f}\n")
-    return seconds
+    return run_timed_sweep(sweep_command(seed, objectives, regularisers, folder), folder,
+                           {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"})
+
+
+def finished(out: Path) -> list[Path]:
+    """The sweep folders of the reported seeds that have finished."""
+    return [sweep_folder(out, seed) for seed in SEEDS if sweep_done(sweep_folder(out, seed))]
 
 
 def choice(run: RunDirectory, group: str) -> str:
@@ -144,7 +141,7 @@ def grid_table(copied: dict[tuple[str, str], Path], page: Path, objectives: list
 
 
 def section(out: Path, page: Path, objectives: list[str], regularisers: list[str]) -> str:
-    folders = [sweep_folder(out, seed) for seed in SEEDS if (sweep_folder(out, seed) / "summary.txt").is_file()]
+    folders = finished(out)
     runs = find_runs(folders, "") if folders else []
     if not runs:
         return "No sweep has finished yet."
@@ -171,7 +168,7 @@ def section(out: Path, page: Path, objectives: list[str], regularisers: list[str
 
 def readme_table(out: Path, objectives: list[str], regularisers: list[str]) -> str:
     """The README's example of a study: modes found, objective x regulariser, over the seeds done."""
-    folders = [sweep_folder(out, seed) for seed in SEEDS if (sweep_folder(out, seed) / "summary.txt").is_file()]
+    folders = finished(out)
     found = cells(find_runs(folders, "")) if folders else {}
     return f"Modes found of 1,000 (mean ± 95 % interval over {len(folders)} seeds):\n\n" + matrix(
         found, "stacked/modes", objectives, regularisers)
@@ -190,8 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if TUNING_SEED in args.seeds:
         parser.error(f"seed {TUNING_SEED} chose the budget: report other seeds")
-    todo = [] if args.table_only else [s for s in args.seeds
-                                       if not (sweep_folder(args.out, s) / "summary.txt").is_file()]
+    todo = [] if args.table_only else [s for s in args.seeds if not sweep_done(sweep_folder(args.out, s))]
     started = time.perf_counter()
     for number, seed in enumerate(todo, 1):
         print(f"[{number}/{len(todo)}] seed {seed}: {len(args.objectives) * len(args.regularisers)} runs ...",
@@ -199,9 +195,11 @@ def main(argv: list[str] | None = None) -> None:
         seconds = run_sweep(seed, args.objectives, args.regularisers, sweep_folder(args.out, seed))
         print(f"[{number}/{len(todo)}] seed {seed}: {seconds:.0f} s ({time.perf_counter() - started:.0f} s so far)",
               flush=True)
-    folders = [str(sweep_folder(args.out, s)) for s in SEEDS if (sweep_folder(args.out, s) / "summary.txt").is_file()]
-    if folders:
-        report.report([*folders, "metric=" + ",".join(key for key, _ in METRICS), f"out={args.out / 'report'}"])
+    folders = [str(folder) for folder in finished(args.out)]
+    if not folders:  # a checkout without the study's outputs keeps its page as it is
+        print(f"no finished sweep under {args.out}: {args.doc} left as it is")
+        return
+    report.report([*folders, "metric=" + ",".join(key for key, _ in METRICS), f"out={args.out / 'report'}"])
     text = section(args.out, args.doc, args.objectives, args.regularisers)
     write_section(args.doc, SECTION, text)
     print(f"wrote section {SECTION} of {args.doc}\n\n{text}")
