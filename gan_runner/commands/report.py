@@ -111,9 +111,14 @@ def report_markdown(command: str, folders: list[Path], table: str, groups: list[
 def report(argv: list[str]) -> Path:
     """Reads the runs, writes the report; returns its folder (for the scripts that write docs pages)."""
     given, _, folders = COMMAND.parse(argv)
-    out = given.get("out")
-    return write_report([Path(folder) for folder in folders], given.get("metric") or [], Path(out) if out else None,
-                        argv)
+    return report_of(given, folders, argv)
+
+
+def report_of(options: dict, folders: list[str], argv: list[str]) -> Path:
+    """The report of parsed options (`metric`, `out`, each possibly absent) and folders."""
+    out = options.get("out")
+    return write_report([Path(folder) for folder in folders], options.get("metric") or [],
+                        Path(out) if out else None, argv)
 
 
 def write_report(folders: list[Path], asked: list[str], out: Path | None, argv: list[str]) -> Path:
@@ -136,8 +141,7 @@ def write_report(folders: list[Path], asked: list[str], out: Path | None, argv: 
 
 def main(argv: list[str] | None = None) -> None:
     def run(options: dict, prefixed: list[str], folders: list[str]) -> None:
-        out = write_report([Path(folder) for folder in folders], options["metric"],
-                           Path(options["out"]) if options["out"] else None, sys.argv[1:] if argv is None else argv)
+        out = report_of(options, folders, sys.argv[1:] if argv is None else argv)
         print(f"gan-report: wrote {os.path.join(out, 'report.md')}")
 
     COMMAND.run(run, argv)
