@@ -10,6 +10,7 @@ reader goes through it: gan-report, gan-dashboard, a sweep's summary, gan-sample
       samples/           step_NNNNNN.png, training.gif; final_samples.png and loss_curves.png beside
       checkpoints/       last.pt, best.pt, step_NNNNNN.pt: `Checkpoint`s
       wandb/             the W&B run's files
+      .lock              held (flock) by the live run that writes here; says its process, host and start (`hold`)
 
 Every summary and checkpoint says its `format_version`; files of earlier versions are read through `upgrade`, which
 holds every compatibility shim, so nothing else in the package knows that older files exist.
@@ -23,7 +24,9 @@ import os
 import pickle
 import re
 import shutil
+import socket
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterable
@@ -192,6 +195,87 @@ def keep_copy(path: Path, copy: Path) -> None:
     os.replace(temporary, copy)
 
 
+# ------------------------------------------------------------------------------------------------ the lock
+
+LOCK_FILE = ".lock"
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; runs there are not protected from sharing a directory
+    fcntl = None
+
+# The run directories this process holds (resolved path -> the open lock file): held until the process ends.
+_HELD: dict[Path, int] = {}
+
+
+class DirectoryInUse(UserError):
+    """Another live process holds the run directory's lock."""
+
+
+def hold(run_dir: Path) -> None:
+    """This process's lock on `run_dir`, for the rest of its life: an flock on RUN_DIR/.lock, which the operating
+    system releases when the process ends however it ends (kill -9 included), so a stale lock never blocks a resume.
+    The file says who holds it (process, host, start), for the paragraph that refuses a second run. The file is never
+    removed: a lock file deleted and made anew would let two runs each lock their own. DirectoryInUse (nothing
+    written) when another process holds it; nothing when this one does already."""
+    key = run_dir.resolve()
+    if key in _HELD or fcntl is None:
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.pread(descriptor, 4096, 0).decode(errors="replace")
+        os.close(descriptor)
+        raise DirectoryInUse(in_use(run_dir, holder)) from None
+    holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": datetime.now().isoformat(" ", "seconds")}
+    os.ftruncate(descriptor, 0)
+    os.pwrite(descriptor, (json.dumps(holder) + "\n").encode(), 0)
+    _HELD[key] = descriptor
+
+
+def release(run_dir: Path) -> None:
+    """Lets go of `run_dir`'s lock before the process ends (a sweep's job done, in a process that runs the next)."""
+    descriptor = _HELD.pop(run_dir.resolve(), None)
+    if descriptor is not None:
+        os.close(descriptor)
+
+
+def holds(run_dir: Path) -> bool:
+    """Whether this process holds `run_dir`'s lock."""
+    return run_dir.resolve() in _HELD
+
+
+def holder_elsewhere(run_dir: Path) -> str | None:
+    """Who holds `run_dir`'s lock, when another live process does (e.g. "process 4242 on node7, started ...")."""
+    path = run_dir / LOCK_FILE
+    if fcntl is None or holds(run_dir) or not path.is_file():
+        return None
+    with open(path, "rb") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return who(handle.read(4096).decode(errors="replace"))
+    return None  # closing the file released the shared lock taken to ask
+
+
+def who(holder: str) -> str:
+    """The lock file's contents in words."""
+    try:
+        about = json.loads(holder)
+        return f"process {about['pid']} on {about['host']}, started {about['started']}"
+    except (ValueError, KeyError, TypeError):
+        return "a process that is starting"  # it holds the lock and has not yet said who it is
+
+
+def in_use(run_dir: Path, holder: str) -> str:
+    return (f"{run_dir} is in use by another run ({who(holder)}), which holds its lock {run_dir / LOCK_FILE}. Two runs "
+            "writing one directory would interleave their metrics and overwrite each other's checkpoints, so this "
+            "run did not start and changed nothing there. Fix: let that run finish, or stop it, then continue it "
+            f"with resume={run_dir}; or give this run a folder of its own (hydra.run.dir=PATH).")
+
+
 # ------------------------------------------------------------------------------------------------ the directory
 
 @dataclass
@@ -271,13 +355,23 @@ class RunDirectory:
         pictures = sorted(self.samples.glob("step_*.png"), key=natural_key)
         return pictures[-1] if pictures else None
 
+    @property
+    def outcome(self) -> str:
+        """completed, diverged, interrupted (resumable) or failed (refused, crashed: no summary, or in use by another
+        run)."""
+        status = (self.summary or {}).get("status")
+        return status if status in ("completed", "diverged", "interrupted") and not holder_elsewhere(self.path) \
+            else "failed"
+
     def describe(self) -> str:
         """How the run ended, in one line (a sweep's summary)."""
-        summary = self.summary
+        summary, elsewhere = self.summary, holder_elsewhere(self.path)
+        if elsewhere:
+            return f"failed: its directory is in use by another run ({elsewhere})"
         if summary is None:
-            return "no summary.json (the job crashed; see its gan-run.log)"
+            return "failed: no summary.json (the job crashed; see its gan-run.log)"
         if summary["status"] == "error":
-            return f"error: {summary['error']}"
+            return f"failed: {summary['error']}"
         text = f"{summary['status']} at step {summary['step']}"
         if summary["status"] == "diverged":
             text += f" ({summary['diverged']['quantity']} became {summary['diverged']['value']})"

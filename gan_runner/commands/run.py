@@ -1,8 +1,14 @@
 """`gan-run`: the Hydra app. Composes conf/ (shipped as the package gan_runner.conf) and trains.
 
-Exit statuses: 0 completed; 1 diverged (a sweep goes on with its next job), or under torchrun another process
-lost; 2 bad input (one paragraph on stderr); 128 + the signal's number when a stop signal interrupted the run
+Exit statuses: 0 completed (a -m sweep: every job completed or diverged); 1 diverged (a sweep goes on with its next
+job), a -m sweep in which a job failed (its closing summary names each; with study.diverged_fails=true a diverged job
+counts as failed), or under torchrun another process lost; 2 bad input (one paragraph on stderr), or the run directory
+in use by another live run (RUN_DIR/.lock names it); 128 + the signal's number when a stop signal interrupted the run
 (its checkpoint is written).
+
+A run holds its directory's lock (run_directory.hold) from before anything of ours is written there until its process
+ends: taken here, before Hydra starts, when the command line names an existing directory (hydra.run.dir=, resume=),
+else as the job starts (a sweep's job: its own folder); under torchrun by process 0 alone.
 
 Under torchrun (`torchrun --nproc_per_node=N --no-python gan-run ...`) every process runs this app: process 0
 in the run directory, the others in a temporary folder with their logging off, given process 0's run
@@ -30,7 +36,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_runner.engine.resume import run_dir_of
 from gan_runner.errors import UserError, did_you_mean
-from gan_runner.run_directory import RunDirectory, flatten, natural_key, unwritable
+from gan_runner.run_directory import LOCK_FILE, DirectoryInUse, RunDirectory, flatten, hold, holds, natural_key, \
+    release, unwritable
 from gan_runner.study.identity import chosen_direction, identify, job_dirname, objective_value, record_sweep, \
     settle_direction
 from gan_runner.study.placement import check_sweep_plugins, hand_over_to_submitit, launched_by_torchrun, place_job
@@ -71,23 +78,48 @@ def with_sweeper_direction(cfg: DictConfig, sweeper: DictConfig) -> DictConfig:
 EXISTED_BEFORE: dict[Path, Path] = {}
 
 
-def note_given_run_dir(argv: list[str]) -> None:
+def given_run_dir(argv: list[str]) -> Path | None:
+    """The run directory a command line names (hydra.run.dir=DIR, else resume=DIR or a checkpoint of it)."""
+    named = {}
     for arg in argv:
         key, _, value = arg.partition("=")
         if (key == "resume" and value not in ("auto", "null")) or key.lstrip("+") == "hydra.run.dir":
-            folder = Path(run_dir_of(value, value) if key == "resume" else value).absolute()
-            EXISTED_BEFORE[folder] = next(p for p in (folder, *folder.parents) if p.exists())
+            named[key.lstrip("+")] = Path(run_dir_of(value, value) if key == "resume" else value).absolute()
+    return named.get("hydra.run.dir", named.get("resume"))
+
+
+def note_given_run_dir(argv: list[str]) -> None:
+    folder = given_run_dir(argv)
+    if folder is not None:
+        EXISTED_BEFORE[folder] = next(p for p in (folder, *folder.parents) if p.exists())
+
+
+def writes_run_directory() -> bool:
+    """This process writes the run directory: the only one, or process 0 under torchrun."""
+    return os.environ.get("RANK", "0") == "0"
+
+
+def lock_given_run_dir(argv: list[str]) -> None:
+    """Holds the lock of the existing run directory a lone run names before Hydra writes its .hydra/ and log there:
+    a run refused because another one holds it touches nothing. (A directory not yet there has no other holder; a
+    sweep's jobs and Hydra's query flags, --cfg, --help..., are left to the job.)"""
+    folder = given_run_dir(argv)
+    if folder is None or "${" in str(folder) or not folder.is_dir() or not writes_run_directory() \
+            or any(arg.startswith("-") for arg in argv):
+        return
+    hold(folder)
 
 
 def remove_if_made_for_nothing(run_dir: Path) -> None:
     """A run refused before its first step leaves nothing behind: the directory Hydra made for it (holding only
-    Hydra's .hydra/ and the log) and the folders made above it (for the default outputs/DATE/TIME: those within the
-    working directory left empty)."""
+    Hydra's .hydra/, the log and the lock) and the folders made above it (for the default outputs/DATE/TIME: those
+    within the working directory left empty). Only while this process holds the directory: never one another live
+    run holds."""
     run_dir = run_dir.absolute()
     kept = EXISTED_BEFORE.get(run_dir, Path.cwd().absolute())
-    if run_dir == kept or kept not in run_dir.parents or not run_dir.is_dir():
+    if run_dir == kept or kept not in run_dir.parents or not run_dir.is_dir() or not holds(run_dir):
         return
-    if {p.name for p in run_dir.iterdir()} - {".hydra", "gan-run.log"}:
+    if {p.name for p in run_dir.iterdir()} - {".hydra", "gan-run.log", LOCK_FILE}:
         return
     shutil.rmtree(run_dir, ignore_errors=True)
     for folder in run_dir.parents:
@@ -197,6 +229,7 @@ def main() -> None:
     try:
         note_given_run_dir(sys.argv[1:])
         check_output_folders(sys.argv[1:])
+        lock_given_run_dir(sys.argv[1:])
         check_sweep_plugins(sys.argv[1:])
         sys.argv += as_one_of_several_processes(sys.argv[1:])
     except UserError as error:
@@ -227,7 +260,16 @@ def users_error_setting() -> None:
 @hydra.main(version_base="1.3", config_path="pkg://gan_runner.conf", config_name="config")
 def hydra_main(cfg: DictConfig) -> float | None:
     """Trains one run; returns its objective value for a sweeper (study.objective_value: None, a failed trial,
-    when the run did not complete)."""
+    when the run did not complete). A sweep's job lets go of its folder's lock when it ends, as its process may run
+    the next job; a lone run holds it until its process ends."""
+    try:
+        return one_run(cfg)
+    finally:
+        if HydraConfig.get().mode == RunMode.MULTIRUN:
+            release(Path(HydraConfig.get().runtime.output_dir))
+
+
+def one_run(cfg: DictConfig) -> float | None:
     from gan_runner.engine import distributed  # imported here, with torch, so that `gan-run --help` stays quick
     from gan_runner.engine.loop import train
     from gan_runner.engine.resume import Start
@@ -237,6 +279,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     try:
+        if writes_run_directory():
+            hold(run_dir)  # for the rest of the process's life (held already when main() could take it)
         distributed.join(str(cfg.train.device), cfg.train.collective_timeout_s)  # under torchrun
         run_dir = Path(distributed.from_main(str(run_dir)))
         start = Start.named(cfg.resume, run_dir)
@@ -251,7 +295,8 @@ def hydra_main(cfg: DictConfig) -> float | None:
             if distributed.is_main():
                 remove_if_made_for_nothing(run_dir)
             sys.exit(2)
-        RunDirectory(run_dir).write_error(str(error))
+        if not isinstance(error, DirectoryInUse):  # the other run's summary is its own
+            RunDirectory(run_dir).write_error(str(error))
         return None
     except distributed.PeerLost as error:
         kept = RunDirectory(run_dir).checkpoint()
@@ -260,6 +305,15 @@ def hydra_main(cfg: DictConfig) -> float | None:
         print(f"gan-run: error: {paragraph}", file=sys.stderr)
         log.error("%s", paragraph) if distributed.is_main() else None  # the run's log tells its end too
         sys.exit(1)
+    except Exception as error:
+        if not sweeping:
+            raise  # a bug of ours: its traceback, as Hydra shows it
+        # A sweep's other jobs still run (Hydra's sweeper would stop the sweep at the end of the batch and never
+        # write its summary): the traceback goes to the job's log, the reason to its summary.json.
+        log.exception("The job crashed")
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        RunDirectory(run_dir).write_error(f"crashed: {reason[:300]} (the traceback is in {run_dir / 'gan-run.log'})")
+        return None
     distributed.leave()
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in summary["metrics"].items())
     log.info("%s at step %d in %.0f s; run directory %s%s", summary["status"], summary["step"],
@@ -297,14 +351,27 @@ class SweepSummary(Callback):
                      OmegaConf.to_container(search_space) if search_space is not None else None)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Exits 1 when a job failed (was refused, crashed, or was interrupted; a diverged one only with
+        study.diverged_fails=true): the other jobs have run, and the summary names each failed one."""
         sweep_dir = Path(config.hydra.sweep.dir)
-        lines = []
+        diverged_fails = bool((config.get("study") or {}).get("diverged_fails"))
+        lines, failed = [], []
         for job_dir in sorted((p.parent for p in sweep_dir.glob("*/.hydra")), key=natural_key):
-            lines.append(f"{job_dir.name}: {RunDirectory(job_dir).describe()}")
+            job = RunDirectory(job_dir)
+            lines.append(f"{job_dir.name}: {job.describe()}")
+            if job.outcome not in ("completed", "diverged") or (job.outcome == "diverged" and diverged_fails):
+                failed.append(lines[-1])
         if lines:
             text = "\n".join(lines)
             (sweep_dir / "summary.txt").write_text(text + "\n")
             log.info("Sweep %s:\n%s", sweep_dir, text)
+        if failed:
+            log.error("%d of %d jobs failed%s:\n%s", len(failed), len(lines),
+                      " (study.diverged_fails=true counts a diverged job as failed)" if diverged_fails else "",
+                      "\n".join(failed))
+            print(f"gan-run: error: {len(failed)} of {len(lines)} jobs of the sweep failed (the others ran); each is "
+                  f"named with its reason above and in {sweep_dir / 'summary.txt'}.", file=sys.stderr)
+            sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -65,6 +65,7 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
                     status, ending = "interrupted", interrupted(run, signals.received)
                     break
         except Diverged as bad:
+            progress.show(run.state.step, run.record.latest)  # the bar ends at the step the run stopped at
             status, ending = "diverged", diverged(run, bad)
     return finish(run, status, ending, evaluation.latest, picture.latest)
 
@@ -302,12 +303,14 @@ def interrupted(run: Run, signal: Any) -> dict[str, Any]:
 
 
 def diverged(run: Run, bad: Diverged) -> dict[str, Any]:
-    bad.step = bad.step or run.state.step
+    """The run stopped at this step, where the bad value was found: the step its log, its console and summary.json
+    (step and diverged.step) all name; diverged.first_bad_step says since when the statistics were not finite."""
     kept = (f"the last good checkpoint ({run.directory.checkpoint()}) was kept"
             if run.directory.checkpoint().is_file() else "no checkpoint had been written yet")
-    log.error("Diverged: %s; %s. Try smaller learning rates, a regulariser (regulariser=gp or spectral_norm) or "
-              "another objective.", bad, kept)
-    return {"diverged": {"step": bad.step, "quantity": bad.quantity, "value": str(bad.value)}}
+    log.error("Diverged: stopped at step %d, where %s; %s. Try smaller learning rates, a regulariser (regulariser=gp "
+              "or spectral_norm) or another objective.", run.state.step, bad, kept)
+    return {"diverged": {"step": run.state.step, "quantity": bad.quantity, "value": str(bad.value),
+                         **({"first_bad_step": bad.first_bad_step} if bad.first_bad_step is not None else {})}}
 
 
 def finish(run: Run, status: str, ending: dict[str, Any], metrics: dict[str, float],

@@ -90,7 +90,7 @@ class StatsCollector:
     def _raise_if_bad(self, sums: dict[str, float], first_bad: float) -> None:
         if first_bad < NEVER:
             key = next((k for k, total in sums.items() if not torch.isfinite(torch.tensor(total))), next(iter(sums)))
-            raise Diverged(key, sums[key], step=int(first_bad))
+            raise Diverged(key, sums[key], first_bad_step=int(first_bad))
 
     def check(self) -> None:
         """Raises Diverged if a statistic since the last row was a NaN or an infinity (a checkpoint asks)."""

@@ -54,14 +54,17 @@ class StopSignals:
 
 
 class Diverged(Exception):
-    """A loss or a parameter stopped being a finite number. The loop fills in `step`."""
+    """A loss or a parameter stopped being a finite number. `first_bad_step`: the first step whose statistics were not
+    finite, when the statistics found it (they are checked at log rows and checkpoints, so the run stops later, at
+    the step of that check: the step every report of the run names)."""
 
-    def __init__(self, quantity: str, value: float, step: int | None = None) -> None:
+    def __init__(self, quantity: str, value: float, first_bad_step: int | None = None) -> None:
         super().__init__(quantity, value)
-        self.quantity, self.value, self.step = quantity, value, step
+        self.quantity, self.value, self.first_bad_step = quantity, value, first_bad_step
 
     def __str__(self) -> str:
-        return f"{self.quantity} became {self.value} at step {self.step}"
+        since = f" (not finite since step {self.first_bad_step})" if self.first_bad_step is not None else ""
+        return f"{self.quantity} was {self.value}{since}"
 
 
 def check_parameters(models: dict[str, nn.Module]) -> None:

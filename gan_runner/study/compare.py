@@ -27,8 +27,7 @@ OUTCOMES = ("completed", "diverged", "interrupted", "failed")
 
 
 def outcome(run: RunDirectory) -> str:
-    status = (run.summary or {}).get("status")
-    return status if status in OUTCOMES[:3] else "failed"
+    return run.outcome
 
 
 def failure(run: RunDirectory) -> str:
