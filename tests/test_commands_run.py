@@ -119,6 +119,64 @@ def test_logger_none_never_imports_wandb(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", script], cwd=REPO, check=True, timeout=300)
 
 
+def test_a_sweep_with_a_failed_job_runs_the_others_and_exits_1_naming_it(tmp_path: Path) -> None:
+    """Job 0 is refused (bad input), job 1 diverges (a result, not a failure), job 2 completes: the sweep runs all
+    three, names the failed one with its overrides and reason, and exits 1."""
+    result = run("gan-run", "-m", *RING, "objective=wgan", "regulariser=none", "train.steps=3",
+                 "train.lr_d=-1,1e30,1e-3", f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    lines = (tmp_path / "sweep" / "summary.txt").read_text().splitlines()
+    assert lines[0].startswith("0_train.lr_d=-1: failed: train.lr_d must be a positive number")
+    assert lines[1].startswith("1_") and "diverged at step" in lines[1]
+    assert lines[2].startswith("2_") and "completed at step 3" in lines[2]
+    failed = output[output.index("1 of 3 jobs failed"):]
+    assert lines[0] in failed and lines[1] not in failed
+    assert "gan-run: error: 1 of 3 jobs of the sweep failed" in result.stderr and "Traceback" not in output
+
+
+def test_a_diverged_job_fails_a_sweep_only_when_asked(tmp_path: Path) -> None:
+    args = ["-m", *RING, "objective=wgan", "regulariser=none", "train.steps=3", "train.lr_d=1e30"]
+    result = run("gan-run", *args, "study.diverged_fails=true", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                 cwd=tmp_path, check=False)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "1 of 1 jobs failed (study.diverged_fails=true counts a diverged job as failed)" in result.stdout
+
+
+def test_a_second_run_on_a_directory_in_use_is_refused_and_a_killed_holder_frees_it(tmp_path: Path) -> None:
+    """A requeued job and a manual restart on one directory: the second is refused (exit 2) naming the first's
+    process, and touches nothing there; once the first is killed (-9: no clean-up) the directory is free, and the
+    run continues from its checkpoint with every step once in metrics.jsonl."""
+    import signal
+    import time
+
+    from gan_runner.run_directory import Checkpoint
+    from tests.conftest import BIN
+
+    run_dir = tmp_path / "run"
+    args = [*RING, "train.log_every=10", "train.checkpoint_every=20", "resume=auto", f"hydra.run.dir={run_dir}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HYDRA_FULL_ERROR": "0"}
+    first = subprocess.Popen([str(BIN / "gan-run"), *args, "train.steps=1000000"], cwd=tmp_path, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not (run_dir / "checkpoints" / "last.pt").is_file() and time.time() < deadline:
+            time.sleep(0.1)
+        hydra_files = {p: p.read_bytes() for p in (run_dir / ".hydra").iterdir()}
+        second = run("gan-run", *args, "train.steps=50", cwd=tmp_path, check=False)
+        assert second.returncode == 2, second.stderr[-3000:]
+        assert f"is in use by another run (process {first.pid} on " in second.stderr
+        assert "Traceback" not in second.stderr and first.poll() is None
+        assert {p: p.read_bytes() for p in (run_dir / ".hydra").iterdir()} == hydra_files
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    step = Checkpoint.load(run_dir / "checkpoints" / "last.pt").step
+    run("gan-run", *args, f"train.steps={step + 15}", cwd=tmp_path)
+    steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == step + 15
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

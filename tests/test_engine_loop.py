@@ -72,6 +72,22 @@ def test_divergence_stops_with_its_cause_and_keeps_the_good_checkpoint(tmp_path:
     assert Checkpoint.load(last).state["step"] == 5
 
 
+def test_a_diverged_run_names_one_step_the_one_it_stopped_at(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The weights overflow at step 1; the statistics are checked at the log row of step 10, where the run stops: the
+    log, the console's closing line and summary.json all say step 10 (and since when the values were bad)."""
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        summary = train(make_config(*RING, "objective=wgan", "regulariser=none", "train.steps=40",
+                                    "train.log_every=10", "train.lr_d=1e30", "train.lr_g=1e30"), tmp_path)
+    assert summary["status"] == "diverged"
+    assert summary["step"] == summary["diverged"]["step"] == 10
+    assert summary["diverged"]["first_bad_step"] <= 10
+    (message,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Diverged")]
+    assert message.startswith("Diverged: stopped at step 10, where loss/")
+    assert json.loads((tmp_path / "summary.json").read_text())["diverged"]["step"] == 10
+
+
 def test_images_seen_counts_every_discriminator_batch_and_survives_resume(tmp_path: Path) -> None:
     from gan_runner.run_directory import Checkpoint
     from gan_runner.engine.loop import train

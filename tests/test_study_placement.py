@@ -177,6 +177,28 @@ def test_a_parallel_sweep_runs_each_job_in_its_own_run_directory(tmp_path: Path,
         assert rows(job_dir)[-1]["step"] == 100
 
 
+@pytest.mark.slow
+def test_a_parallel_sweep_whose_job_crashes_runs_the_other_and_exits_1_naming_it(tmp_path: Path, started: list) -> None:
+    """A bug in a user's component (its constructor raises) crashes job 0 in its loky worker: job 1 still completes,
+    the sweep's summary names job 0 with its reason (the traceback in the job's log, none on the console) and the
+    sweep exits 1."""
+    (tmp_path / "boom.py").write_text("class Boom:\n    def __init__(self):\n"
+                                      "        raise RuntimeError('a bug in a user objective')\n")
+    sweep = tmp_path / "sweep"
+    process = gan_run("-m", "hydra/launcher=parallel", "hydra.launcher.n_jobs=2", *TINY_RING, "metrics=none",
+                      "train.steps=3", "objective._target_=boom.Boom,gan_runner.objectives.hinge.Hinge",
+                      f"hydra.sweep.dir={sweep}", cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                      text=True)
+    started.append(process)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 1, output[-3000:]
+    crashed, completed = (sweep / "summary.txt").read_text().splitlines()
+    assert crashed.startswith("0_objective._target_=boom.Boom: failed: crashed: ")
+    assert "a bug in a user objective" in crashed and completed.endswith("completed at step 3")
+    assert "1 of 2 jobs failed" in output and "Traceback" not in output
+    assert "Traceback" in (sweep / "0_objective._target_=boom.Boom" / "gan-run.log").read_text()
+
+
 def holder_of(path: Path) -> int | None:
     """The process that has `path` open (Linux's /proc): here, the job process logging to its gan-run.log."""
     for pid in filter(str.isdigit, os.listdir("/proc")):

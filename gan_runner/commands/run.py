@@ -310,9 +310,10 @@ def one_run(cfg: DictConfig) -> float | None:
             raise  # a bug of ours: its traceback, as Hydra shows it
         # A sweep's other jobs still run (Hydra's sweeper would stop the sweep at the end of the batch and never
         # write its summary): the traceback goes to the job's log, the reason to its summary.json.
-        log.exception("The job crashed")
-        reason = " ".join(f"{type(error).__name__}: {error}".split())
-        RunDirectory(run_dir).write_error(f"crashed: {reason[:300]} (the traceback is in {run_dir / 'gan-run.log'})")
+        reason = " ".join(f"{type(error).__name__}: {error}".split())[:300]
+        log.error("The job crashed: %s (the traceback is in %s)", reason, run_dir / "gan-run.log")
+        traceback_to_log_file()
+        RunDirectory(run_dir).write_error(f"crashed: {reason} (the traceback is in {run_dir / 'gan-run.log'})")
         return None
     distributed.leave()
     metrics = ", ".join(f"{k} {v:.4g}" for k, v in summary["metrics"].items())
@@ -326,6 +327,15 @@ def one_run(cfg: DictConfig) -> float | None:
     if summary["status"] == "diverged" and not sweeping:
         sys.exit(1)
     return objective_value(summary, (cfg.get("study") or {}).get("metric"))
+
+
+def traceback_to_log_file() -> None:
+    """The exception being handled, with its traceback, into the job's log file (Hydra's file handler) alone: the
+    console keeps one line a job."""
+    record = log.makeRecord(log.name, logging.ERROR, __file__, 0, "The job's traceback:", (), sys.exc_info())
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 class SweepSummary(Callback):
