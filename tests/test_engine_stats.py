@@ -52,6 +52,6 @@ def test_a_non_finite_statistic_names_its_first_step_at_the_next_row() -> None:
         collector.add({"loss/d": torch.tensor(0.1), "loss/g": torch.tensor(value)}, step)
     with pytest.raises(Diverged) as bad:
         collector.check()
-    assert (bad.value.quantity, bad.value.step) == ("loss/g", 2)
+    assert (bad.value.quantity, bad.value.first_bad_step) == ("loss/g", 2)
     with pytest.raises(Diverged):
         collector.means()
