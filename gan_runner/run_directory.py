@@ -357,11 +357,9 @@ class RunDirectory:
 
     @property
     def outcome(self) -> str:
-        """completed, diverged, interrupted (resumable) or failed (refused, crashed: no summary, or in use by another
-        run)."""
+        """completed, diverged, interrupted (resumable) or failed (refused, or crashed: no summary)."""
         status = (self.summary or {}).get("status")
-        return status if status in ("completed", "diverged", "interrupted") and not holder_elsewhere(self.path) \
-            else "failed"
+        return status if status in ("completed", "diverged", "interrupted") else "failed"
 
     def describe(self) -> str:
         """How the run ended, in one line (a sweep's summary)."""

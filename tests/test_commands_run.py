@@ -135,14 +135,6 @@ def test_a_sweep_with_a_failed_job_runs_the_others_and_exits_1_naming_it(tmp_pat
     assert "gan-run: error: 1 of 3 jobs of the sweep failed" in result.stderr and "Traceback" not in output
 
 
-def test_a_diverged_job_fails_a_sweep_only_when_asked(tmp_path: Path) -> None:
-    args = ["-m", *RING, "objective=wgan", "regulariser=none", "train.steps=3", "train.lr_d=1e30"]
-    result = run("gan-run", *args, "study.diverged_fails=true", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-                 cwd=tmp_path, check=False)
-    assert result.returncode == 1, result.stderr[-3000:]
-    assert "1 of 1 jobs failed (study.diverged_fails=true counts a diverged job as failed)" in result.stdout
-
-
 def test_a_second_run_on_a_directory_in_use_is_refused_and_a_killed_holder_frees_it(tmp_path: Path) -> None:
     """A requeued job and a manual restart on one directory: the second is refused (exit 2) naming the first's
     process, and touches nothing there; once the first is killed (-9: no clean-up) the directory is free, and the
@@ -175,6 +167,28 @@ def test_a_second_run_on_a_directory_in_use_is_refused_and_a_killed_holder_frees
     run("gan-run", *args, f"train.steps={step + 15}", cwd=tmp_path)
     steps = [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == step + 15
+
+
+def test_a_sweep_job_whose_directory_another_run_holds_is_refused_and_writes_nothing_there(tmp_path: Path) -> None:
+    """Each job locks its own folder: job 0's is held (here by the test process, through the same lock), so job 0 is
+    refused without writing its summary there, job 1 trains (and diverges: with study.diverged_fails=true, a failure
+    too), and the sweep exits 1 naming both, job 0 with the holder."""
+    from gan_runner.run_directory import hold, release
+
+    held = tmp_path / "sweep" / "0_seed=0"
+    hold(held)
+    try:
+        result = run("gan-run", "-m", *RING, "objective=wgan", "regulariser=none", "train.lr_d=1e30", "train.steps=2",
+                     "study.diverged_fails=true", "seed=0,1", f"hydra.sweep.dir={tmp_path / 'sweep'}", cwd=tmp_path,
+                     check=False)
+    finally:
+        release(held)
+    assert result.returncode == 1, result.stderr[-3000:]
+    refused, diverged = (tmp_path / "sweep" / "summary.txt").read_text().splitlines()
+    assert refused.startswith(f"0_seed=0: failed: its directory is in use by another run (process {os.getpid()} on ")
+    assert diverged.startswith("1_seed=1: diverged at step 2")
+    assert "2 of 2 jobs failed (study.diverged_fails=true counts a diverged job as failed)" in result.stdout
+    assert not (held / "summary.json").exists() and not (held / "metrics.jsonl").exists()
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_runner.engine.resume import run_dir_of
 from gan_runner.errors import UserError, did_you_mean
-from gan_runner.run_directory import LOCK_FILE, DirectoryInUse, RunDirectory, flatten, hold, holds, natural_key, \
-    release, unwritable
+from gan_runner.run_directory import LOCK_FILE, DirectoryInUse, RunDirectory, flatten, hold, holder_elsewhere, \
+    holds, natural_key, release, unwritable
 from gan_runner.study.identity import chosen_direction, identify, job_dirname, objective_value, record_sweep, \
     settle_direction
 from gan_runner.study.placement import check_sweep_plugins, hand_over_to_submitit, launched_by_torchrun, place_job
@@ -369,7 +369,8 @@ class SweepSummary(Callback):
         for job_dir in sorted((p.parent for p in sweep_dir.glob("*/.hydra")), key=natural_key):
             job = RunDirectory(job_dir)
             lines.append(f"{job_dir.name}: {job.describe()}")
-            if job.outcome not in ("completed", "diverged") or (job.outcome == "diverged" and diverged_fails):
+            if job.outcome not in ("completed", "diverged") or (job.outcome == "diverged" and diverged_fails) \
+                    or holder_elsewhere(job_dir):  # refused: what the folder holds is the other run's
                 failed.append(lines[-1])
         if lines:
             text = "\n".join(lines)
