@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib.resources
 import json
+import logging
 import os
 import pickle
 import re
@@ -225,10 +226,16 @@ def hold(run_dir: Path) -> None:
     descriptor = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:
         holder = os.pread(descriptor, 4096, 0).decode(errors="replace")
         os.close(descriptor)
         raise DirectoryInUse(in_use(run_dir, holder)) from None
+    except OSError as error:  # a file system without locks (e.g. Lustre mounted without -o flock): run unprotected
+        os.close(descriptor)
+        logging.getLogger("gan_runner").warning(
+            "%s cannot be locked (%s): nothing stops a second run from writing there at the same time.", run_dir,
+            error.strerror or error)
+        return
     holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": datetime.now().isoformat(" ", "seconds")}
     os.ftruncate(descriptor, 0)
     os.pwrite(descriptor, (json.dumps(holder) + "\n").encode(), 0)
@@ -255,8 +262,10 @@ def holder_elsewhere(run_dir: Path) -> str | None:
     with open(path, "rb") as handle:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             return who(handle.read(4096).decode(errors="replace"))
+        except OSError:  # a file system without locks: none is held
+            return None
     return None  # closing the file released the shared lock taken to ask
 
 

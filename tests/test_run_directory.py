@@ -163,3 +163,19 @@ def test_the_statistics_table_sorts_every_logged_prefix() -> None:
                                            "memory/peak_gpu_gb", "amp/skipped_d", "health/diversity")] == \
         ["training"] * 7
     assert statistic_section("digits/frechet") is None and statistic_section("fid10k_train") is None
+
+
+def test_a_file_system_without_locks_runs_unprotected_with_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """Lustre without -o flock answers flock with an error that is not "held": the run goes on, and says so."""
+    import errno
+
+    from gan_runner import run_directory
+
+    def no_locks(descriptor: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(run_directory.fcntl, "flock", no_locks)
+    run_directory.hold(tmp_path)
+    assert not run_directory.holds(tmp_path) and run_directory.holder_elsewhere(tmp_path) is None
+    assert "cannot be locked (No locks available)" in caplog.text
