@@ -36,7 +36,15 @@ def run_timed_sweep(command: list[str], folder: Path, env: dict[str, str] | None
     folder.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     with open(folder.parent / f"{folder.name}.log", "w") as log:
-        subprocess.run(command, check=True, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+        done = subprocess.run(command, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
+    # A sweep with failed jobs exits 1 once it has run them all and named them in summary.txt: the study tabulates
+    # the others (gan-report leaves failed runs out) and says which failed. Any other ending is an error.
+    summary = folder / "summary.txt"
+    if done.returncode != 0 and not (done.returncode == 1 and summary.is_file()):
+        raise subprocess.CalledProcessError(done.returncode, command)
+    if done.returncode != 0:
+        failed = [line for line in summary.read_text().splitlines() if "failed" in line]
+        print(f"{folder}: {len(failed)} job(s) failed, left out of the tables:\n  " + "\n  ".join(failed))
     seconds = time.perf_counter() - start
     (folder / "sweep_wall_time_s.txt").write_text(f"{seconds:.1f}\n")
     return seconds
