@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from gan_runner.engine.forecast import WARMUP_STEPS, Forecast, duration
+from gan_runner.engine.forecast import WARMUP_S, WARMUP_STEPS, Forecast, duration
 from tests.conftest import RING, run
 
 
 def test_the_estimate_skips_the_warm_up_and_waits_for_its_window() -> None:
-    forecast = Forecast(first=0, last=100_000)
+    forecast = Forecast(first=0, last=100_000, began=990.0)
     for step in range(1, WARMUP_STEPS):  # the first steps are slow (imports, kernels tuned): not measured
-        assert forecast.observe(step, now=step * 100.0, elapsed=step * 100.0) is None
+        assert forecast.observe(step, now=990.0 + step, elapsed=990.0 + step) is None
     assert forecast.observe(WARMUP_STEPS, now=1000.0, elapsed=1000.0) is None  # the window opens
     assert forecast.observe(WARMUP_STEPS + 100, now=1010.0, elapsed=1010.0) is None  # 100 steps in 10 s: not yet
     estimate = forecast.observe(WARMUP_STEPS + 300, now=1030.0, elapsed=1030.0)  # 300 steps: 10 steps/s
@@ -26,14 +26,15 @@ def test_the_estimate_skips_the_warm_up_and_waits_for_its_window() -> None:
 
 
 def test_a_slow_run_is_estimated_after_a_minute_and_a_short_one_after_a_quarter_of_its_steps() -> None:
-    slow = Forecast(first=500, last=200_000)  # resumed at step 500
-    slow.observe(500 + WARMUP_STEPS, now=0.0, elapsed=30.0)
-    assert slow.observe(500 + WARMUP_STEPS + 20, now=59.0, elapsed=89.0) is None
-    assert slow.observe(500 + WARMUP_STEPS + 21, now=60.0, elapsed=90.0).steps_per_s == pytest.approx(21 / 60)
-    short = Forecast(first=0, last=50)
-    short.observe(WARMUP_STEPS, now=0.0, elapsed=1.0)
-    assert short.observe(WARMUP_STEPS + 10, now=1.0, elapsed=2.0).total_s == pytest.approx(2.0 + 30 / 10)
-    assert Forecast(first=0, last=4).summary() == {"estimated_total_s": None}  # over before its speed was known
+    slow = Forecast(first=500, last=200_000, began=0.0)  # resumed at step 500; 30 s a step
+    assert slow.observe(501, now=WARMUP_S + 15, elapsed=40.0) is None  # its first step was its warm-up
+    assert slow.observe(502, now=WARMUP_S + 45, elapsed=70.0) is None
+    assert slow.observe(503, now=WARMUP_S + 75, elapsed=100.0).steps_per_s == pytest.approx(2 / 60)
+    short = Forecast(first=0, last=50, began=0.0)
+    short.observe(WARMUP_STEPS, now=0.5, elapsed=1.0)
+    assert short.observe(WARMUP_STEPS + 10, now=1.5, elapsed=2.0).total_s == pytest.approx(2.0 + 30 / 10)
+    over_before_its_speed_was_known = Forecast(first=0, last=4, began=0.0)
+    assert over_before_its_speed_was_known.summary() == {"estimated_total_s": None}
 
 
 def test_durations_read_as_a_person_says_them() -> None:

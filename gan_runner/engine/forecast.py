@@ -1,7 +1,7 @@
 """How long a run will take, said once its speed is known: a budget that would take days says so at the start.
 
-After the first WARMUP_STEPS steps (the first optimiser step imports torch._dynamo, CUDA tunes its kernels), the
-speed is measured over WINDOW_STEPS steps or WINDOW_S seconds of wall time, whichever comes first (a quarter of a
+After a warm-up of WARMUP_STEPS steps or WARMUP_S seconds, whichever ends first (the first optimiser step imports
+torch._dynamo, CUDA tunes its kernels; a step of a slow run is its own warm-up), the speed is measured over WINDOW_STEPS steps or WINDOW_S seconds of wall time, whichever comes first (a quarter of a
 short run's steps at most, so that it has an estimate too). The estimate of the whole run is the time since it
 started (this process: a resumed run counts from its resumption) plus its remaining steps at that speed. What falls
 in the window is counted (log rows, and a picture or checkpoint that happens to be due there); evaluations, sample
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 WARMUP_STEPS = 10
+WARMUP_S = 15.0
 WINDOW_STEPS = 300
 WINDOW_S = 60.0
 
@@ -27,10 +28,11 @@ class Estimate:
 
 
 class Forecast:
-    """Measures a run's speed once, from its step `first` (where it started or resumed) towards its step `last`."""
+    """Measures a run's speed once, from its step `first` (where it started or resumed, at monotonic time `began`)
+    towards its step `last`."""
 
-    def __init__(self, first: int, last: int) -> None:
-        self.first, self.last = first, last
+    def __init__(self, first: int, last: int, began: float) -> None:
+        self.first, self.last, self.began = first, last, began
         self.clock: Optional[tuple[int, float]] = None  # (step, time) where the measuring window opened
         self.estimate: Optional[Estimate] = None
 
@@ -41,7 +43,7 @@ class Forecast:
     def observe(self, step: int, now: float, elapsed: float) -> Estimate | None:
         """After step `step`, at monotonic time `now`, `elapsed` seconds after the run started: the estimate, the
         first time the window is full; else None."""
-        if self.estimate is not None or step < self.first + WARMUP_STEPS:
+        if self.estimate is not None or (step < self.first + WARMUP_STEPS and now - self.began < WARMUP_S):
             return None
         if self.clock is None:
             self.clock = (step, now)

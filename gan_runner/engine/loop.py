@@ -302,7 +302,7 @@ class Pace(Task):
 
     def __init__(self, run: Run) -> None:
         super().__init__(run, 0)
-        self.forecast = Forecast(run.state.step, run.last)
+        self.forecast = Forecast(run.state.step, run.last, time.perf_counter())
 
     def due(self, step: int, last: int, stopping: bool) -> bool:
         return self.forecast.measuring and not stopping
