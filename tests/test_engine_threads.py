@@ -115,6 +115,14 @@ def test_free_cores_is_unknown_when_no_time_passed_and_never_above_the_cpus() ->
     assert threads.proposed_threads(30.0, 1, cores=4) == 4  # never more than this process's cores
 
 
+def test_a_process_limited_to_some_cpus_counts_theirs_alone() -> None:
+    stat = ("cpu  40 0 0 360 0 0 0 0 0 0\ncpu0 10 0 0 90 0 0 0 0 0 0\ncpu1 0 0 0 100 0 0 0 0 0 0\n"
+            "cpu2 30 0 0 70 0 0 0 0 0 0\ncpu3 0 0 0 100 0 0 0 0 0 0\n")
+    assert threads._cpu_times(stat, None) == (360, 400, 4)
+    assert threads._cpu_times(stat, {0, 1, 2, 3}) == (360, 400, 4)
+    assert threads._cpu_times(stat, {0, 2}) == (160, 200, 2)  # taskset -c 0,2: the idle cpus 1 and 3 are not its
+
+
 def test_a_new_count_needs_two_checks_in_a_row() -> None:
     assert threads.settle(2, None, 1) == (2, 1)      # one reading proposes 1: nothing changes yet
     assert threads.settle(2, 1, 1) == (1, None)      # the next agrees: 1

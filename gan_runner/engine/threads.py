@@ -42,20 +42,34 @@ def visible_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _cpu_times(stat: str) -> tuple[int, int, int]:
-    """(idle, total) jiffies of all CPUs from /proc/stat's text, and the number of CPUs it lists."""
-    fields = [int(v) for v in stat.splitlines()[0].split()[1:]]
-    cpus = sum(line.startswith("cpu") and line[3:4].isdigit() for line in stat.splitlines())
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
-    return idle, sum(fields[:8]), cpus  # user nice system idle iowait irq softirq steal (guest is in user)
+def allowed_cpus() -> set[int] | None:
+    """The CPUs this process may run on (None: unknown, every one)."""
+    return os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+
+
+def _cpu_times(stat: str, allowed: set[int] | None = None) -> tuple[int, int, int]:
+    """(idle, total) jiffies from /proc/stat's text and the number of CPUs they cover: the `allowed` CPUs' own lines
+    when they are some of those listed (a SLURM allocation, taskset: the other CPUs' idle time is not this run's to
+    take), else every CPU's."""
+    lines = stat.splitlines()
+    per_cpu = {int(line.split()[0][3:]): line for line in lines if line.startswith("cpu") and line[3:4].isdigit()}
+    chosen = [per_cpu[cpu] for cpu in sorted(allowed or ()) if cpu in per_cpu]
+    if not chosen or len(chosen) == len(per_cpu):
+        chosen = [lines[0]]
+    idle = total = 0
+    for line in chosen:
+        fields = [int(v) for v in line.split()[1:]]
+        idle += fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
+        total += sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is in user)
+    return idle, total, len(per_cpu) if chosen == [lines[0]] else len(chosen)
 
 
 def idle_cores(interval: float = MEASURE_S) -> float | None:
     """How many of the machine's cores were idle over the next `interval` seconds; None where /proc/stat is not."""
     try:
-        first = _cpu_times(PROC_STAT.read_text())
+        first = _cpu_times(PROC_STAT.read_text(), allowed_cpus())
         time.sleep(interval)
-        second = _cpu_times(PROC_STAT.read_text())
+        second = _cpu_times(PROC_STAT.read_text(), allowed_cpus())
     except (OSError, ValueError, IndexError):
         return None
     total = second[1] - first[1]
@@ -107,7 +121,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100  # /pr
 def read_load() -> Load | None:
     """The counters now; None where /proc/stat cannot be read (not Linux)."""
     try:
-        idle, total, cpus = _cpu_times(PROC_STAT.read_text())
+        idle, total, cpus = _cpu_times(PROC_STAT.read_text(), allowed_cpus())
     except (OSError, ValueError, IndexError):
         return None
     own = os.times()
