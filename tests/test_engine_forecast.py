@@ -51,6 +51,7 @@ def test_a_run_longer_than_warn_after_h_says_so_once_with_the_ways_out(tmp_path:
     assert len(lines) == warnings, lines  # once, not at every log row
     if warnings:
         assert "train.steps=" in lines[0] and "debug=fast" in lines[0] and "train.device=cuda" in lines[0]
-        assert "train.warn_after_h=1e-06" in lines[0] and "will take about" in done.stdout + done.stderr  # on the console too
+        assert "train.warn_after_h=1e-06" in lines[0]
+        assert "will take about" in done.stdout + done.stderr  # on the console too
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["estimated_total_s"] > 0

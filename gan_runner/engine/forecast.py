@@ -1,8 +1,9 @@
 """How long a run will take, said once its speed is known: a budget that would take days says so at the start.
 
 After a warm-up of WARMUP_STEPS steps or WARMUP_S seconds, whichever ends first (the first optimiser step imports
-torch._dynamo, CUDA tunes its kernels; a step of a slow run is its own warm-up), the speed is measured over WINDOW_STEPS steps or WINDOW_S seconds of wall time, whichever comes first (a quarter of a
-short run's steps at most, so that it has an estimate too). The estimate of the whole run is the time since it
+torch._dynamo, CUDA tunes its kernels; a step of a slow run is its own warm-up), the speed is measured over
+WINDOW_STEPS steps or WINDOW_S seconds of wall time, whichever comes first (a quarter of a short run's steps at
+most, so that it has an estimate too). The estimate of the whole run is the time since it
 started (this process: a resumed run counts from its resumption) plus its remaining steps at that speed. What falls
 in the window is counted (log rows, and a picture or checkpoint that happens to be due there); evaluations, sample
 pictures and checkpoints due later are not, so a run with an expensive metric (FID every few thousand steps) takes

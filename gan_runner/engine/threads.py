@@ -106,8 +106,8 @@ def set_threads(setting: int | str) -> str:
 
 
 class Load(NamedTuple):
-    """The kernel's counters of all CPUs (jiffies: 1/CLOCK_TICKS s) and this process's CPU time (seconds) at a
-    moment: two of them, a check apart, say how busy the machine was and how much of that was the run itself."""
+    """The kernel's counters of the CPUs this process may use (jiffies: 1/CLOCK_TICKS s) and its CPU time (seconds)
+    at a moment: two of them, a check apart, say how busy those CPUs were and how much of that was the run itself."""
 
     idle: int
     total: int
