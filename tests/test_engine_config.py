@@ -45,7 +45,7 @@ def test_keys_added_with_a_plus_and_values_out_of_range_are_refused_before_any_w
 
 def test_where_and_how_a_run_is_executed_is_not_part_of_the_experiment() -> None:
     executed = {"device", "log_every", "sample_every", "checkpoint_every", "keep_checkpoints", "compile", "cuda_graph",
-                "threads", "collective_timeout_s"}
+                "threads", "warn_after_h", "collective_timeout_s"}
     assert {f.name for f in dataclasses.fields(TrainConfig) if not affects_result(f"train.{f.name}")} == executed
     for key in ("seed", "resume", "logger.project", "hydra.run.dir", "study.name", "study.jobs_per_gpu",
                 "train.log_every", "train.threads"):

@@ -94,10 +94,13 @@ class TrainConfig:
     cuda_graph: Any = option("auto (on CUDA, the step recorded as a CUDA graph when it can be, else eager with the "
                              "reason in the log), true (recorded, or refused with the reasons) or false (eager)",
                              lambda v: v in ("auto", True, False), affects_result=False, before=False)
-    threads: Any = option("auto (OMP_NUM_THREADS when set, else the cores idle when the run starts, at least 1) or "
+    threads: Any = option("auto (OMP_NUM_THREADS when set, else the cores free for the run, followed while it goes) or "
                           "a positive whole number of CPU threads for torch",
                           lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool) and v > 0),
                           affects_result=False, before="auto")
+    warn_after_h: Optional[float] = option("a positive number of hours (a warning when the run's estimated wall "
+                                           "time exceeds it) or null (never)", lambda v: v is None or v > 0,
+                                           affects_result=False, before=12.0)
     tf32: bool = option("true (TF32 matrix products and convolutions on CUDA, the default) or false (exact "
                         "fp32)", before=True)
     separate_passes: bool = option("true (D scores real and fake in a pass each) or false (one pass over "

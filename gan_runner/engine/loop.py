@@ -24,12 +24,14 @@ from gan_runner.arch import count_parameters
 from gan_runner.engine import distributed
 from gan_runner.engine.build import Parts, build, build_parts, build_step
 from gan_runner.engine.config import validate
+from gan_runner.engine.forecast import Forecast, too_long
 from gan_runner.engine.record import RunRecord
 from gan_runner.engine.resume import Start
 from gan_runner.engine.sampling import draw_batches, fixed_inputs
 from gan_runner.engine.state import TrainingState
 from gan_runner.engine.step import TrainingStep
 from gan_runner.engine.stopping import Diverged, StopSignals, check_parameters
+from gan_runner.engine.threads import LoadFollower
 from gan_runner.loggers import Logger
 from gan_runner.pictures import sample_picture
 from gan_runner.run_directory import Checkpoint, RunDirectory, check_writable
@@ -46,7 +48,8 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
     torchrun every process calls it (engine/distributed.py says how they share the work); process 0 alone writes."""
     run = prepare(cfg, run_dir, identity or RunIdentity("run"), Start(resume))
     evaluation, picture = Evaluation(run), Picture(run)
-    tasks = [LogRow(run), evaluation, picture, Checkpointing(run)]
+    pace = Pace(run)
+    tasks = [LogRow(run), evaluation, picture, Checkpointing(run), ThreadCount(run), pace]
     status, ending = "completed", {}
     with StopSignals() as signals, Progress(run) as progress:
         try:
@@ -67,7 +70,7 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
         except Diverged as bad:
             progress.show(run.state.step, run.record.latest)  # the bar ends at the step the run stopped at
             status, ending = "diverged", diverged(run, bad)
-    return finish(run, status, ending, evaluation.latest, picture.latest)
+    return finish(run, status, {**ending, **pace.forecast.summary()}, evaluation.latest, picture.latest)
 
 
 @dataclass
@@ -275,6 +278,41 @@ class Checkpointing(Task):
 
     def __call__(self) -> None:
         self.run.record.checkpoint(self.run.state)
+
+
+class ThreadCount(Task):
+    """train.threads=auto without OMP_NUM_THREADS: torch's CPU threads follow the load (engine/threads.py), looked at
+    every few seconds of wall time, not at every step; the log says each change."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(run, 0)
+        self.follower = LoadFollower.of(run.cfg.train.threads)
+
+    def due(self, step: int, last: int, stopping: bool) -> bool:
+        return self.follower is not None and self.follower.due()
+
+    def __call__(self) -> None:
+        change = self.follower.check()
+        if change:
+            log.info("%s", change)
+
+
+class Pace(Task):
+    """The run's whole wall time, estimated once its speed is known (engine/forecast.py) and kept for summary.json;
+    one warning with the ways out when it exceeds train.warn_after_h hours."""
+
+    def __init__(self, run: Run) -> None:
+        super().__init__(run, 0)
+        self.forecast = Forecast(run.state.step, run.last, time.perf_counter())
+
+    def due(self, step: int, last: int, stopping: bool) -> bool:
+        return self.forecast.measuring and not stopping
+
+    def __call__(self) -> None:
+        run, limit = self.run, self.run.cfg.train.warn_after_h
+        estimate = self.forecast.observe(run.state.step, time.perf_counter(), time.time() - run.started)
+        if estimate and limit is not None and estimate.total_s > limit * 3600 and distributed.is_main():
+            log.warning("%s", too_long(estimate, run.last, limit, str(run.parts.device)))
 
 
 class Progress:
