@@ -179,7 +179,21 @@ def composition_error(error: Exception, argv: list[str]) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip() and "HYDRA_FULL_ERROR" not in line)
 
 
+def unreadable_yaml(error: Exception) -> str:
+    """One paragraph for a config file (conf/, or a folder of the user's given with hydra.searchpath) that is not
+    valid YAML: the file, the line and column (1-based, as editors count), and what the parser expected."""
+    mark, opened = getattr(error, "problem_mark", None), getattr(error, "context_mark", None)
+    where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else "a config file"
+    context = getattr(error, "context", None)  # e.g. "while parsing a flow sequence", begun at context_mark
+    if context and opened and mark and opened.line != mark.line:
+        context += f" begun at line {opened.line + 1}, column {opened.column + 1}"
+    problem = ": ".join(part for part in (context, getattr(error, "problem", None)) if part)
+    return (f"{where}: not valid YAML ({problem or str(error).splitlines()[0]}). Fix: correct that line of the file "
+            "(YAML: `key: value`, indented by spaces, lists closed as [a, b]); nothing was run.")
+
+
 def main() -> None:
+    import yaml
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
@@ -210,6 +224,9 @@ def main() -> None:
         hydra_main()
     except (HydraException, OmegaConfBaseException) as error:
         print(f"gan-run: error: {composition_error(error, sys.argv[1:])}", file=sys.stderr)
+        sys.exit(2)
+    except yaml.YAMLError as error:  # a config file Hydra loads while composing (before any folder is made)
+        print(f"gan-run: error: {unreadable_yaml(error)}", file=sys.stderr)
         sys.exit(2)
 
 
