@@ -5,13 +5,16 @@ status, never a traceback, and leaves nothing half-written behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
+from gan_runner.run_directory import Checkpoint
 from tests.conftest import BIN, RING, run
 
 
@@ -61,3 +64,49 @@ def test_slurm_without_slurm_is_refused_before_any_folder_is_made(tmp_path: Path
     paragraph = one_paragraph(result)
     assert "sbatch and srun are not on this machine's PATH" in paragraph and "hydra/launcher=parallel" in paragraph
     assert left_on_disk(tmp_path) == []
+
+
+# --- a disk that fills while the run writes ----------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 2 MB disk of its own (tmpfs; mounting needs root, as in CI): a default checkpoint (~1.1 MB) fits once."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    try:
+        made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], capture_output=True,
+                              text=True, timeout=30)
+    except FileNotFoundError:
+        pytest.skip("no mount command here")
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {made.stderr.strip()}")
+    try:
+        yield disk
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], capture_output=True, timeout=30)
+
+
+def test_a_disk_that_fills_during_a_checkpoint_keeps_the_last_one_and_resume_finishes_the_run(
+        tmp_path: Path, small_disk: Path) -> None:
+    run_dir = small_disk / "run"
+    result = run("gan-run", "logger=none", "metrics=none", "train.device=cpu", "train.steps=40",
+                 "train.checkpoint_every=10", "train.log_every=10", "train.sample_every=10",
+                 f"hydra.run.dir={run_dir}", cwd=tmp_path, check=False)
+    assert result.returncode == 3, result.stderr[-3000:]
+    paragraph = one_paragraph(result)
+    assert f"The disk is full: writing {run_dir / 'checkpoints' / 'last.pt'} failed" in paragraph
+    assert f"continue with gan-run resume={run_dir}" in paragraph
+    assert list(run_dir.rglob("*.tmp")) == []  # the half-written checkpoint does not keep the disk full
+    assert Checkpoint.load(run_dir / "checkpoints" / "last.pt").step == 10
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "error" and summary["error"] == paragraph.removeprefix("gan-run: error: ")
+    assert [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [10, 20]
+
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_disk)], check=True, timeout=30)  # room again
+    run("gan-run", f"resume={run_dir}", cwd=tmp_path)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (summary["status"], summary["step"], summary["resumed_from_step"]) == ("completed", 40, 10)
+    assert [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [10, 20,
+                                                                                                           30, 40]
+    assert Checkpoint.load(run_dir / "checkpoints" / "last.pt").step == 40

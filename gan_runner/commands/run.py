@@ -1,8 +1,9 @@
 """`gan-run`: the Hydra app. Composes conf/ (shipped as the package gan_runner.conf) and trains.
 
 Exit statuses: 0 completed; 1 diverged (a sweep goes on with its next job), or under torchrun another process
-lost; 2 bad input (one paragraph on stderr); 128 + the signal's number when a stop signal interrupted the run
-(its checkpoint is written).
+lost; 2 bad input (one paragraph on stderr); 3 out of disk space (or quota) while the run wrote a file (one
+paragraph; no half-written file left, the previous checkpoint intact, resume=RUN_DIR continues once there is room);
+128 + the signal's number when a stop signal interrupted the run (its checkpoint is written).
 
 Under torchrun (`torchrun --nproc_per_node=N --no-python gan-run ...`) every process runs this app: process 0
 in the run directory, the others in a temporary folder with their logging off, given process 0's run
@@ -30,12 +31,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_runner.engine.resume import run_dir_of
 from gan_runner.errors import UserError, did_you_mean
-from gan_runner.run_directory import RunDirectory, flatten, natural_key, unwritable
+from gan_runner.run_directory import NO_ROOM, RunDirectory, flatten, natural_key, unwritable
 from gan_runner.study.identity import chosen_direction, identify, job_dirname, objective_value, record_sweep, \
     settle_direction
 from gan_runner.study.placement import check_sweep_plugins, hand_over_to_submitit, launched_by_torchrun, place_job
 
 log = logging.getLogger("gan_runner")
+
+OUT_OF_ROOM = 3  # the exit status of a run whose disk (or quota) filled while it wrote
 
 
 
@@ -179,6 +182,19 @@ def composition_error(error: Exception, argv: list[str]) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip() and "HYDRA_FULL_ERROR" not in line)
 
 
+def out_of_room(error: OSError, run_dir: Path) -> str:
+    """One paragraph for a run whose disk (or quota) filled while it wrote `error.filename`: what is kept, and the
+    command that continues it once there is room."""
+    kept = RunDirectory(run_dir).checkpoint()
+    state = (f"its last checkpoint, {kept}, is intact. Fix: free space on that disk, then continue with gan-run "
+             f"resume={run_dir.absolute()}" if kept.is_file() else
+             "no checkpoint had been written yet. Fix: free space on that disk (or choose another with "
+             "hydra.run.dir=PATH), then run the same command again")
+    return (f"The disk is full: writing {error.filename or 'a file of the run'} failed ({error.strerror}). The run "
+            f"stopped without leaving a half-written file (the temporary one was removed); {state} (df -h "
+            f"{run_dir.absolute()} shows the room left).")
+
+
 def unreadable_yaml(error: Exception) -> str:
     """One paragraph for a config file (conf/, or a folder of the user's given with hydra.searchpath) that is not
     valid YAML: the file, the line and column (1-based, as editors count), and what the parser expected."""
@@ -269,6 +285,15 @@ def hydra_main(cfg: DictConfig) -> float | None:
                 remove_if_made_for_nothing(run_dir)
             sys.exit(2)
         RunDirectory(run_dir).write_error(str(error))
+        return None
+    except OSError as error:
+        if error.errno not in NO_ROOM:
+            raise
+        paragraph = out_of_room(error, run_dir)
+        print(f"gan-run: error: {paragraph}", file=sys.stderr)
+        RunDirectory(run_dir).write_error(paragraph)  # if there is room for it now: a sweep's summary says why
+        if not sweeping:
+            sys.exit(OUT_OF_ROOM)
         return None
     except distributed.PeerLost as error:
         kept = RunDirectory(run_dir).checkpoint()
