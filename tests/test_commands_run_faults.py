@@ -110,3 +110,64 @@ def test_a_disk_that_fills_during_a_checkpoint_keeps_the_last_one_and_resume_fin
     assert [json.loads(line)["step"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [10, 20,
                                                                                                            30, 40]
     assert Checkpoint.load(run_dir / "checkpoints" / "last.pt").step == 40
+
+
+# --- a key added with + that nothing reads -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, message", [
+    (["+foo=1"], "foo is not a key of the config: the keys of the config are train, resume, seed,"),
+    (["++foo=1"], "foo is not a key of the config:"),
+    (["+train.stepz=3"], "train.stepz is not a key of train: did you mean train.steps?"),
+    (["+trian.steps=3"], "trian.steps is not a key of the config: did you mean train.steps?"),
+    (["+dataset.sizee=5"], "dataset.sizee is not an option of gan_runner.data.digits.Digits: its options are "
+                           "resolution."),
+    (["+dataset.resolutoin=5"], "did you mean dataset.resolution?"),
+    (["+objective.foo=2"], "objective.foo is not an option of gan_runner.objectives.nonsaturating.NonSaturating: it "
+                           "takes no options."),
+    (["-m", "+study.nmae=x", "seed=0,1"], "study.nmae is not a key of study: did you mean study.name?"),
+])
+def test_a_key_added_with_a_plus_that_nothing_reads_is_refused_before_anything_is_made(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, args: list[str],
+        message: str) -> None:
+    from gan_runner.commands.run import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("sys.argv", ["gan-run", *args, "logger=none", "train.steps=1"])
+    with pytest.raises(SystemExit) as exit_status:
+        main()
+    assert exit_status.value.code == 2
+    (paragraph,) = capsys.readouterr().err.strip().splitlines()
+    assert paragraph.startswith("gan-run: error: ") and message in paragraph
+    assert left_on_disk(tmp_path) == []
+
+
+@pytest.mark.parametrize("args", [["+search=ring8_lr", "--cfg", "job"], ["+experiment=dcgan", "--cfg", "job"],
+                                  ["+hydra.job.env_set.SOME_SETTING=1", "--cfg", "hydra"]])
+def test_a_plus_that_adds_a_group_or_a_hydra_setting_still_works(tmp_path: Path, args: list[str]) -> None:
+    result = run("gan-run", *args, cwd=tmp_path)
+    assert "error" not in result.stderr
+
+
+def test_a_component_that_declares_free_form_options_takes_any_key() -> None:
+    """A constructor with **kwargs reads keys it does not list: `+key=` under it is the user's to give."""
+    from omegaconf import OmegaConf
+
+    from gan_runner.commands.run import added_key_error
+
+    cfg = OmegaConf.create({"mine": {"_target_": "argparse.Namespace"}, "yours": {"_target_": "fractions.Fraction"}})
+    assert added_key_error("mine.anything", cfg) is None
+    assert "yours.anything is not an option of fractions.Fraction" in added_key_error("yours.anything", cfg)
+
+
+def test_an_option_a_component_does_not_take_in_a_users_yaml_is_one_paragraph() -> None:
+    """Not from the command line but from a YAML file: building the component names the key (a constructor without
+    parameters says only 'takes no arguments')."""
+    from omegaconf import OmegaConf
+
+    from gan_runner.engine.build import build
+    from gan_runner.errors import UserError
+
+    cfg = OmegaConf.create({"objective": {"_target_": "gan_runner.objectives.nonsaturating.NonSaturating", "foo": 1}})
+    with pytest.raises(UserError, match="objective.foo is not an option of .*NonSaturating: it takes no options"):
+        build(cfg, "objective")

@@ -153,6 +153,60 @@ def config_keys(argv: list[str]) -> list[str]:
     return [key for key in flatten(OmegaConf.to_container(cfg)) if "._" not in key]  # not _target_, _partial_
 
 
+def added_key_error(key: str, cfg: DictConfig) -> str | None:
+    """One paragraph when `+key=...` would add a key that nothing reads to `cfg` (the config composed without it),
+    with the closest existing key; None when something reads it: a key `cfg` has (Hydra then says that + is for new
+    keys), one below a plain value (Hydra refuses it), or an option of a component that declares free-form options
+    (a **kwargs parameter: engine.build.takes_option)."""
+    from gan_runner.engine.build import takes_option, unknown_option
+
+    parts, node, depth = key.split("."), cfg, 0
+    while depth < len(parts) and OmegaConf.is_dict(node) and parts[depth] in node.keys():
+        if OmegaConf.is_missing(node, parts[depth]):
+            return None
+        node, depth = node[parts[depth]], depth + 1
+    if depth == len(parts) or not OmegaConf.is_dict(node):
+        return None
+    parent, name = ".".join(parts[:depth]), parts[depth]
+    if "_target_" in node:
+        try:
+            return None if takes_option(node._target_, name) else unknown_option(parent, node, name)
+        except Exception:  # noqa: BLE001 - a _target_ that cannot be imported: building it says so, in one paragraph
+            return None
+    where, siblings = parent or "the config", [str(k) for k in node.keys() if not str(k).startswith("_")]
+    closest = did_you_mean(key, [k for k in flatten(OmegaConf.to_container(cfg)) if "._" not in k])
+    listing = "" if closest or len(siblings) > 20 else f"the keys of {where} are {', '.join(siblings)}. "
+    return (f"{key} is not a key of {where}: {closest}{listing}Nothing would read it, so +{key}= is refused rather "
+            "than ignored. Fix: the key's right name, without the + (gan-run --cfg job prints the whole config).")
+
+
+def check_added_keys(argv: list[str]) -> None:
+    """A key added with + (or ++) that nothing reads (`+foo=1`, `+train.stepz=3`, `+objective.foo=2`) is refused,
+    before Hydra makes any folder, as a misspelt key is; `+group=option` (`+search=ring8_lr`) and Hydra's own
+    `+hydra.*` pass. Costs a composition only when a + is given."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    added = {arg.lstrip("+").partition("=")[0] for arg in argv if arg.startswith("+") and "=" in arg}
+    added = {key for key in added if not key.startswith("hydra") and "/" not in key and "@" not in key}
+    if not added:
+        return
+    searchpath = [arg for arg in argv if arg.startswith("hydra.searchpath=")]  # a user's config folders
+    try:
+        with initialize_config_module(config_module="gan_runner.conf", version_base="1.3"):
+            loader = GlobalHydra.instance().config_loader()
+            added = {key for key in added
+                     if not loader.get_group_options(key, config_name="config", overrides=searchpath)}
+            others = [arg for arg in plain_overrides(argv) if arg.lstrip("+").partition("=")[0] not in added]
+            cfg = compose(config_name="config", overrides=searchpath + others) if added else None
+    except Exception:  # noqa: BLE001 - Hydra composes the command line again and tells what fails, in one paragraph
+        return
+    for key in sorted(added):
+        paragraph = added_key_error(key, cfg)
+        if paragraph:
+            raise UserError(paragraph)
+
+
 def composition_error(error: Exception, argv: list[str]) -> str:
     """One paragraph for a command line that Hydra could not compose into a config: a misspelt key (with the
     closest existing one), a value of the wrong type (with what it must be), a misspelt option of a group."""
@@ -228,6 +282,7 @@ def main() -> None:
         note_given_run_dir(sys.argv[1:])
         check_output_folders(sys.argv[1:])
         check_sweep_plugins(sys.argv[1:])
+        check_added_keys(sys.argv[1:])
         sys.argv += as_one_of_several_processes(sys.argv[1:])
     except UserError as error:
         print(f"gan-run: error: {error}", file=sys.stderr)
