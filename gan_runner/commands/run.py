@@ -188,7 +188,7 @@ def check_added_keys(argv: list[str]) -> None:
     from hydra.core.global_hydra import GlobalHydra
 
     added = {arg.lstrip("+").partition("=")[0] for arg in argv if arg.startswith("+") and "=" in arg}
-    added = {key for key in added if not key.startswith("hydra") and "/" not in key and "@" not in key}
+    added = {key for key in added if key.split(".")[0] != "hydra" and "/" not in key and "@" not in key}
     if not added:
         return
     searchpath = [arg for arg in argv if arg.startswith("hydra.searchpath=")]  # a user's config folders
@@ -242,8 +242,9 @@ def out_of_room(error: OSError, run_dir: Path) -> str:
     kept = RunDirectory(run_dir).checkpoint()
     state = (f"its last checkpoint, {kept}, is intact. Fix: free space on that disk, then continue with gan-run "
              f"resume={run_dir.absolute()}" if kept.is_file() else
-             "no checkpoint had been written yet. Fix: free space on that disk (or choose another with "
-             "hydra.run.dir=PATH), then run the same command again")
+             f"no checkpoint had been written yet, so {run_dir.absolute()} holds nothing to continue from. Fix: free "
+             "space on that disk (or choose another with hydra.run.dir=PATH), then start the run again in a new run "
+             "directory")
     return (f"The disk is full: writing {error.filename or 'a file of the run'} failed ({error.strerror}). The run "
             f"stopped without leaving a half-written file (the temporary one was removed); {state} (df -h "
             f"{run_dir.absolute()} shows the room left).")

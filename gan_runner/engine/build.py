@@ -68,7 +68,10 @@ def parameters_of(target: str) -> dict[str, inspect.Parameter]:
 def takes_option(target: str, name: str) -> bool:
     """Whether the component `target` takes an option `name`: one of its parameters, or any name at all when it
     declares free-form options with a **kwargs parameter (how a component says it reads keys it does not list)."""
-    parameters = parameters_of(target)
+    try:
+        parameters = parameters_of(target)
+    except (ValueError, TypeError):  # a callable without a readable signature (some builtins): it may take anything
+        return True
     return name in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
 
 
