@@ -113,12 +113,16 @@ def game_plot(curves: "GameCurves", title: str = "") -> np.ndarray:
 
 
 def save_gif(frames: list[Path], path: Path, frame_ms: int = 400) -> None:
-    """The PNG `frames` as one looping animated GIF, the last frame held three times as long."""
+    """The PNG `frames` as one looping animated GIF, the last frame held three times as long; written atomically."""
     from PIL import Image
+
+    from gan_runner.run_directory import replacing
 
     images = [Image.open(frame).convert("RGB") for frame in frames]
     durations = [frame_ms] * (len(images) - 1) + [3 * frame_ms]
-    images[0].save(path, save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=True)
+    with replacing(path) as handle:
+        images[0].save(handle, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0,
+                       optimize=True)
 
 
 def loss_curves(rows: list[dict[str, Any]]) -> np.ndarray | None:
@@ -150,10 +154,13 @@ def loss_curves(rows: list[dict[str, Any]]) -> np.ndarray | None:
 
 
 def save_png(image: np.ndarray, path: Path) -> None:
+    """`image` (uint8 H x W x 3) as a PNG, written atomically: a full disk leaves no half picture to trip a reader."""
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(image).save(path)
+    from gan_runner.run_directory import replacing
+
+    with replacing(path) as handle:
+        Image.fromarray(image).save(handle, format="PNG")
 
 
 def sample_picture(G_ema: nn.Module, D: nn.Module, fixed: tuple[torch.Tensor, torch.Tensor | None],

@@ -18,6 +18,7 @@ holds every compatibility shim, so nothing else in the package knows that older 
 
 from __future__ import annotations
 
+import errno
 import importlib.resources
 import json
 import logging
@@ -26,11 +27,12 @@ import pickle
 import re
 import shutil
 import socket
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, BinaryIO, Iterable, Iterator
 
 import numpy as np
 import yaml
@@ -87,6 +89,46 @@ def experiment(config: dict[str, Any]) -> dict[str, str]:
     return {key: value for key, value in flatten(config).items() if part_of_the_experiment(key)}
 
 
+# ------------------------------------------------------------------------------------------------ writing files
+
+# A write that failed for want of room: the disk is full, or the user's quota is.
+NO_ROOM = (errno.ENOSPC, errno.EDQUOT)
+
+
+def no_room(error: BaseException | None) -> OSError | None:
+    """The OSError "no space left on device" (or "disk quota exceeded") that `error` is or was raised while handling:
+    torch.save reports a failed write as a RuntimeError of its zip writer, raised while handling the OSError."""
+    while error is not None:
+        if isinstance(error, OSError) and error.errno in NO_ROOM:
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+@contextmanager
+def replacing(path: Path, temporary: Path | None = None) -> Iterator[BinaryIO]:
+    """A handle on a temporary file beside `path` (`temporary`; default .NAME.tmp) that replaces `path` when the block
+    ends: flushed to disk, then renamed over it, so that a reader sees the old file or the new one, never part of one.
+    On any error the temporary file is removed, so that a full disk is not kept full by half a file, and `path` is
+    left as it was; a failure for want of room is raised as an OSError (ENOSPC or EDQUOT) naming `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary or path.with_name(f".{path.name}.tmp")
+    try:
+        with open(temporary, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except BaseException as error:
+        temporary.unlink(missing_ok=True)
+        full = no_room(error)
+        if full is not None and full is not error:
+            raise OSError(full.errno, full.strerror, str(path)) from None
+        if full is not None:
+            error.filename = str(path)
+        raise
+
+
 # ------------------------------------------------------------------------------------------------- checkpoints
 
 @dataclass
@@ -111,18 +153,13 @@ class Checkpoint:
         return int(self.state["step"])
 
     def save(self, path: Path) -> None:
-        """Writes atomically: a temporary file, flushed to disk, then renamed over `path`, so a run killed mid-write
-        leaves the previous checkpoint intact."""
+        """Writes atomically (`replacing`): a run killed mid-write, or one whose disk fills, keeps the previous
+        checkpoint intact and no temporary file."""
         import torch
 
         contents = {**self.state, **{key: getattr(self, key) for key in self.EXTRAS}}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp")
-        with open(temporary, "wb") as handle:
+        with replacing(path) as handle:
             torch.save(contents, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
 
     @classmethod
     def load(cls, path: Path, map_location: Any = "cpu") -> Checkpoint:
@@ -192,7 +229,9 @@ def keep_copy(path: Path, copy: Path) -> None:
     try:
         os.link(path, temporary)
     except OSError:
-        shutil.copyfile(path, temporary)
+        with replacing(copy) as handle, open(path, "rb") as source:
+            shutil.copyfileobj(source, handle)
+        return
     os.replace(temporary, copy)
 
 
@@ -388,18 +427,43 @@ class RunDirectory:
     # Writing (process 0 of a run)
 
     def append_row(self, row: dict[str, Any]) -> None:
-        with open(self.metrics_file, "a") as handle:
-            handle.write(json.dumps(row) + "\n")
+        """One line appended to metrics.jsonl, whole or not at all: a write that fails (a full disk) is taken back
+        by truncating the file to its length before it (which frees room, so it cannot fail for want of it). The
+        file is appended to, not rewritten, since a long run logs thousands of rows; the one thing no code can take
+        back, a line cut by a kill mid-write, is skipped by `rows` and dropped by `truncate_rows_after` on resume."""
+        line = (json.dumps(row) + "\n").encode()
+        descriptor = os.open(self.metrics_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            length = os.lseek(descriptor, 0, os.SEEK_END)
+            try:
+                written = 0
+                while written < len(line):
+                    written += os.write(descriptor, line[written:])
+            except BaseException:
+                os.ftruncate(descriptor, length)
+                raise
+        finally:
+            os.close(descriptor)
 
     def truncate_rows_after(self, step: int) -> None:
-        """Drops the rows logged after `step`: a run resumed from its checkpoint at `step` logs them again."""
+        """Drops the rows logged after `step` (a run resumed from its checkpoint at `step` logs them again) and a
+        last line cut short by a kill, rewriting the file atomically."""
         if self.metrics_file.is_file():
-            rows = [row for row in self.metrics_file.read_text().splitlines()
-                    if row and json.loads(row)["step"] <= step]
-            self.metrics_file.write_text("".join(row + "\n" for row in rows))
+            rows = []
+            for line in self.metrics_file.read_text().splitlines():
+                try:
+                    if json.loads(line)["step"] <= step:
+                        rows.append(line)
+                except (ValueError, KeyError, TypeError):  # a line cut short, never a whole row
+                    continue
+            with replacing(self.metrics_file) as handle:
+                handle.write("".join(row + "\n" for row in rows).encode())
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        self.summary_file.write_text(json.dumps({"format_version": FORMAT_VERSION, **summary}, indent=2) + "\n")
+        """summary.json, atomically (`replacing`): a reader never finds half of it."""
+        text = json.dumps({"format_version": FORMAT_VERSION, **summary}, indent=2) + "\n"
+        with replacing(self.summary_file) as handle:
+            handle.write(text.encode())
 
     def write_error(self, message: str) -> None:
         """So that a sweep's summary can say why a job never trained."""

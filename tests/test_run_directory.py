@@ -179,3 +179,113 @@ def test_a_file_system_without_locks_runs_unprotected_with_a_warning(tmp_path: P
     run_directory.hold(tmp_path)
     assert not run_directory.holds(tmp_path) and run_directory.holder_elsewhere(tmp_path) is None
     assert "cannot be locked (No locks available)" in caplog.text
+
+
+# --- a full disk: every file whole or absent, no temporary file left ---------------------------------------
+
+def no_room_after(limit: int):
+    """A stand-in for a handle's write on a disk with `limit` bytes left: writes what fits, then fails as a full
+    disk does (ENOSPC)."""
+    import errno
+
+    written = {"bytes": 0}
+
+    def write(real_write, data) -> int:
+        room = limit - written["bytes"]
+        if room <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        part = bytes(data)[:room]
+        written["bytes"] += len(part)
+        real_write(part)
+        if len(part) < len(data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return len(part)
+
+    return write
+
+
+class FillingDisk:
+    """A file handle on a disk with `room` bytes left: its writes fail as a full disk's do, after what fits."""
+
+    def __init__(self, handle, room: int) -> None:
+        fill = no_room_after(room)
+        self.handle, self.write = handle, lambda data: fill(handle.write, data)
+
+    def __getattr__(self, name: str):
+        return getattr(self.handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception) -> None:
+        self.handle.close()
+
+
+def test_a_row_that_cannot_be_written_whole_is_not_written_at_all(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """metrics.jsonl is appended to: a row cut by a full disk is taken back, so the next row does not join it."""
+    import errno
+    import json
+    import os
+
+    import gan_runner.run_directory as run_directory
+
+    directory = RunDirectory(tmp_path)
+    directory.append_row({"step": 1, "loss/d": 1.0})
+    before = directory.metrics_file.read_bytes()
+    fill = no_room_after(10)
+    real_write = os.write
+    monkeypatch.setattr(run_directory.os, "write",
+                        lambda fd, data: fill(lambda part: real_write(fd, part), data), raising=True)
+    with pytest.raises(OSError) as failed:
+        directory.append_row({"step": 2, "loss/d": 0.5, "padding": "x" * 100})
+    assert failed.value.errno == errno.ENOSPC
+    assert directory.metrics_file.read_bytes() == before
+    monkeypatch.undo()
+    directory.append_row({"step": 3, "loss/d": 0.25})  # once there is room again
+    assert [json.loads(line)["step"] for line in directory.metrics_file.read_text().splitlines()] == [1, 3]
+
+
+def test_resume_drops_a_row_cut_short_by_a_kill(tmp_path: Path) -> None:
+    directory = RunDirectory(tmp_path)
+    directory.metrics_file.write_text('{"step": 1, "loss/d": 1.0}\n{"step": 2, "loss/d": 0.9}\n{"step": 3, "lo')
+    directory.truncate_rows_after(2)
+    assert directory.metrics_file.read_text() == '{"step": 1, "loss/d": 1.0}\n{"step": 2, "loss/d": 0.9}\n'
+    assert [row["step"] for row in RunDirectory(tmp_path).rows] == [1, 2]
+
+
+@pytest.mark.parametrize("what", ["summary", "picture", "checkpoint"])
+def test_a_file_the_disk_has_no_room_for_leaves_the_old_one_and_no_temporary_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, what: str) -> None:
+    """summary.json, a sample picture, a checkpoint: a write that fails for want of room leaves the previous
+    file as it was and no temporary file, and says which file could not be written (ENOSPC, also when torch's zip
+    writer reports it as a RuntimeError)."""
+    import errno
+    import json
+
+    import gan_runner.run_directory as run_directory
+    from gan_runner.pictures import save_png
+
+    directory = RunDirectory(tmp_path)
+    writes = {
+        "summary": (directory.summary_file, lambda n: directory.write_summary({"status": "completed", "step": n,
+                                                                              "notes": "x" * 10_000})),
+        "picture": (tmp_path / "samples" / "step_000001.png",
+                    lambda n: save_png(np.random.default_rng(n).integers(0, 255, (64, 64, 3), dtype=np.uint8),
+                                       tmp_path / "samples" / "step_000001.png")),
+        "checkpoint": (directory.checkpoint(), lambda n: Checkpoint({"step": n, "w": torch.randn(10_000)}, {}, [])
+                       .save(directory.checkpoint())),
+    }
+    path, write = writes[what]
+    write(1)
+    before = path.read_bytes()
+    monkeypatch.setattr(run_directory, "open", lambda *args, **kwargs: FillingDisk(open(*args, **kwargs), 100),
+                        raising=False)  # the module's files; Python's own open everywhere else
+    with pytest.raises(OSError) as failed:
+        write(2)
+    monkeypatch.undo()
+    assert failed.value.errno == errno.ENOSPC and failed.value.filename == str(path)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    if what == "summary":
+        assert json.loads(path.read_text())["step"] == 1

@@ -108,6 +108,7 @@ def test_n_jobs_reads_as_joblib_reads_it() -> None:
 
 
 def test_a_launcher_whose_plugin_is_missing_names_the_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(launch.shutil, "which", lambda command: f"/usr/bin/{command}")  # as on a SLURM login node
     launch.check_sweep_plugins(["hydra/launcher=parallel", "hydra/launcher=slurm", "hydra/sweeper=optuna"])
     monkeypatch.setattr(launch.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(UserError, match=r'pip install -e "\.\[sweeps\]"'):

@@ -3,8 +3,9 @@
 Exit statuses: 0 completed (a -m sweep: every job completed or diverged); 1 diverged (a sweep goes on with its next
 job), a -m sweep in which a job failed (its closing summary names each; with study.diverged_fails=true a diverged job
 counts as failed), or under torchrun another process lost; 2 bad input (one paragraph on stderr), or the run directory
-in use by another live run (RUN_DIR/.lock names it); 128 + the signal's number when a stop signal interrupted the run
-(its checkpoint is written).
+in use by another live run (RUN_DIR/.lock names it); 3 out of disk space (or quota) while the run wrote a file (one
+paragraph; no half-written file left, the previous checkpoint intact, resume=RUN_DIR continues once there is room);
+128 + the signal's number when a stop signal interrupted the run (its checkpoint is written).
 
 A run holds its directory's lock (run_directory.hold) from before anything of ours is written there until its process
 ends: taken here, before Hydra starts, when the command line names an existing directory (hydra.run.dir=, resume=),
@@ -36,13 +37,15 @@ from omegaconf import DictConfig, OmegaConf
 
 from gan_runner.engine.resume import run_dir_of
 from gan_runner.errors import UserError, did_you_mean
-from gan_runner.run_directory import LOCK_FILE, DirectoryInUse, RunDirectory, flatten, hold, holder_elsewhere, \
-    holds, natural_key, release, unwritable
+from gan_runner.run_directory import LOCK_FILE, NO_ROOM, DirectoryInUse, RunDirectory, flatten, hold, \
+    holder_elsewhere, holds, natural_key, release, unwritable
 from gan_runner.study.identity import chosen_direction, identify, job_dirname, objective_value, record_sweep, \
     settle_direction
 from gan_runner.study.placement import check_sweep_plugins, hand_over_to_submitit, launched_by_torchrun, place_job
 
 log = logging.getLogger("gan_runner")
+
+OUT_OF_ROOM = 3  # the exit status of a run whose disk (or quota) filled while it wrote
 
 
 
@@ -182,6 +185,60 @@ def config_keys(argv: list[str]) -> list[str]:
     return [key for key in flatten(OmegaConf.to_container(cfg)) if "._" not in key]  # not _target_, _partial_
 
 
+def added_key_error(key: str, cfg: DictConfig) -> str | None:
+    """One paragraph when `+key=...` would add a key that nothing reads to `cfg` (the config composed without it),
+    with the closest existing key; None when something reads it: a key `cfg` has (Hydra then says that + is for new
+    keys), one below a plain value (Hydra refuses it), or an option of a component that declares free-form options
+    (a **kwargs parameter: engine.build.takes_option)."""
+    from gan_runner.engine.build import takes_option, unknown_option
+
+    parts, node, depth = key.split("."), cfg, 0
+    while depth < len(parts) and OmegaConf.is_dict(node) and parts[depth] in node.keys():
+        if OmegaConf.is_missing(node, parts[depth]):
+            return None
+        node, depth = node[parts[depth]], depth + 1
+    if depth == len(parts) or not OmegaConf.is_dict(node):
+        return None
+    parent, name = ".".join(parts[:depth]), parts[depth]
+    if "_target_" in node:
+        try:
+            return None if takes_option(node._target_, name) else unknown_option(parent, node, name)
+        except Exception:  # noqa: BLE001 - a _target_ that cannot be imported: building it says so, in one paragraph
+            return None
+    where, siblings = parent or "the config", [str(k) for k in node.keys() if not str(k).startswith("_")]
+    closest = did_you_mean(key, [k for k in flatten(OmegaConf.to_container(cfg)) if "._" not in k])
+    listing = "" if closest or len(siblings) > 20 else f"the keys of {where} are {', '.join(siblings)}. "
+    return (f"{key} is not a key of {where}: {closest}{listing}Nothing would read it, so +{key}= is refused rather "
+            "than ignored. Fix: the key's right name, without the + (gan-run --cfg job prints the whole config).")
+
+
+def check_added_keys(argv: list[str]) -> None:
+    """A key added with + (or ++) that nothing reads (`+foo=1`, `+train.stepz=3`, `+objective.foo=2`) is refused,
+    before Hydra makes any folder, as a misspelt key is; `+group=option` (`+search=ring8_lr`) and Hydra's own
+    `+hydra.*` pass. Costs a composition only when a + is given."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    added = {arg.lstrip("+").partition("=")[0] for arg in argv if arg.startswith("+") and "=" in arg}
+    added = {key for key in added if key.split(".")[0] != "hydra" and "/" not in key and "@" not in key}
+    if not added:
+        return
+    searchpath = [arg for arg in argv if arg.startswith("hydra.searchpath=")]  # a user's config folders
+    try:
+        with initialize_config_module(config_module="gan_runner.conf", version_base="1.3"):
+            loader = GlobalHydra.instance().config_loader()
+            added = {key for key in added
+                     if not loader.get_group_options(key, config_name="config", overrides=searchpath)}
+            others = [arg for arg in plain_overrides(argv) if arg.lstrip("+").partition("=")[0] not in added]
+            cfg = compose(config_name="config", overrides=searchpath + others) if added else None
+    except Exception:  # noqa: BLE001 - Hydra composes the command line again and tells what fails, in one paragraph
+        return
+    for key in sorted(added):
+        paragraph = added_key_error(key, cfg)
+        if paragraph:
+            raise UserError(paragraph)
+
+
 def composition_error(error: Exception, argv: list[str]) -> str:
     """One paragraph for a command line that Hydra could not compose into a config: a misspelt key (with the
     closest existing one), a value of the wrong type (with what it must be), a misspelt option of a group."""
@@ -211,7 +268,35 @@ def composition_error(error: Exception, argv: list[str]) -> str:
     return " ".join(line.strip() for line in text.splitlines() if line.strip() and "HYDRA_FULL_ERROR" not in line)
 
 
+def out_of_room(error: OSError, run_dir: Path) -> str:
+    """One paragraph for a run whose disk (or quota) filled while it wrote `error.filename`: what is kept, and the
+    command that continues it once there is room."""
+    kept = RunDirectory(run_dir).checkpoint()
+    state = (f"its last checkpoint, {kept}, is intact. Fix: free space on that disk, then continue with gan-run "
+             f"resume={run_dir.absolute()}" if kept.is_file() else
+             f"no checkpoint had been written yet, so {run_dir.absolute()} holds nothing to continue from. Fix: free "
+             "space on that disk (or choose another with hydra.run.dir=PATH), then start the run again in a new run "
+             "directory")
+    return (f"The disk is full: writing {error.filename or 'a file of the run'} failed ({error.strerror}). The run "
+            f"stopped without leaving a half-written file (the temporary one was removed); {state} (df -h "
+            f"{run_dir.absolute()} shows the room left).")
+
+
+def unreadable_yaml(error: Exception) -> str:
+    """One paragraph for a config file (conf/, or a folder of the user's given with hydra.searchpath) that is not
+    valid YAML: the file, the line and column (1-based, as editors count), and what the parser expected."""
+    mark, opened = getattr(error, "problem_mark", None), getattr(error, "context_mark", None)
+    where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark else "a config file"
+    context = getattr(error, "context", None)  # e.g. "while parsing a flow sequence", begun at context_mark
+    if context and opened and mark and opened.line != mark.line:
+        context += f" begun at line {opened.line + 1}, column {opened.column + 1}"
+    problem = ": ".join(part for part in (context, getattr(error, "problem", None)) if part)
+    return (f"{where}: not valid YAML ({problem or str(error).splitlines()[0]}). Fix: correct that line of the file "
+            "(YAML: `key: value`, indented by spaces, lists closed as [a, b]); nothing was run.")
+
+
 def main() -> None:
+    import yaml
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
@@ -231,6 +316,7 @@ def main() -> None:
         check_output_folders(sys.argv[1:])
         lock_given_run_dir(sys.argv[1:])
         check_sweep_plugins(sys.argv[1:])
+        check_added_keys(sys.argv[1:])
         sys.argv += as_one_of_several_processes(sys.argv[1:])
     except UserError as error:
         print(f"gan-run: error: {error}", file=sys.stderr)
@@ -243,6 +329,9 @@ def main() -> None:
         hydra_main()
     except (HydraException, OmegaConfBaseException) as error:
         print(f"gan-run: error: {composition_error(error, sys.argv[1:])}", file=sys.stderr)
+        sys.exit(2)
+    except yaml.YAMLError as error:  # a config file Hydra loads while composing (before any folder is made)
+        print(f"gan-run: error: {unreadable_yaml(error)}", file=sys.stderr)
         sys.exit(2)
 
 
@@ -297,6 +386,15 @@ def one_run(cfg: DictConfig) -> float | None:
             sys.exit(2)
         if not isinstance(error, DirectoryInUse):  # the other run's summary is its own
             RunDirectory(run_dir).write_error(str(error))
+        return None
+    except OSError as error:
+        if error.errno not in NO_ROOM:
+            raise
+        paragraph = out_of_room(error, run_dir)
+        print(f"gan-run: error: {paragraph}", file=sys.stderr)
+        RunDirectory(run_dir).write_error(paragraph)  # if there is room for it now: a sweep's summary says why
+        if not sweeping:
+            sys.exit(OUT_OF_ROOM)
         return None
     except distributed.PeerLost as error:
         kept = RunDirectory(run_dir).checkpoint()

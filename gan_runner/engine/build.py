@@ -49,6 +49,10 @@ def build(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
         unexpected = re.search(r"unexpected keyword argument '(\w+)'", str(cause))
         if isinstance(cause, TypeError) and unexpected:
             raise UserError(unknown_option(key, node, unexpected.group(1))) from None
+        untaken = [name for name in node if not name.startswith("_") and not takes_option(node._target_, name)] \
+            if isinstance(cause, TypeError) and "_target_" in node else []
+        if untaken:  # "X() takes no arguments": a constructor without parameters names none
+            raise UserError(unknown_option(key, node, untaken[0])) from None
         if isinstance(cause, ImportError) or "Error locating target" in str(error):
             raise UserError(f"{key}: {str(error).splitlines()[0]} Fix: check the _target_ in its YAML file; a "
                             "component of your own must be importable (run gan-run from the folder that holds "
@@ -56,15 +60,32 @@ def build(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
         raise
 
 
+def parameters_of(target: str) -> dict[str, inspect.Parameter]:
+    """The parameters of the callable a `_target_` names (a class's constructor's), imported as instantiate would."""
+    return dict(inspect.signature(instantiate({"_target_": target, "_partial_": True}).func).parameters)
+
+
+def takes_option(target: str, name: str) -> bool:
+    """Whether the component `target` takes an option `name`: one of its parameters, or any name at all when it
+    declares free-form options with a **kwargs parameter (how a component says it reads keys it does not list)."""
+    try:
+        parameters = parameters_of(target)
+    except (ValueError, TypeError):  # a callable without a readable signature (some builtins): it may take anything
+        return True
+    return name in parameters or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+
+
 def unknown_option(key: str, node: DictConfig, name: str) -> str:
     """The paragraph for `key.name`, an option the component `node._target_` does not take."""
     target = node.get("_target_")
-    taken = [p for p in inspect.signature(instantiate({"_target_": target, "_partial_": True}).func).parameters
-             if p not in ("self", "args", "kwargs")] if target else []
+    taken = [option for option, p in parameters_of(target).items() if option != "self" and p.kind not in (
+        inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)] if target else []
     close = difflib.get_close_matches(name, taken, n=1)
     hint = f"did you mean {key}.{close[0]}? " if close else ""
-    return (f"{key}.{name} is not an option of {target}: {hint}its options are {', '.join(taken)}. Fix: gan-run "
-            f"... {key}.{close[0] if close else '<option>'}=VALUE (and drop {key}.{name}).")
+    options = f"its options are {', '.join(taken)}" if taken else "it takes no options"
+    fix = f"gan-run ... {key}.{close[0]}=VALUE (and drop {key}.{name})" if close else \
+        f"drop {key}.{name}{', or give one of its options' if taken else ''}"
+    return f"{key}.{name} is not an option of {target}: {hint}{options}. Fix: {fix}."
 
 
 def resolve_device(device: str) -> torch.device:

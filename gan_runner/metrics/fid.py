@@ -44,6 +44,7 @@ from gan_runner.metrics.inception import (
     DIMS, WEIGHTS_SHA256_PREFIX, FIDInception, extract, file_batches, image_files, locate_weights,
     quantised_batches, sha256_of,
 )
+from gan_runner.run_directory import replacing
 
 log = logging.getLogger(__name__)
 
@@ -220,10 +221,8 @@ def save_statistics(path: Path, features: np.ndarray, mu: np.ndarray, sigma: np.
     path.parent.mkdir(parents=True, exist_ok=True)
     for target, write in ((path.with_suffix(".features.npy"), lambda h: np.save(h, features)),
                           (path, lambda h: np.savez_compressed(h, mu=mu, sigma=sigma))):
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        with open(temporary, "wb") as handle:
+        with replacing(target, temporary=target.with_name(f".{target.name}.{os.getpid()}.tmp")) as handle:
             write(handle)
-        os.replace(temporary, target)
 
 
 def compare(fake: np.ndarray, logits: np.ndarray | None, reference: Reference, kid: bool = True,

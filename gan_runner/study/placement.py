@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
 import signal
 from dataclasses import dataclass
 
@@ -31,6 +32,13 @@ PLUGIN_OF_CHOICE = {
     ("hydra/launcher", "submitit_slurm"): "hydra_submitit_launcher",
     ("hydra/launcher", "submitit_local"): "hydra_submitit_launcher",
     ("hydra/sweeper", "optuna"): "hydra_optuna_sweeper",
+}
+
+# The commands a choice runs on this machine: submitit's SLURM executor looks for srun as it starts and submits with
+# sbatch, both after Hydra has made the sweep's folder.
+COMMANDS_OF_CHOICE = {
+    ("hydra/launcher", "slurm"): ("sbatch", "srun"),
+    ("hydra/launcher", "submitit_slurm"): ("sbatch", "srun"),
 }
 
 # submitit's choice of signal for a time-out or a pre-emption (submitit.JobEnvironment.USR_SIG).
@@ -100,8 +108,9 @@ def place_job(device_setting: str) -> None:
 
 
 def check_sweep_plugins(argv: list[str]) -> None:
-    """A launcher or sweeper chosen on the command line whose plugin is not installed: a UserError naming the
-    fix. (Hydra itself would only say that it "Could not load 'hydra/launcher/joblib'".)"""
+    """A launcher or sweeper chosen on the command line whose plugin is not installed, or whose commands are not on
+    PATH (SLURM's): a UserError naming the fix, before Hydra makes the sweep's folder. (Hydra itself would only say
+    that it "Could not load 'hydra/launcher/joblib'"; submitit raises 'Could not detect "srun"'.)"""
     for arg in argv:
         group, _, option = arg.lstrip("+").partition("=")
         plugin = PLUGIN_OF_CHOICE.get((group, option))
@@ -110,6 +119,13 @@ def check_sweep_plugins(argv: list[str]) -> None:
                             "installed. Fix: pip install -e \".[sweeps]\" in gan-runner's folder (or pip install "
                             "\"gan-runner[sweeps]\"), which installs Hydra's joblib and submitit launchers and its "
                             "optuna sweeper.")
+        missing = [command for command in COMMANDS_OF_CHOICE.get((group, option), ()) if shutil.which(command) is None]
+        if missing:
+            raise UserError(f"{group}={option} submits each job to SLURM, but {' and '.join(missing)} "
+                            f"{'is' if len(missing) == 1 else 'are'} not on this machine's PATH: it is not a SLURM "
+                            "login node. Fix: run the sweep where SLURM's commands are (a cluster's login node), or "
+                            "run it here with hydra/launcher=parallel (jobs side by side on this machine) or without "
+                            "hydra/launcher= (one job after another).")
 
 
 def submitit_signal() -> signal.Signals | None:
