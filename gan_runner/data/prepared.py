@@ -1,0 +1,191 @@
+"""The prepared format of a folder (or zip) of images: decoded once, at the training resolution and channels, into
+one uint8 array that later runs memory-map.
+
+A prepared copy is a folder `<prepared_dir>/<source name>-<R>px-<C>c-<hash of the source's path>/` holding
+
+    images.npy   uint8, N x C x R x R, NumPy's .npy format (read with np.load(mmap_mode="c"): no decoding, a
+                 start that does not grow with N, and only the pages of the images a batch takes are read)
+    labels.npy   int64, N (only when every image sits in a class subfolder)
+    index.json   the format version, the source, its fingerprint, the resolution, channels, count, classes and
+                 the relative names of the images in order
+
+Why this format (measured by scripts/bench_prepared.py, see docs/data.md): a batch is an index into the array,
+with nothing to decode, where a zip of PNGs (stylegan2-ada's dataset_tool) decodes every image of every batch.
+
+Atomic: a copy is written into a hidden `.<name>.partial-<pid>` folder beside it and renamed into place when whole,
+so an interrupted or failed prepare (a full disk, an undecodable file) leaves nothing that looks ready, and the
+partial folder is removed (or, after a kill, by the next prepare). A copy whose source has changed since (another
+fingerprint: the sorted list of relative paths, sizes and modification times; a zip's names, sizes and CRCs) is
+noticed at the next start and prepared again.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from gan_runner.errors import UserError
+
+log = logging.getLogger(__name__)
+FORMAT = 1  # bump when the layout changes: an older copy is then prepared again
+CHUNK = 256  # images written at once
+
+
+def cache_root() -> Path:
+    """Where prepared copies go when dataset.prepared_dir is not given: $GAN_RUNNER_CACHE/prepared, else
+    ~/.cache/gan-runner/prepared."""
+    return Path(os.environ.get("GAN_RUNNER_CACHE") or "~/.cache/gan-runner").expanduser() / "prepared"
+
+
+def copy_name(source: Any, resolution: int, channels: int) -> str:
+    """The prepared copy's folder name: the source's name, the size, and a hash of the source's full path."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source.location.name)[:40]
+    where = hashlib.sha256(str(source.location).encode()).hexdigest()[:12]
+    return f"{stem}-{resolution}px-{channels}c-{where}"
+
+
+def read_index(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / "index.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def prepared_copy(source: Any, resolution: int, channels: int, prepared_dir: str | Path | None = None) -> Path:
+    """The ready prepared copy of `source` (an image_folder.ImageSource) at this size, made first when it is missing,
+    of an older format, or of a source that has changed since."""
+    root = Path(prepared_dir).expanduser() if prepared_dir else cache_root()
+    folder = root / copy_name(source, resolution, channels)
+    index = read_index(folder)
+    if index is not None and index.get("format") == FORMAT and index.get("fingerprint") == source.fingerprint:
+        return folder
+    if index is not None:
+        log.warning("The prepared copy %s is of %s as it was before (its files have changed since, or the copy is "
+                    "of an older format): preparing it again.", folder, source.location)
+    started = time.perf_counter()
+    prepare(source, resolution, channels, folder)
+    log.info("Prepared %d images of %s at %dx%d, %d channel(s), in %s (%.1f s); later runs read that copy.",
+             len(source.names), source.location, resolution, resolution, channels, folder,
+             time.perf_counter() - started)
+    return folder
+
+
+def prepare(source: Any, resolution: int, channels: int, folder: Path) -> None:
+    """Decodes every image of `source` to uint8 at `resolution` with `channels` into the prepared copy `folder`,
+    atomically (see the module's docstring); a copy already there is replaced."""
+    from gan_runner.data.image_folder import to_training_size  # the one decode that the in-memory path uses too
+
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"Could not make the folder {folder.parent} for prepared datasets: {error}. Fix: set "
+                        "dataset.prepared_dir (gan-prepare: DEST) to a folder you can write.") from None
+    remove_abandoned(folder)
+    n, shape = len(source.names), (channels, resolution, resolution)
+    needed = n * int(np.prod(shape)) + 64 * n + (1 << 16)  # the images, the labels and names, headers
+    free = shutil.disk_usage(folder.parent).free
+    if needed > free:
+        raise UserError(disk_full(folder, needed, free))
+    partial = folder.parent / f".{folder.name}.partial-{os.getpid()}"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
+    modes, sizes = Counter(), Counter()
+    target_mode = "L" if channels == 1 else "RGB"
+    try:
+        with open(partial / "images.npy", "wb") as file:
+            np.lib.format.write_array_header_1_0(file, {"descr": "|u1", "fortran_order": False, "shape": (n, *shape)})
+            chunk = []
+            for _, image, mode, size in tqdm(source.decoded(target_mode), total=n, unit="image",
+                                             desc=f"preparing {source.location.name}", disable=None):
+                modes[mode] += 1
+                sizes[size] += 1
+                chunk.append(to_training_size(image, resolution, channels))
+                if len(chunk) == CHUNK:
+                    file.write(torch.cat(chunk).numpy().tobytes())
+                    chunk = []
+            if chunk:
+                file.write(torch.cat(chunk).numpy().tobytes())
+        if source.labels is not None:
+            np.save(partial / "labels.npy", np.asarray(source.labels, dtype=np.int64))
+        index = {"format": FORMAT, "source": str(source.location), "fingerprint": source.fingerprint,
+                 "resolution": resolution, "channels": channels, "count": n, "classes": source.classes,
+                 "modes": dict(modes), "sizes": len(sizes), "names": source.names}
+        (partial / "index.json").write_text(json.dumps(index))
+        converted = sum(count for mode, count in modes.items() if mode != target_mode)
+        resized = sum(count for size, count in sizes.items() if size != (resolution, resolution))
+        if converted or len(sizes) > 1:
+            log.info("Of the %d images, %d were converted to %s (%s) and %d resized to %dx%d (%d different sizes).",
+                     n, converted, target_mode, ", ".join(f"{m}: {c}" for m, c in sorted(modes.items())), resized,
+                     resolution, resolution, len(sizes))
+        install(partial, folder)
+    except OSError as error:
+        shutil.rmtree(partial, ignore_errors=True)
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise UserError(disk_full(folder, needed, shutil.disk_usage(folder.parent).free)) from None
+        raise UserError(f"Could not write the prepared copy {folder}: {error}. Fix: set dataset.prepared_dir "
+                        "(gan-prepare: DEST) to a folder you can write.") from None
+    except BaseException:  # an undecodable image, Ctrl-C: nothing half-written stays
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+def disk_full(folder: Path, needed: int, free: int) -> str:
+    return (f"The disk holding {folder.parent} has {free / 1e6:.1f} MB free, and the prepared copy {folder.name} "
+            f"needs {needed / 1e6:.1f} MB; nothing was left half-written. Fix: free space there, or set "
+            "dataset.prepared_dir (gan-prepare: DEST) to a folder on a disk with room, or a smaller "
+            "dataset.resolution.")
+
+
+def install(partial: Path, folder: Path) -> None:
+    """Renames the whole copy into place (atomic on one file system); a stale copy is moved aside first, and a copy
+    that another process has just installed is kept (ours is then discarded)."""
+    stale = folder.parent / f".{folder.name}.stale-{os.getpid()}"
+    if folder.exists():
+        os.rename(folder, stale)
+    try:
+        os.rename(partial, folder)
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST) or read_index(folder) is None:
+            raise
+        shutil.rmtree(partial, ignore_errors=True)  # another process prepared the same copy first
+    shutil.rmtree(stale, ignore_errors=True)
+
+
+def remove_abandoned(folder: Path) -> None:
+    """Removes the partial and stale folders of this copy that processes no longer running left behind."""
+    for leftover in folder.parent.glob(f".{folder.name}.*-*"):
+        pid = leftover.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not alive(int(pid)):
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_prepared(folder: Path) -> tuple[torch.Tensor, torch.Tensor | None, dict]:
+    """The prepared images as a uint8 tensor over a copy-on-write memory map of images.npy (pages are read when a
+    batch indexes them, and never written back), the labels (or None) and the index."""
+    index = read_index(folder)
+    images = torch.from_numpy(np.load(folder / "images.npy", mmap_mode="c"))
+    labels = torch.from_numpy(np.load(folder / "labels.npy")) if (folder / "labels.npy").is_file() else None
+    return images, labels, index
