@@ -8,8 +8,10 @@ layout) and labels are exposed; images directly in the root are unlabelled.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import zipfile
+import zlib
 from pathlib import Path
 from typing import IO
 
@@ -94,8 +96,12 @@ class ImageSource:
             return
         with zipfile.ZipFile(self.location) as archive:
             for name in self.names:
-                with archive.open(name) as file:
-                    yield name, *decode_image(file, f"{name} in {self.location}", mode)
+                try:
+                    data = archive.read(name)  # whole: PIL seeks, and a compressed member is not seekable
+                except (zipfile.BadZipFile, zlib.error, OSError) as error:
+                    raise UserError(f"Could not read {name} from the zip file {self.location}: {error}. Fix: "
+                                    "repair or remake the zip file.") from None
+                yield name, *decode_image(io.BytesIO(data), f"{name} in {self.location}", mode)
 
 
 def digest(rows: list) -> str:

@@ -12,7 +12,7 @@ A prepared copy is a folder `<prepared_dir>/<source name>-<R>px-<C>c-<hash of th
 Why this format (measured by scripts/bench_prepared.py, see docs/data.md): a batch is an index into the array,
 with nothing to decode, where a zip of PNGs (stylegan2-ada's dataset_tool) decodes every image of every batch.
 
-Atomic: a copy is written into a hidden `.<name>.partial-<pid>` folder beside it and renamed into place when whole,
+Atomic: a copy is written into a hidden `.<name>.partial-<host>-<pid>` folder beside it and renamed into place when whole,
 so an interrupted or failed prepare (a full disk, an undecodable file) leaves nothing that looks ready, and the
 partial folder is removed (or, after a kill, by the next prepare). A copy whose source has changed since (another
 fingerprint: the sorted list of relative paths, sizes and modification times; a zip's names, sizes and CRCs) is
@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import shutil
+import socket
 import time
 from collections import Counter
 from pathlib import Path
@@ -99,7 +100,7 @@ def prepare(source: Any, resolution: int, channels: int, folder: Path) -> None:
     free = shutil.disk_usage(folder.parent).free
     if needed > free:
         raise UserError(disk_full(folder, needed, free))
-    partial = folder.parent / f".{folder.name}.partial-{os.getpid()}"
+    partial = folder.parent / f".{folder.name}.partial-{process_tag()}"
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     modes, sizes = Counter(), Counter()
@@ -152,7 +153,7 @@ def disk_full(folder: Path, needed: int, free: int) -> str:
 def install(partial: Path, folder: Path) -> None:
     """Renames the whole copy into place (atomic on one file system); a stale copy is moved aside first, and a copy
     that another process has just installed is kept (ours is then discarded)."""
-    stale = folder.parent / f".{folder.name}.stale-{os.getpid()}"
+    stale = folder.parent / f".{folder.name}.stale-{process_tag()}"
     if folder.exists():
         os.rename(folder, stale)
     try:
@@ -164,9 +165,17 @@ def install(partial: Path, folder: Path) -> None:
     shutil.rmtree(stale, ignore_errors=True)
 
 
+def process_tag() -> str:
+    """This process's host and id: the folders a prepare writes are its own, also on a file system that several
+    machines share."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
 def remove_abandoned(folder: Path) -> None:
-    """Removes the partial and stale folders of this copy that processes no longer running left behind."""
-    for leftover in folder.parent.glob(f".{folder.name}.*-*"):
+    """Removes the partial and stale folders of this copy left behind by processes of this machine that no longer
+    run (killed while preparing); another machine's are its own to remove."""
+    host = socket.gethostname()
+    for leftover in folder.parent.glob(f".{folder.name}.*-{host}-*"):
         pid = leftover.name.rsplit("-", 1)[-1]
         if pid.isdigit() and not alive(int(pid)):
             shutil.rmtree(leftover, ignore_errors=True)
