@@ -20,7 +20,7 @@ from PIL import Image
 from gan_runner.commands.prepare import main as gan_prepare
 from gan_runner.data import ImageTensorDataset, to_uint8_images
 from gan_runner.data import prepared
-from gan_runner.data.image_folder import ImageFolder, read_image
+from gan_runner.data.image_folder import ImageFolder, ImageSource, read_image
 from gan_runner.engine.loop import train
 from tests.conftest import SHRINK, TINY, make_config, run
 
@@ -207,9 +207,18 @@ def test_an_interrupted_prepare_leaves_nothing_that_looks_ready(tmp_path: Path, 
     # A prepare killed outright (kill -9) leaves its hidden partial folder: never read, removed by the next prepare.
     dead = subprocess.Popen(["true"])
     dead.wait()
-    name = prepared.copy_name(image_folder.ImageSource(tmp_path / "images"), 8, 3)
+    name = prepared.copy_name(ImageSource(tmp_path / "images"), 8, 3)
     leftover = tmp_path / "prep" / f".{name}.partial-{prepared.socket.gethostname()}-{dead.pid}"
     leftover.mkdir()
     (leftover / "index.json").write_text("{}")
     dataset = ImageFolder(str(tmp_path / "images"), resolution=8, prepared_dir=tmp_path / "prep")
     assert len(dataset) == 6 and [p.name for p in (tmp_path / "prep").iterdir()] == [name]
+
+
+def test_a_copy_another_process_installed_meanwhile_is_kept(tmp_path: Path) -> None:
+    make_images(tmp_path / "images", n=1)
+    dataset = ImageFolder(str(tmp_path / "images"), resolution=8, prepared_dir=tmp_path / "prep")
+    first = (dataset.prepared / "images.npy").stat().st_ino
+    prepared.prepare(ImageSource(tmp_path / "images"), 8, 3, dataset.prepared)  # the slower of two at once
+    assert (dataset.prepared / "images.npy").stat().st_ino == first
+    assert [p.name for p in (tmp_path / "prep").iterdir()] == [dataset.prepared.name]

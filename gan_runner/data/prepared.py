@@ -71,7 +71,7 @@ def prepared_copy(source: Any, resolution: int, channels: int, prepared_dir: str
     root = Path(prepared_dir).expanduser() if prepared_dir else cache_root()
     folder = root / copy_name(source, resolution, channels)
     index = read_index(folder)
-    if index is not None and index.get("format") == FORMAT and index.get("fingerprint") == source.fingerprint:
+    if up_to_date(index, source.fingerprint):
         return folder
     if index is not None:
         log.warning("The prepared copy %s is of %s as it was before (its files have changed since, or the copy is "
@@ -82,6 +82,10 @@ def prepared_copy(source: Any, resolution: int, channels: int, prepared_dir: str
              len(source.names), source.location, resolution, resolution, channels, folder,
              time.perf_counter() - started)
     return folder
+
+
+def up_to_date(index: dict | None, fingerprint: str) -> bool:
+    return index is not None and index.get("format") == FORMAT and index.get("fingerprint") == fingerprint
 
 
 def prepare(source: Any, resolution: int, channels: int, folder: Path) -> None:
@@ -131,7 +135,7 @@ def prepare(source: Any, resolution: int, channels: int, folder: Path) -> None:
             log.info("Of the %d images, %d were converted to %s (%s) and %d resized to %dx%d (%d different sizes).",
                      n, converted, target_mode, ", ".join(f"{m}: {c}" for m, c in sorted(modes.items())), resized,
                      resolution, resolution, len(sizes))
-        install(partial, folder)
+        install(partial, folder, source.fingerprint)
     except OSError as error:
         shutil.rmtree(partial, ignore_errors=True)
         if error.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -150,9 +154,12 @@ def disk_full(folder: Path, needed: int, free: int) -> str:
             "dataset.resolution.")
 
 
-def install(partial: Path, folder: Path) -> None:
-    """Renames the whole copy into place (atomic on one file system); a stale copy is moved aside first, and a copy
-    that another process has just installed is kept (ours is then discarded)."""
+def install(partial: Path, folder: Path, fingerprint: str) -> None:
+    """Renames the whole copy into place (atomic on one file system); a stale copy is moved aside first, and an up to
+    date copy that another process has installed meanwhile is kept (ours is then discarded)."""
+    if up_to_date(read_index(folder), fingerprint):
+        shutil.rmtree(partial, ignore_errors=True)
+        return
     stale = folder.parent / f".{folder.name}.stale-{process_tag()}"
     if folder.exists():
         os.rename(folder, stale)
