@@ -222,3 +222,13 @@ def test_a_copy_another_process_installed_meanwhile_is_kept(tmp_path: Path) -> N
     prepared.prepare(ImageSource(tmp_path / "images"), 8, 3, dataset.prepared)  # the slower of two at once
     assert (dataset.prepared / "images.npy").stat().st_ino == first
     assert [p.name for p in (tmp_path / "prep").iterdir()] == [dataset.prepared.name]
+
+
+def test_images_keep_the_order_of_sorted_paths(tmp_path: Path) -> None:
+    """The in-memory image folder sorted Paths (folder by folder): a prepared copy keeps that order, and with it a
+    seed's batches."""
+    for name in ("a-b/x.png", "a/x.png", "a/b/y.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (4, 4)).save(tmp_path / name)
+    expected = [p.relative_to(tmp_path).as_posix() for p in sorted(tmp_path.rglob("*.png"))]
+    assert ImageSource(tmp_path).names == expected == ["a/b/y.png", "a/x.png", "a-b/x.png"]

@@ -72,7 +72,9 @@ class ImageSource:
                 "dataset.root to a folder that holds your images (searched recursively) or to a zip of them, e.g. "
                 "gan-run dataset=image_folder dataset.root=/path/to/images."
             )
-        self.names = sorted(name for name in files if Path(name).suffix.lower() in IMAGE_SUFFIXES)
+        # Sorted folder by folder (as paths sort, and as the in-memory image folder ordered them): "a/x" before "a-b/x".
+        self.names = sorted((name for name in files if Path(name).suffix.lower() in IMAGE_SUFFIXES),
+                            key=lambda name: name.split("/"))
         if not self.names:
             others = sorted(set(files) - set(self.names))
             what = (f"none of its {len(others)} files ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}) "
