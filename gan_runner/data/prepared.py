@@ -90,7 +90,8 @@ def up_to_date(index: dict | None, fingerprint: str) -> bool:
 
 def prepare(source: Any, resolution: int, channels: int, folder: Path) -> None:
     """Decodes every image of `source` to uint8 at `resolution` with `channels` into the prepared copy `folder`,
-    atomically (see the module's docstring); a copy already there is replaced."""
+    atomically (see the module's docstring); a stale copy there is replaced, and an up-to-date one that another
+    process installed meanwhile is kept."""
     from gan_runner.data.image_folder import to_training_size  # the one decode that the in-memory path uses too
 
     try:
