@@ -45,10 +45,15 @@ FORMAT = 1  # bump when the layout changes: an older copy is then prepared again
 CHUNK = 256  # images written at once
 
 
+def cache_home() -> Path:
+    """gan-runner's cache folder: $GAN_RUNNER_CACHE, else ~/.cache/gan-runner (prepared copies, fitted judges)."""
+    return Path(os.environ.get("GAN_RUNNER_CACHE") or "~/.cache/gan-runner").expanduser()
+
+
 def cache_root() -> Path:
     """Where prepared copies go when dataset.prepared_dir is not given: $GAN_RUNNER_CACHE/prepared, else
     ~/.cache/gan-runner/prepared."""
-    return Path(os.environ.get("GAN_RUNNER_CACHE") or "~/.cache/gan-runner").expanduser() / "prepared"
+    return cache_home() / "prepared"
 
 
 def copy_name(source: Any, resolution: int, channels: int) -> str:
