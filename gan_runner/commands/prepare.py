@@ -1,7 +1,7 @@
 """`gan-prepare`: decodes a folder (or zip) of images once into the prepared copy that dataset=image_folder reads,
 ahead of training (e.g. on a login node), with a progress bar.
 
-    gan-prepare SRC DEST resolution=R [channels=C]
+    gan-prepare SRC DEST resolution=R [channels=C] [workers=N]
 
 DEST is the folder of prepared copies (gan-run's dataset.prepared_dir); the copy inside it is named after the
 source, the resolution and the channels. A copy already there and up to date is kept; one whose source has changed
@@ -26,7 +26,9 @@ COMMAND = Command(
             "reads (a uint8 memory map), with a progress bar",
     options=[Option("resolution", "the side of the square images (shorter side resized, then centre-cropped)",
                     whole, placeholder="R"),
-             Option("channels", "1 (grey) or 3 (RGB)", whole, default=3, placeholder="C")],
+             Option("channels", "1 (grey) or 3 (RGB)", whole, default=3, placeholder="C"),
+             Option("workers", "processes that decode (default: one a core, at most one a 1,000 images)", whole,
+                    placeholder="N")],
     positional="SRC DEST",
     details=__doc__.split("\n\n", 2)[2],
     examples=["gan-prepare ~/images /scratch/prepared resolution=64",
@@ -48,7 +50,8 @@ def prepare(options: dict[str, Any], prefixed: list[str], plain: list[str]) -> N
 
     source, dest = plain
     started = time.perf_counter()
-    dataset = ImageFolder(source, options["resolution"], options["channels"], prepared_dir=dest)
+    dataset = ImageFolder(source, options["resolution"], options["channels"], prepared_dir=dest,
+                          workers=options["workers"])
     print(f"{len(dataset)} images of {Path(source).expanduser().resolve()} ready at {dataset.prepared} "
           f"({time.perf_counter() - started:.1f} s). Train on them with: gan-run dataset=image_folder "
           f"dataset.root={shlex.quote(source)} dataset.prepared_dir={shlex.quote(dest)} "

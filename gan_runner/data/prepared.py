@@ -25,6 +25,7 @@ import errno
 import hashlib
 import json
 import logging
+import multiprocessing
 import os
 import re
 import shutil
@@ -70,9 +71,10 @@ def read_index(folder: Path) -> dict | None:
         return None
 
 
-def prepared_copy(source: Any, resolution: int, channels: int, prepared_dir: str | Path | None = None) -> Path:
-    """The ready prepared copy of `source` (an image_folder.ImageSource) at this size, made first when it is missing,
-    of an older format, or of a source that has changed since."""
+def prepared_copy(source: Any, resolution: int, channels: int, prepared_dir: str | Path | None = None,
+                  workers: int | None = None) -> Path:
+    """The ready prepared copy of `source` (an image_folder.ImageSource) at this size, made first (by `workers`
+    processes) when it is missing, of an older format, or of a source that has changed since."""
     root = Path(prepared_dir).expanduser() if prepared_dir else cache_root()
     folder = root / copy_name(source, resolution, channels)
     index = read_index(folder)
@@ -82,10 +84,11 @@ def prepared_copy(source: Any, resolution: int, channels: int, prepared_dir: str
         log.warning("The prepared copy %s is of %s as it was before (its files have changed since, or the copy is "
                     "of an older format): preparing it again.", folder, source.location)
     started = time.perf_counter()
-    prepare(source, resolution, channels, folder)
-    log.info("Prepared %d images of %s at %dx%d, %d channel(s), in %s (%.1f s); later runs read that copy.",
-             len(source.names), source.location, resolution, resolution, channels, folder,
-             time.perf_counter() - started)
+    workers = workers or default_workers(len(source.names))
+    prepare(source, resolution, channels, folder, workers)
+    log.info("Prepared %d images of %s at %dx%d, %d channel(s), in %s (%.1f s, %d process(es)); later runs read that "
+             "copy.", len(source.names), source.location, resolution, resolution, channels, folder,
+             time.perf_counter() - started, workers)
     return folder
 
 
@@ -93,11 +96,59 @@ def up_to_date(index: dict | None, fingerprint: str) -> bool:
     return index is not None and index.get("format") == FORMAT and index.get("fingerprint") == fingerprint
 
 
-def prepare(source: Any, resolution: int, channels: int, folder: Path) -> None:
-    """Decodes every image of `source` to uint8 at `resolution` with `channels` into the prepared copy `folder`,
-    atomically (see the module's docstring); a stale copy there is replaced, and an up-to-date one that another
-    process installed meanwhile is kept."""
-    from gan_runner.data.image_folder import to_training_size  # the one decode that the in-memory path uses too
+IMAGES_A_WORKER = 1000  # below this many images a process, starting one (it imports torch: ~2 s) costs more than it saves
+
+
+def default_workers(n: int) -> int:
+    """Decoding processes for n images: one a core this process may use, but no more than one a thousand images."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, n // IMAGES_A_WORKER))
+
+
+class TrainingSized:
+    """Decodes one image of `source` by name into the prepared copy's uint8 1 x C x R x R, with its original mode and
+    size; the same function in this process and in each worker, so the copy's bytes do not depend on the count."""
+
+    def __init__(self, source: Any, resolution: int, channels: int) -> None:
+        self.source, self.resolution, self.channels = source, resolution, channels
+        self.mode = "L" if channels == 1 else "RGB"
+
+    def __call__(self, name: str) -> tuple[np.ndarray, str, tuple[int, int]]:
+        from gan_runner.data.image_folder import to_training_size  # the one decode that the in-memory path used too
+
+        image, mode, size = self.source.decode(name, self.mode)
+        return to_training_size(image, self.resolution, self.channels).numpy(), mode, size
+
+
+_task: TrainingSized | None = None  # a decoding worker's task, set once when it starts
+
+
+def start_worker(task: TrainingSized) -> None:
+    global _task
+    torch.set_num_threads(1)  # the workers are the parallelism
+    _task = task
+
+
+def in_worker(name: str) -> tuple[np.ndarray, str, tuple[int, int]]:
+    return _task(name)
+
+
+def decoded(source: Any, resolution: int, channels: int, workers: int):
+    """Each image of `source` at the training size, in order: decoded here (workers = 1) or by `workers` spawned
+    processes (spawned, not forked: a fork of a process whose OpenMP threads have run can hang)."""
+    task = TrainingSized(source, resolution, channels)
+    if workers <= 1:
+        yield from map(task, source.names)
+        return
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=start_worker, initargs=(task,)) as pool:  # terminated on any exit
+        yield from pool.imap(in_worker, source.names, chunksize=16)
+
+
+def prepare(source: Any, resolution: int, channels: int, folder: Path, workers: int = 1) -> None:
+    """Decodes every image of `source` to uint8 at `resolution` with `channels` into the prepared copy `folder`, with
+    `workers` processes, atomically (see the module's docstring); a stale copy there is replaced, and an up-to-date
+    one that another process installed meanwhile is kept."""
 
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
@@ -119,16 +170,16 @@ def prepare(source: Any, resolution: int, channels: int, folder: Path) -> None:
         with open(partial / "images.npy", "wb") as file:
             np.lib.format.write_array_header_1_0(file, {"descr": "|u1", "fortran_order": False, "shape": (n, *shape)})
             chunk = []
-            for _, image, mode, size in tqdm(source.decoded(target_mode), total=n, unit="image",
-                                             desc=f"preparing {source.location.name}", disable=None):
+            for image, mode, size in tqdm(decoded(source, resolution, channels, workers), total=n, unit="image",
+                                          desc=f"preparing {source.location.name}", disable=None):
                 modes[mode] += 1
                 sizes[size] += 1
-                chunk.append(to_training_size(image, resolution, channels))
+                chunk.append(image)
                 if len(chunk) == CHUNK:
-                    file.write(torch.cat(chunk).numpy().tobytes())
+                    file.write(np.concatenate(chunk).tobytes())
                     chunk = []
             if chunk:
-                file.write(torch.cat(chunk).numpy().tobytes())
+                file.write(np.concatenate(chunk).tobytes())
         if source.labels is not None:
             np.save(partial / "labels.npy", np.asarray(source.labels, dtype=np.int64))
         index = {"format": FORMAT, "source": str(source.location), "fingerprint": source.fingerprint,
