@@ -89,7 +89,8 @@ def measure(kind: str, source: Path, resolution: int, where: Path, batches: int)
         feed = ImageTensorDataset(images, None, None).batches(BATCH, torch.Generator().manual_seed(0))
     elif kind == "npy":
         folder = prepared_copy(ImageSource(source), resolution, 3, where)  # checks the fingerprint, as a run does
-        feed = ImageTensorDataset(read_prepared(folder)[0], None, None).batches(BATCH, torch.Generator().manual_seed(0))
+        images, reader, _, _ = read_prepared(folder)
+        feed = ImageTensorDataset(images, None, None, reader=reader).batches(BATCH, torch.Generator().manual_seed(0))
     else:
         feed = ZipPNG(where / f"{resolution}.zip").batches(torch.Generator().manual_seed(0))
     next(feed)

@@ -103,14 +103,14 @@ def test_labels_come_from_stylegan2_adas_dataset_json(tmp_path: Path, capsys: py
 
 
 class Recorded:
-    """Images whose gathers are recorded: which rows a process reads."""
+    """A prepared copy's reader whose gathers are recorded: which rows a process reads."""
 
-    def __init__(self, images: torch.Tensor) -> None:
-        self.images, self.shape, self.read, self.is_cuda = images, images.shape, [], False
+    def __init__(self, reader: object) -> None:
+        self.reader, self.read = reader, []
 
     def __getitem__(self, index: torch.Tensor) -> torch.Tensor:
         self.read.extend(index.tolist())
-        return self.images[index]
+        return self.reader[index]
 
 
 def test_each_process_gathers_only_its_rows_of_the_global_batch(tmp_path: Path,
@@ -118,25 +118,42 @@ def test_each_process_gathers_only_its_rows_of_the_global_batch(tmp_path: Path,
     make_images(tmp_path / "images")
     dataset = ImageFolder(str(tmp_path / "images"), resolution=8, prepared_dir=tmp_path / "prep", mirror=True)
     whole = [batch for batch, _ in zip(dataset.batches(6, torch.Generator().manual_seed(3), 1), range(3))]
-    shares, images = [], dataset.images
+    shares, reader = [], dataset.reader
     for rank in (0, 1):
         monkeypatch.setattr(distributed, "rank", lambda: rank)
         monkeypatch.setattr(distributed, "size", lambda: 2)
-        monkeypatch.setattr(dataset, "images", Recorded(images), raising=False)
+        monkeypatch.setattr(dataset, "reader", Recorded(reader))
         batches = process_batches(dataset, 6, torch.Generator().manual_seed(3), 1, torch.device("cpu"))
         shares.append([next(batches) for _ in range(3)])
-        assert len(dataset.images.read) == 9  # 3 of each 6: its own rows, never the other process's
+        assert len(dataset.reader.read) == 9  # 3 of each 6: its own rows, never the other process's
     for (x, y), (x0, y0), (x1, y1) in zip(whole, *shares):
         assert torch.equal(torch.cat([x0, x1]), x) and torch.equal(torch.cat([y0, y1]), y)
+
+
+def test_batches_read_their_own_bytes_of_the_copy_without_mapping_it(tmp_path: Path) -> None:
+    make_images(tmp_path / "images", n=64)
+    dataset = ImageFolder(str(tmp_path / "images"), resolution=64, prepared_dir=tmp_path / "prep")  # 12 KB an image
+
+    def mapped_kb() -> int:  # resident pages of the copy's file in this process
+        text = Path("/proc/self/smaps").read_text()
+        blocks = text.split(str(dataset.prepared / "images.npy"))[1:]
+        return sum(int(block.split("Rss:")[1].split()[0]) for block in blocks)
+
+    batches = dataset.batches(8, torch.Generator().manual_seed(0))
+    for (x, _), index in zip(batches, range(4)):
+        assert x.shape == (8, 3, 64, 64)
+    assert mapped_kb() == 0
+    order = torch.randperm(128, generator=torch.Generator().manual_seed(0))[:8]
+    assert torch.equal(dataset.reader[order], dataset.images[order])  # the bytes the memory map holds
 
 
 def test_a_memory_map_stays_on_the_host_of_a_cuda_run_unless_small() -> None:
     big = torch.zeros(1, 1, 1, 1, dtype=torch.uint8).expand(MAPPED_ON_DEVICE_BYTES + 1, 1, 1, 1)
     free = 80 << 30  # an H100's free memory: a quarter of it would take 20 GB
     assert ImageTensorDataset(big, None, None).fits_on_device(free)  # in memory already: indexed on the device
-    assert not ImageTensorDataset(big, None, None, memory_mapped=True).fits_on_device(free)  # would read it all
+    assert not ImageTensorDataset(big, None, None, reader=big).fits_on_device(free)  # would read it all
     small = torch.zeros(1000, 1, 8, 8, dtype=torch.uint8)
-    assert ImageTensorDataset(small, None, None, memory_mapped=True).fits_on_device(free)
+    assert ImageTensorDataset(small, None, None, reader=small).fits_on_device(free)
     assert not ImageTensorDataset(small, None, None).fits_on_device(1000 * 64 * 4 - 1)
 
 

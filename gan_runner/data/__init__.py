@@ -14,7 +14,7 @@ global batches of any other dataset.
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -28,14 +28,14 @@ MAPPED_ON_DEVICE_BYTES = 256 << 20
 
 
 class ImageTensorDataset:
-    """Images held as uint8 (N x C x H x W; in memory, or a memory map of a prepared copy), served as floats in
+    """Images held as uint8 (N x C x H x W; in memory, or a memory map of a prepared copy and its `reader`), served as floats in
     [-1, 1], reshuffled each epoch; with `mirror`, each drawn image is flipped left-right with probability 1/2
     (stylegan2's --mirror doubles the data the same way), the flips drawn with the epoch's order."""
 
     reads_its_share = True  # batches() takes rows=(start, stop): see the module's docstring
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, num_classes: int | None,
-                 mirror: bool = False, memory_mapped: bool = False) -> None:
+                 mirror: bool = False, reader: Any = None) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise TypeError(f"expected uint8 images of shape N x C x H x W, got {images.dtype} {tuple(images.shape)}")
         self.images = images
@@ -43,7 +43,10 @@ class ImageTensorDataset:
         self.num_classes = num_classes
         self.shape = tuple(images.shape[1:])
         self.mirror = mirror
-        self.memory_mapped = memory_mapped
+        # A prepared copy's images are a memory map, read by batches through `reader` (reader[index] -> uint8 rows,
+        # prepared.RowReader), which reads the rows' bytes without mapping them.
+        self.reader = reader
+        self.memory_mapped = reader is not None
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -87,7 +90,8 @@ class ImageTensorDataset:
             for first in range(skip * batch_size, per_epoch * batch_size, batch_size):
                 mine = slice(first + first_row, first + last_row)  # this process's rows of the global batch
                 index = order[mine]
-                x, y = images[index], (labels[index] if labels is not None else None)
+                x = self.reader[index] if self.reader is not None and not images.is_cuda else images[index]
+                y = labels[index] if labels is not None else None
                 if copy_to is not None:  # gathered here (from the memory map), sent as uint8 without waiting
                     x = x.pin_memory().to(copy_to, non_blocking=True)
                     y = y.pin_memory().to(copy_to, non_blocking=True) if y is not None else None

@@ -169,8 +169,8 @@ class ImageFolder(ImageTensorDataset):
                             "be a whole number from 1. Fix: dataset.workers=4, or null to choose from the cores.")
         source = ImageSource(root)
         folder = prepared_copy(source, resolution, channels, prepared_dir, workers)
-        images, labels, index = read_prepared(folder)
+        images, reader, labels, index = read_prepared(folder)
         super().__init__(images, labels, num_classes=len(index["classes"]) if labels is not None else None,
-                         mirror=bool(mirror), memory_mapped=True)
+                         mirror=bool(mirror), reader=reader)
         self.classes = index["classes"]
         self.prepared = folder
