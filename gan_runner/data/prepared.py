@@ -3,8 +3,8 @@ one uint8 array that later runs memory-map.
 
 A prepared copy is a folder `<prepared_dir>/<source name>-<R>px-<C>c-<hash of the source's path>/` holding
 
-    images.npy   uint8, N x C x R x R, NumPy's .npy format (read with np.load(mmap_mode="c"): no decoding, a
-                 start that does not grow with N, and only the pages of the images a batch takes are read)
+    images.npy   uint8, N x C x R x R, NumPy's .npy format (opened as a memory map: no decoding, a start that does
+                 not grow with N; batches read their own images' bytes through a RowReader)
     labels.npy   int64, N (only when every image sits in a class subfolder)
     index.json   the format version, the source, its fingerprint, the resolution, channels, count, classes and
                  the relative names of the images in order
