@@ -72,6 +72,13 @@ def _offline_wandb(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("NETRC", os.devnull)
 
 
+@pytest.fixture(autouse=True)
+def _private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Prepared datasets go to a folder of the test's own (beside tmp_path, which tests fill with images), never to
+    the user's ~/.cache/gan-runner."""
+    monkeypatch.setenv("GAN_RUNNER_CACHE", str(tmp_path.parent / f"{tmp_path.name}-cache"))
+
+
 BIN = Path(sys.executable).parent  # the commands of the environment the tests run in
 
 

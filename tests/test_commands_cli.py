@@ -20,7 +20,7 @@ from PIL import Image
 from tests.conftest import BIN, RING, SMALL_RUN, run
 
 COMMANDS = {"gan-run": "run", "gan-sample": "sample", "gan-eval": "evaluate", "gan-report": "report",
-            "gan-dashboard": "dashboard"}
+            "gan-dashboard": "dashboard", "gan-prepare": "prepare"}
 
 
 def imports_torch_for(command: str, *args: str) -> tuple[str, bool]:

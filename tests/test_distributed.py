@@ -435,3 +435,21 @@ def test_a_divergence_stops_every_process_with_the_good_checkpoint_kept(tmp_path
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert result.returncode != 0 and summary["status"] == "diverged", result.stderr[-2000:]
     assert summary["diverged"]["step"] < 50 and result.stdout.count("Diverged:") + result.stderr.count("Diverged:") == 1
+
+
+@pytest.mark.slow
+def test_two_processes_on_a_prepared_image_folder_train_as_one(tmp_path: Path) -> None:
+    """A prepared, mirrored image folder: each process gathers its own rows of every global batch from the memory
+    map (flips included), and the losses equal one process's (an MLP: no batch norm to see only a share)."""
+    from tests.test_data_prepared import make_images
+
+    make_images(tmp_path / "images", n=8)
+    args = ["dataset=image_folder", f"dataset.root={tmp_path / 'images'}", "dataset.resolution=8",
+            f"dataset.prepared_dir={tmp_path / 'prep'}", "dataset.mirror=true", "arch=mlp", "arch.generator.width=32",
+            "arch.discriminator.width=32", "metrics=none", "logger=none", "train.batch_size=8", "train.steps=6",
+            "train.log_every=1", "train.sample_every=1000", "train.checkpoint_every=1000", "train.device=cpu", *SMOOTH]
+    gan_run(0, *args, "hydra.run.dir=one", cwd=tmp_path)  # prepares the copy; the two processes read it
+    gan_run(2, *args, "hydra.run.dir=two", cwd=tmp_path)
+    one, two = metric_rows(tmp_path / "one"), metric_rows(tmp_path / "two")
+    assert len(one) == 6 and "loss/d" in one[0]
+    assert_same_rows(one, two)

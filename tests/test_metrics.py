@@ -11,8 +11,10 @@ import torch
 from gan_runner.data.digits import Digits
 from gan_runner.data.toy import Grid, Ring
 from gan_runner.engine.sampling import draw, draw_batches
+from gan_runner.data.prepared import cache_home
 from gan_runner.errors import UserError
-from gan_runner.metrics.digits import DigitsClassifier
+from gan_runner.metrics import digits as digits_metric
+from gan_runner.metrics.digits import DigitsClassifier, fit_judges
 from gan_runner.metrics.toy import ToyModes, mode_statistics
 
 
@@ -116,6 +118,25 @@ def test_digits_metric_scores_real_digits_as_real_and_noise_as_poor() -> None:
     assert noise["digits/frechet"] > 10 * real["digits/frechet_real"]
     with pytest.raises(UserError, match="dataset=digits"):
         metric.check(Ring())
+
+
+def test_fitted_digit_judges_are_kept_on_disk_and_read_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(digits_metric, "_FITTED", {})  # as in a new process
+    first = DigitsClassifier(n_samples=10)
+    (kept,) = (cache_home() / "judges").glob("sklearn_digits-8px-seed0-sklearn*.pkl")
+    monkeypatch.setattr(digits_metric, "_FITTED", {})
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("fitted again although a fitted judge was kept")
+
+    monkeypatch.setattr(digits_metric, "fit_judges", refuse)
+    again = DigitsClassifier(n_samples=10)
+    assert (again.classifier.predict_proba(first.train_x[:50]) == first.classifier.predict_proba(first.train_x[:50])).all()
+    kept.write_bytes(b"half a fil")  # a damaged file is fitted anew, not an error
+    monkeypatch.setattr(digits_metric, "_FITTED", {})
+    fits = []
+    monkeypatch.setattr(digits_metric, "fit_judges", lambda *args: fits.append(args) or fit_judges(*args))
+    assert DigitsClassifier(n_samples=10).classifier.predict(first.train_x[:5]).shape == (5,) and len(fits) == 1
 
 
 class TinyGenerator(torch.nn.Module):

@@ -6,11 +6,15 @@
   `generator` (y is None without labels), images as float tensors in [-1, 1], beginning with batch number
   `start` of that order, which a resumed run reaches without building the batches before it. With a CUDA
   `device`, a dataset may make its batches there (the loop moves any that are not, without waiting).
+
+A dataset whose `reads_its_share` is true also takes `rows=(start, stop)`: it then yields only those rows of each
+global batch (under torchrun, each process's share), reading nothing of the others' images; the engine slices the
+global batches of any other dataset.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -18,27 +22,46 @@ import torch.nn.functional as F
 Samples = tuple[torch.Tensor, "torch.Tensor | None"]  # a batch of data and its labels (None without)
 
 
-class ImageTensorDataset:
-    """Images held in memory as uint8 (N x C x H x W), served as floats in [-1, 1], reshuffled each epoch."""
+# A memory-mapped dataset (a prepared copy) is copied whole to a CUDA device only up to this size: a bigger copy
+# would read the whole file at every start, which the prepared format exists to avoid.
+MAPPED_ON_DEVICE_BYTES = 256 << 20
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, num_classes: int | None) -> None:
+
+class ImageTensorDataset:
+    """Images held as uint8 (N x C x H x W; in memory, or a memory map of a prepared copy and its `reader`), served as floats in
+    [-1, 1], reshuffled each epoch; with `mirror`, each drawn image is flipped left-right with probability 1/2
+    (stylegan2's --mirror doubles the data the same way), the flips drawn with the epoch's order."""
+
+    reads_its_share = True  # batches() takes rows=(start, stop): see the module's docstring
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, num_classes: int | None,
+                 mirror: bool = False, reader: Any = None) -> None:
         if images.dtype != torch.uint8 or images.dim() != 4:
             raise TypeError(f"expected uint8 images of shape N x C x H x W, got {images.dtype} {tuple(images.shape)}")
         self.images = images
         self.labels = labels
         self.num_classes = num_classes
         self.shape = tuple(images.shape[1:])
+        self.mirror = mirror
+        # A prepared copy's images are a memory map, read by batches through `reader` (reader[index] -> uint8 rows,
+        # prepared.RowReader), which reads the rows' bytes without mapping them.
+        self.reader = reader
+        self.memory_mapped = reader is not None
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
+    def fits_on_device(self, free_bytes: int) -> bool:
+        """Whether the uint8 images are copied whole to a CUDA device with `free_bytes` free: when they take at most a
+        quarter of it, and, memory-mapped, at most MAPPED_ON_DEVICE_BYTES."""
+        limit = min(free_bytes / 4, MAPPED_ON_DEVICE_BYTES) if self.memory_mapped else free_bytes / 4
+        return self.images.numel() <= limit
+
     def on(self, device: torch.device | None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The images and labels where batches are made: on a CUDA device when the uint8 images take at most a
-        quarter of its free memory (indexed there, nothing crosses the bus but the epoch's order), else here."""
-        if device is None or device.type != "cuda":
-            return self.images, self.labels
-        free, _ = torch.cuda.mem_get_info(device)
-        if self.images.numel() > free / 4:
+        """The images and labels where batches are gathered: on a CUDA device when they fit there (fits_on_device:
+        indexed there, nothing crosses the bus but the epoch's order), else here (each batch is then gathered
+        here and copied from pinned memory without waiting)."""
+        if device is None or device.type != "cuda" or not self.fits_on_device(torch.cuda.mem_get_info(device)[0]):
             return self.images, self.labels
         if getattr(self, "_on_device", (None,))[0] != device:
             labels = self.labels.to(device) if self.labels is not None else None
@@ -46,24 +69,44 @@ class ImageTensorDataset:
         return self._on_device[1:]
 
     def batches(self, batch_size: int, generator: torch.Generator, start: int = 0,
-                device: torch.device | None = None) -> Iterator[Samples]:
+                device: torch.device | None = None, rows: tuple[int, int] | None = None) -> Iterator[Samples]:
         if batch_size > len(self):
             raise ValueError(f"batch size {batch_size} is larger than the dataset ({len(self)} images)")
         images, labels = self.on(device)
-        # Each epoch is one permutation; the last incomplete batch is dropped so every batch has the same size.
+        copy_to = device if device is not None and device.type == "cuda" and not images.is_cuda else None
+        first_row, last_row = rows or (0, batch_size)
+        # Each epoch is one permutation of `generator` (and, mirrored, flips of a generator of its own, so the order
+        # is the same with and without); the last incomplete batch is dropped so every batch has the same size.
         per_epoch = len(self) // batch_size
         for _ in range(start // per_epoch):  # skipped epochs: their permutations only, no images
             torch.randperm(len(self), generator=generator)
-        skip = start % per_epoch
+        epoch, skip = start // per_epoch, start % per_epoch
         while True:
-            order = torch.randperm(len(self), generator=generator)
+            order, flips = torch.randperm(len(self), generator=generator), self.flips(generator.initial_seed(), epoch)
             if images.is_cuda:
                 order = order.pin_memory().to(images.device, non_blocking=True)
+            if flips is not None and (images.is_cuda or copy_to is not None):  # flipped where the batch is made
+                flips = flips.pin_memory().to(copy_to or images.device, non_blocking=True)
             for first in range(skip * batch_size, per_epoch * batch_size, batch_size):
-                index = order[first : first + batch_size]
-                x = images[index].float() / 127.5 - 1.0
-                yield x, (labels[index] if labels is not None else None)
-            skip = 0
+                mine = slice(first + first_row, first + last_row)  # this process's rows of the global batch
+                index = order[mine]
+                x = self.reader[index] if self.reader is not None and not images.is_cuda else images[index]
+                y = labels[index] if labels is not None else None
+                if copy_to is not None:  # gathered here (from the memory map), sent as uint8 without waiting
+                    x = x.pin_memory().to(copy_to, non_blocking=True)
+                    y = y.pin_memory().to(copy_to, non_blocking=True) if y is not None else None
+                if flips is not None:
+                    x = torch.where(flips[mine].view(-1, 1, 1, 1), x.flip(-1), x)
+                yield x.float() / 127.5 - 1.0, y
+            epoch, skip = epoch + 1, 0
+
+    def flips(self, seed: int, epoch: int) -> torch.Tensor | None:
+        """With `mirror`, which places of the epoch's order are flipped: drawn from the run's seed and the epoch's
+        number alone, so a resumed run draws them without the epochs before (None without `mirror`)."""
+        if not self.mirror:
+            return None
+        generator = torch.Generator().manual_seed((seed * 1_000_003 + epoch + 1) % (1 << 63))
+        return torch.rand(len(self), generator=generator) < 0.5
 
 
 def to_uint8_images(images: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:

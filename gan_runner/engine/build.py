@@ -11,7 +11,7 @@ import logging
 import random
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -218,12 +218,22 @@ def build_parts(cfg: DictConfig) -> Parts:
     return Parts(dataset, num_classes, objective, metric, warnings, device, state, graphed, threads)
 
 
+def process_batches(dataset: Any, batch_size: int, generator: torch.Generator, start: int,
+                    device: torch.device) -> Iterator:
+    """This process's slice of each global batch of the dataset's seeded order (the order does not depend on the
+    number of processes): read alone by a dataset that reads its share (a memory map then serves each process only
+    its own images), else cut from the global batch."""
+    if getattr(dataset, "reads_its_share", False):
+        return dataset.batches(batch_size, generator, start, device, rows=distributed.rows(batch_size))
+    return distributed.shard_batches(dataset.batches(batch_size, generator, start, device))
+
+
 def build_step(cfg: DictConfig, parts: Parts) -> TrainingStep:
     """The loop's step for the parts' state as it is now (a resumed state's data order continues at its D step):
     eager, or with train.cuda_graph recorded once and replayed (after checking that a graph can record it)."""
     state, device = parts.state, parts.device
-    data = distributed.shard_batches(parts.dataset.batches(cfg.train.batch_size, torch.Generator().manual_seed(
-        cfg.seed), state.d_steps, device))  # the global batches of the seeded order; each process its slice
+    data = process_batches(parts.dataset, cfg.train.batch_size, torch.Generator().manual_seed(cfg.seed),
+                           state.d_steps, device)
     train = cfg.train
     g_batch = None if train.g_batch_size is None else distributed.share(train.g_batch_size, "train.g_batch_size")
     inputs = InputStream(data, cfg.z_dim, parts.num_classes, device, state.G.latent, train.reuse_fakes, g_batch)

@@ -302,7 +302,7 @@ class FID(Metric):
                 raise UserError(f"reference={self.reference} means the run's own dataset, and there is none here. "
                                 "Fix: give a folder of images or a .npz of statistics as the reference.")
             if self.reference == "test" and not hasattr(dataset, "test_split"):
-                raise UserError(f"reference=test needs a dataset with a test split (mnist, fashion_mnist, cifar10); "
+                raise UserError(f"reference=test needs a dataset with a test split (mnist, fashion_mnist, cifar10, mnist_5k); "
                                 f"{type(dataset).__name__} has none. Fix: reference=train, or a folder of images "
                                 "or a .npz of statistics.")
         else:
