@@ -77,7 +77,7 @@ def test_every_network_size_on_the_page_is_counted_from_the_networks_the_benchma
     assert printed == {g, d}
     page = shutil.copyfile(committed, tmp_path / "stacked_digits.md")
     stacked_digits.main(["--table-only", "--out", str(tmp_path / "no_outputs"), "--doc", str(page),
-                         "--readme", str(tmp_path / "no_readme.md")])
+                         "--readme", str(tmp_path / "README.md")])
     written = page.read_text()
     section = written.split("<!-- stacked_digits.py networks: begin -->")[1].split("<!-- stacked_digits.py")[0]
     assert f"G of width {cfg.arch.generator.width}, {g:,} parameters" in section
