@@ -35,7 +35,7 @@ from gan_runner.arch import count_parameters
 from gan_runner.commands import report
 from gan_runner.engine.build import build, networks
 from gan_runner.run_directory import RunDirectory, find_runs
-from gan_runner.study.compare import estimate, outcome
+from gan_runner.study.compare import choice, estimate, outcome
 from gan_runner.study.docs import run_timed_sweep, sweep_done, write_section
 
 OBJECTIVES = ["nonsaturating", "minimax", "lsgan", "hinge", "wgan"]
@@ -70,12 +70,6 @@ def run_sweep(seed: int, objectives: list[str], regularisers: list[str], folder:
 def finished(out: Path) -> list[Path]:
     """The sweep folders of the reported seeds that have finished."""
     return [sweep_folder(out, seed) for seed in SEEDS if sweep_done(sweep_folder(out, seed))]
-
-
-def choice(run: RunDirectory, group: str) -> str:
-    """The option of a config group the run was made with (its study record), e.g. objective -> hinge."""
-    chosen = ((run.summary or {}).get("study") or {}).get("choices", {}).get(group)
-    return "none" if chosen in (None, [], ["none"]) else (",".join(chosen) if isinstance(chosen, list) else chosen)
 
 
 def cells(runs: list[RunDirectory]) -> dict[tuple[str, str], list[RunDirectory]]:
