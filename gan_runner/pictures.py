@@ -128,6 +128,21 @@ def save_gif(frames: list[Path], path: Path, frame_ms: int = 400) -> None:
 def loss_curves(rows: list[dict[str, Any]]) -> np.ndarray | None:
     """Every loss, penalty and D output (run_directory.STATISTICS' "losses") of a run's rows against the step, a
     panel per prefix, as uint8 H x W x 3 (None when nothing was logged yet)."""
+    figure = loss_figure(rows)
+    if figure is None:
+        return None
+    import matplotlib.pyplot as plt
+
+    figure.canvas.draw()
+    pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(figure)
+    return pixels
+
+
+def loss_figure(rows: list[dict[str, Any]]) -> Any:
+    """loss_curves' matplotlib figure (None when nothing was logged yet). The step axis has at most 6 ticks at round
+    steps (matplotlib's MaxNLocator) labelled short (20k, 1.5M): a run of 200,000 steps written out in full had its
+    labels run into each other."""
     from gan_runner.run_directory import statistic_section
 
     keys = sorted({k for row in rows for k in row if statistic_section(k) == "losses"})
@@ -137,6 +152,7 @@ def loss_curves(rows: list[dict[str, Any]]) -> np.ndarray | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     panels = sorted({k.split("/")[0] for k in keys})
     figure, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), dpi=100, squeeze=False)
@@ -145,12 +161,19 @@ def loss_curves(rows: list[dict[str, Any]]) -> np.ndarray | None:
             points = [(row["step"], row[key]) for row in rows if key in row]
             axis.plot(*zip(*points), label=key, linewidth=1)
         axis.set(xlabel="step", title=panel)
+        axis.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True, min_n_ticks=2))
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda step, _: step_label(step)))
         axis.legend(fontsize=8)
     figure.tight_layout()
-    figure.canvas.draw()
-    pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(figure)
-    return pixels
+    return figure
+
+
+def step_label(step: float) -> str:
+    """A step count as an axis label: 500, 1.5k, 20k, 1.2M."""
+    for size, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if abs(step) >= size:
+            return f"{step / size:.4g}{suffix}"
+    return f"{step:.4g}"
 
 
 def save_png(image: np.ndarray, path: Path) -> None:

@@ -1,7 +1,7 @@
 """Wall time of one 4-job sweep run one job after another (Hydra's basic launcher) and side by side
 (hydra/launcher=parallel, Hydra's joblib launcher).
 
-    python scripts/bench_sweep.py [--steps 1500] [--n-jobs 2] [--doc docs/sweeps.md]
+    python scripts/bench_sweep.py [--steps 1500] [--n-jobs 2] [--doc docs/studies.md]
 
 The sweep: ring8, objective=hinge,wgan x seed=0,1, logger=none, on the CPU (train.device=auto where no GPU
 is seen). Each sweep is a real `gan-run -m` process, start-up (imports, config) included, since that is what

@@ -11,7 +11,8 @@ the largest sigma/G and sigma/D over their values as built, and the largest swin
 movement (the oscillation and loss_runaway detectors' ratios: what cancels out and what adds up of a loss's
 row-to-row changes over their window, over the median of its earlier mean |change| a row; a swing counted where it
 passes the oscillation floor, a drift where it passes the runaway floor and is at least `one_way` of the window's
-movement).
+movement; each, as the detectors take it, the lesser of the window as it is and the window with its two largest
+changes cut down to the third largest, so that a single spike or jump does not count).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from gan_runner.engine.build import networks, seed_everything
-from gan_runner.health import movement
+from gan_runner.health import movement, movement_beyond_one_event
 from gan_runner.health.diagnostics import spectral_norms
 from gan_runner.study.docs import write_section
 from gan_runner.engine.loop import train
@@ -101,11 +102,15 @@ def loss_ratios(training: list[dict], oscillation, runaway) -> tuple[float, floa
         for kind, settings in (("swing", oscillation), ("drift", runaway)):
             window, movements = settings.window, []
             for end in range(window, len(values)):
-                whole, signed = movement(values[end - window:end + 1])
-                part = whole - abs(signed) if kind == "swing" else abs(signed)
-                counts = part >= settings.floor and (kind == "swing" or part >= settings.one_way * whole)
+                rows = values[end - window:end + 1]
+                whole = movement(rows)[0]
+                parts, counts = [], True  # the window as it is, and without a single event (both must count)
+                for size, signed in (movement(rows), movement_beyond_one_event(rows)):
+                    part = size - abs(signed) if kind == "swing" else abs(signed)
+                    counts &= part >= settings.floor and (kind == "swing" or part >= settings.one_way * size)
+                    parts.append(part)
                 if movements and counts:
-                    largest[kind] = max(largest[kind], part / max(statistics.median(movements), 1e-12))
+                    largest[kind] = max(largest[kind], min(parts) / max(statistics.median(movements), 1e-12))
                 movements.append(whole)
     return largest["swing"], largest["drift"]
 

@@ -15,7 +15,8 @@ import torch
 from omegaconf import DictConfig
 
 # One CPU thread for the tests and the commands they start (train.threads=auto keeps OMP_NUM_THREADS): numbers that
-# do not depend on the machine's load, and no 14x slowdown when CI's 2 cores are shared (shared/guide/FACTS.md).
+# do not depend on the machine's load, and none of the slowdown of threads that wait for busy cores when CI's 2
+# cores are shared (3.8x with torch's default threads: docs/results/speed.md).
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 

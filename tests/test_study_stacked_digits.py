@@ -52,3 +52,34 @@ def test_the_page_is_objective_by_regulariser_with_divergences_counted(tmp_path:
     assert "| `wgan` | 10 (n=1, 1 diverged) | – |" in text
     assert "| 0.9933 | 1000 | 1000 | 0.0221 | 26000 | RBF SVC |" in text
     assert (page.parent / "stacked_digits" / "hinge_gp.png").is_file() and "hinge_gp.png" in text
+
+
+def test_every_network_size_on_the_page_is_counted_from_the_networks_the_benchmark_builds(tmp_path: Path) -> None:
+    """`python scripts/stacked_digits.py --table-only` in a checkout without the study's outputs writes the sizes of
+    G and D counted from the networks `gan-run experiment=stacked_benchmark` builds; every size the committed page
+    prints ("N parameters") is one of them (it once said 4,161 for D: a width-64 D's count, where the preset's has
+    width 16)."""
+    import re
+    import shutil
+
+    from hydra import compose, initialize_config_module
+
+    from gan_runner.arch import count_parameters
+    from gan_runner.engine.build import networks
+
+    with initialize_config_module(config_module="gan_runner.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["experiment=stacked_benchmark", "logger=none"])
+    side = cfg.dataset.resolution
+    G, D, _ = networks(cfg, (3, side, side), None)  # three digits in R, G and B
+    g, d = count_parameters(G), count_parameters(D)
+    committed = Path(__file__).resolve().parents[1] / "docs" / "results" / "stacked_digits.md"
+    printed = {int(number.replace(",", "")) for number in re.findall(r"([\d,]*\d) parameters", committed.read_text())}
+    assert printed == {g, d}
+    page = shutil.copyfile(committed, tmp_path / "stacked_digits.md")
+    stacked_digits.main(["--table-only", "--out", str(tmp_path / "no_outputs"), "--doc", str(page),
+                         "--readme", str(tmp_path / "README.md")])
+    written = page.read_text()
+    section = written.split("<!-- stacked_digits.py networks: begin -->")[1].split("<!-- stacked_digits.py")[0]
+    assert f"G of width {cfg.arch.generator.width}, {g:,} parameters" in section
+    assert f"D of width {cfg.arch.discriminator.width} (0.25 of G's width), {d:,} parameters" in section
+    assert written == committed.read_text(), "stale page: run python scripts/stacked_digits.py --table-only"

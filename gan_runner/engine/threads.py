@@ -1,11 +1,11 @@
 """train.threads: how many CPU threads torch computes with, at the start and while the run goes.
 
-torch starts one OpenMP thread per core. When other work holds some of the cores, its threads wait for each other
-at every parallel region, and a run became 14x slower than with one thread (shared/guide/FACTS.md: 1.86 against
-26.1 steps/s on this 2-core machine at a load of 3-5). `auto` therefore takes OMP_NUM_THREADS when the user (or
-torchrun, or the parallel launcher's placement) set it, else the cores idle when the run starts, measured from the
-kernel's counters over a quarter of a second (Linux's /proc/stat), rounded, at least 1 and at most the cores this
-process may use.
+torch starts one OpenMP thread per core. When other work holds some of the cores, its threads wait for each other at
+every parallel region, and a run became 3.8x slower than with one thread (docs/results/speed.md: 16.7 against 63.1
+steps/s on 2 cores beside two busy processes, `python scripts/bench_threads.py --steps 1500 --busy 2`). `auto`
+therefore takes OMP_NUM_THREADS when the user (or torchrun, or the parallel launcher's placement) set it, else the
+cores idle when the run starts, measured from the kernel's counters over a quarter of a second (Linux's /proc/stat),
+rounded, at least 1 and at most the cores this process may use.
 
 Load that arrives after the start matters as much (a default run decided 2 threads on an idle machine and took 26
 minutes instead of 82 s when other work came): so, without OMP_NUM_THREADS, `auto` then follows the load

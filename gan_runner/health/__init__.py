@@ -51,7 +51,22 @@ def movement(values: list[float]) -> tuple[float, float]:
     absolute change between consecutive rows; its drift, the mean signed change). The whole splits into what adds up,
     |drift|, and what cancels out, whole - |drift|: the back and forth of swings. A ramp, straight or accelerating,
     only adds up (every change has the same sign); a swing around a level only cancels out."""
+    return mean_movement([after - before for before, after in zip(values, values[1:])])
+
+
+def movement_beyond_one_event(values: list[float]) -> tuple[float, float]:
+    """movement() of the same rows with their two largest changes (by size) counted only as large as the third
+    largest: what is left of a window once one event is taken out. A single jump to a new level is one large change,
+    a single spike two (its rise and its fall); cut down to the size of the window's other changes they leave no
+    drift and no swing, however large they were, while a swing that repeats (down, up, down: three large changes)
+    or a climb that keeps going (three rows up or more) still shows whole. Needs three changes or more."""
     changes = [after - before for before, after in zip(values, values[1:])]
+    third = sorted((abs(change) for change in changes), reverse=True)[2]
+    return mean_movement([max(-third, min(change, third)) for change in changes])
+
+
+def mean_movement(changes: list[float]) -> tuple[float, float]:
+    """(the mean |change|, the mean change) of row-to-row changes."""
     return sum(abs(change) for change in changes) / len(changes), sum(changes) / len(changes)
 
 

@@ -12,6 +12,9 @@ of its mean |change| a row over the rows before), at least `floor` loss units a 
 window's whole movement (its mean |change| a row): a loss that mostly goes one way, not one that swings ever wider
 and happens to end a window higher than it began it. A healthy loss drifts too (towards its equilibrium value,
 slowing as it gets there) but by less than it usually moves; a runaway outruns everything the loss did before.
+And it keeps going: the window must pass the same thresholds also with its two largest changes cut down to its third
+largest (health.movement_beyond_one_event), so that a single jump to a new level, however large, is not called a
+runaway, while a climb of three rows or more is.
 
 Both directions, because which way a runaway goes depends on the loss's form, not on the failure: an unconstrained
 critic's loss (E_q[D] - E_p[D]) falls as its margin grows while G's, -E_q[D], rises; the hinge and minimax G losses
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import statistics
 
-from gan_runner.health import Detector, Streak, movement
+from gan_runner.health import Detector, Streak, movement, movement_beyond_one_event
 
 LOSSES = ("loss/d", "loss/g")
 
@@ -36,8 +39,8 @@ class LossRunaway(Detector):
 
     def __init__(self, window: int = 10, growth: float = 3.0, floor: float = 0.01, one_way: float = 0.5,
                  patience: int = 5) -> None:
-        if window < 2 or growth <= 1 or floor < 0 or not 0 < one_way <= 1 or patience < 1:
-            raise ValueError(f"loss_runaway needs window >= 2, growth > 1, floor >= 0, 0 < one_way <= 1 and patience "
+        if window < 3 or growth <= 1 or floor < 0 or not 0 < one_way <= 1 or patience < 1:
+            raise ValueError(f"loss_runaway needs window >= 3, growth > 1, floor >= 0, 0 < one_way <= 1 and patience "
                              f">= 1, got window={window}, growth={growth}, floor={floor}, one_way={one_way}, "
                              f"patience={patience}")
         self.window, self.growth, self.floor, self.one_way, self.patience = window, growth, floor, one_way, patience
@@ -56,9 +59,11 @@ class LossRunaway(Detector):
             if len(recent) <= self.window:
                 continue
             whole, drift = movement(recent)
+            rest = movement_beyond_one_event(recent)  # without a single jump
             before = self.movements[key]
             usual = statistics.median(before) if before else None
-            if usual is not None and abs(drift) >= max(self.growth * usual, self.floor, self.one_way * whole):
+            if usual is not None and all(abs(way) >= max(self.growth * usual, self.floor, self.one_way * size)
+                                         for size, way in ((whole, drift), rest)):
                 sick = True
                 way = "rising" if drift > 0 else "falling"
                 self.last = (f"{key} {way} {abs(drift):.3g} a row over the last {self.window} rows, from "

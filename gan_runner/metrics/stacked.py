@@ -1,5 +1,5 @@
 """Mode coverage on stacked digits (dataset=stacked_digits), as Metz et al. 2017, Srivastava et al. 2017 (VEEGAN)
-and Lin et al. 2018 (PacGAN, Table 3) count it on stacked MNIST: a digit classifier, the judge, reads each channel
+and Lin et al. 2018 (PacGAN, Tables 2 and 3) count it on stacked MNIST: a digit classifier, the judge, reads each channel
 of n generated images (26,000 as PacGAN); the three digits name one of 1,000 modes (100 R + 10 G + B).
 
 - `stacked/modes`: modes that at least one sample lands in (PacGAN's rule), of 1,000.

@@ -30,6 +30,12 @@ def outcome(run: RunDirectory) -> str:
     return run.outcome
 
 
+def choice(run: RunDirectory, group: str) -> str:
+    """The option of a config group the run was made with (its study record), e.g. objective -> hinge."""
+    chosen = ((run.summary or {}).get("study") or {}).get("choices", {}).get(group)
+    return "none" if chosen in (None, [], ["none"]) else (",".join(chosen) if isinstance(chosen, list) else chosen)
+
+
 def failure(run: RunDirectory) -> str:
     if run.summary is None:
         return "no summary.json (the job crashed; see its gan-run.log)"

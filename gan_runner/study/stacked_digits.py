@@ -14,9 +14,11 @@ diverged run is counted, never averaged in), arranged as objective x regulariser
 
 Writes gan-report's report over every sweep to OUT/report/ (OUT: outputs/stacked_digits), seed 0's last sample grid
 of each cell to docs/results/stacked_digits/, and the section of docs/results/stacked_digits.md between
-`<!-- stacked_digits.py results: begin -->` and `<!-- stacked_digits.py results: end -->` (the rest of the page is
-written by hand). A seed's sweep whose folder holds summary.txt is not run again, so the script can be stopped and
-restarted, losing at most the sweep in progress.
+`<!-- stacked_digits.py results: begin -->` and `<!-- stacked_digits.py results: end -->`, and the sizes of the
+benchmark's networks, counted from the networks as the preset builds them, between the `stacked_digits.py networks`
+markers (even with no sweep done); the rest of the page is written by hand and types no network size. A seed's
+sweep whose folder holds summary.txt is not run again, so the script can be stopped and restarted, losing at most
+the sweep in progress.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ import os
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from gan_runner.arch import count_parameters
 from gan_runner.commands import report
+from gan_runner.engine.build import build, networks
 from gan_runner.run_directory import RunDirectory, find_runs
-from gan_runner.study.compare import estimate, outcome
+from gan_runner.study.compare import choice, estimate, outcome
 from gan_runner.study.docs import run_timed_sweep, sweep_done, write_section
 
 OBJECTIVES = ["nonsaturating", "minimax", "lsgan", "hinge", "wgan"]
@@ -43,6 +48,7 @@ METRICS = [("stacked/modes", "modes of 1,000 (higher better)"), ("stacked/kl", "
            ("stacked/modes_quarter_share", "modes with at least a quarter of their share (higher better)")]
 REAL = ["stacked/judge_accuracy", "stacked/modes_real", "stacked/kl_real", "stacked/modes_quarter_share_real"]
 SECTION = "stacked_digits.py results"
+NETWORKS = "stacked_digits.py networks"
 
 
 def sweep_folder(out: Path, seed: int) -> Path:
@@ -64,12 +70,6 @@ def run_sweep(seed: int, objectives: list[str], regularisers: list[str], folder:
 def finished(out: Path) -> list[Path]:
     """The sweep folders of the reported seeds that have finished."""
     return [sweep_folder(out, seed) for seed in SEEDS if sweep_done(sweep_folder(out, seed))]
-
-
-def choice(run: RunDirectory, group: str) -> str:
-    """The option of a config group the run was made with (its study record), e.g. objective -> hinge."""
-    chosen = ((run.summary or {}).get("study") or {}).get("choices", {}).get(group)
-    return "none" if chosen in (None, [], ["none"]) else (",".join(chosen) if isinstance(chosen, list) else chosen)
 
 
 def cells(runs: list[RunDirectory]) -> dict[tuple[str, str], list[RunDirectory]]:
@@ -166,6 +166,39 @@ def section(out: Path, page: Path, objectives: list[str], regularisers: list[str
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Networks:
+    """The benchmark's networks as built: the images' side, each network's width and parameter count."""
+
+    side: int
+    g_width: int
+    g_parameters: int
+    d_width: int
+    d_parameters: int
+
+
+def built_networks() -> Networks:
+    """G and D as `gan-run experiment=stacked_benchmark` builds them (through the build code every run uses), so
+    that the page prints the networks' sizes, not typed text."""
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module(config_module="gan_runner.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[f"experiment={PRESET}", "regulariser=none", "logger=none"])
+    dataset = build(cfg, "dataset")
+    G, D, _ = networks(cfg, dataset.shape, dataset.num_classes if cfg.get("conditional") else None)
+    return Networks(dataset.shape[-1], cfg.arch.generator.width, count_parameters(G), cfg.arch.discriminator.width,
+                    count_parameters(D))
+
+
+def networks_text(built: Networks) -> str:
+    """The benchmark's networks in one sentence."""
+    return (f"DCGAN networks at {built.side}x{built.side}: G of width {built.g_width}, {built.g_parameters:,} "
+            f"parameters; D of width {built.d_width} ({built.d_width / built.g_width:g} of G's width), "
+            f"{built.d_parameters:,} parameters ({100 * built.d_parameters / built.g_parameters:.1f} % of G's). "
+            f"Counted from the networks `gan-run experiment={PRESET}` builds, by `python scripts/stacked_digits.py "
+            "--table-only`.")
+
+
 def readme_table(out: Path, objectives: list[str], regularisers: list[str]) -> str:
     """The README's example of a study: modes found, objective x regulariser, over the seeds done."""
     folders = finished(out)
@@ -195,9 +228,10 @@ def main(argv: list[str] | None = None) -> None:
         seconds = run_sweep(seed, args.objectives, args.regularisers, sweep_folder(args.out, seed))
         print(f"[{number}/{len(todo)}] seed {seed}: {seconds:.0f} s ({time.perf_counter() - started:.0f} s so far)",
               flush=True)
+    write_section(args.doc, NETWORKS, networks_text(built_networks()))  # needs no sweep
     folders = [str(folder) for folder in finished(args.out)]
-    if not folders:  # a checkout without the study's outputs keeps its page as it is
-        print(f"no finished sweep under {args.out}: {args.doc} left as it is")
+    if not folders:  # a checkout without the study's outputs keeps its results as they are
+        print(f"no finished sweep under {args.out}: the results in {args.doc} left as they are")
         return
     report.report([*folders, "metric=" + ",".join(key for key, _ in METRICS), f"out={args.out / 'report'}"])
     text = section(args.out, args.doc, args.objectives, args.regularisers)
