@@ -78,7 +78,7 @@ def test_the_mnist_5k_judge_scores_real_digits_near_the_top_and_noise_badly() ->
     assert real["digits/confidence_ratio"] == pytest.approx(1.0, abs=0.05) and real["digits/confidence_real"] > 0.85
     assert real["digits/frechet"] < 2 * real["digits/frechet_real"]  # the held-out yardstick is small too
     assert noise["digits/confidence_ratio"] < 0.5 and noise["digits/frechet"] > 10 * real["digits/frechet_real"]
-    # Trained on the training digits only: it labels the 500 held-out ones at about 0.95 (FACTS: an RBF SVM's 0.95).
+    # Trained on the training digits only: it labels the 500 held-out ones at about 0.95 (docs/data.md: 0.954 on the held-out 500).
     assert float(metric.protocol()["judge"].rsplit(" ", 1)[1]) >= 0.94
 
 
