@@ -141,7 +141,7 @@ def test_a_changed_source_is_noticed_and_prepared_again(tmp_path: Path, caplog: 
 
 @pytest.mark.parametrize("make, message", [
     (lambda folder: None, "holds no images: it is empty"),
-    (lambda folder: [(folder / name).write_text("x") for name in ("a.txt", "b.csv", "c.json", "d.md")],
+    (lambda folder: [(folder / name).write_text("x") for name in ("a.txt", "b.csv", "c.json", "d.toml")],
      "holds no images: none of its 4 files (a.txt, b.csv, c.json, ...) has an image suffix"),
     (lambda folder: (folder / "photo.jpg").write_text("this is no JPEG"),
      "Could not decode the image {folder}/photo.jpg: cannot identify image file"),
