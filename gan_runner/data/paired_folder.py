@@ -1,5 +1,5 @@
 """Your own pairs of images in pix2pix's two layouts (phillipi/pix2pix; junyanz/pytorch-CycleGAN-and-pix2pix's
-docs/datasets.md), found from what is on disk:
+datasets page), found from what is on disk:
 
 - aligned: `root/train/*.jpg`, each image the pair side by side, A on the left and B on the right (pix2pix's AB
   images, as its datasets/combine_A_and_B.py writes them); the held-out pairs in `root/val/`, else `root/test/`.
