@@ -86,7 +86,8 @@ def test_each_layout_pairs_its_images_through_the_same_crop_and_flip(tmp_path: P
         targets, sources = next(batches)
         assert targets.shape == sources.shape == (2, 3, CROP, CROP)
         for target, source in zip(targets, sources):
-            (i, k), = [(i, k) for i, views in known.items() for k, view in enumerate(views) if torch.equal(view, source)]
+            (i, k), = [(i, k) for i, views in known.items() for k, view in enumerate(views)
+                       if torch.equal(view, source)]
             seen_flips.add(k >= len(known[i]) // 2)
             seen_offsets.add(k % (len(known[i]) // 2))
             expected = source if i % 2 == 0 else -source  # B = A, or B = 255 - A: the same window of the partner
@@ -143,7 +144,8 @@ def test_each_process_gets_its_rows_of_the_same_global_batch(tmp_path: Path) -> 
     crops included."""
     dataset = paired_folder(aligned_folder(tmp_path / "pairs"))
     whole = next(dataset.batches(4, torch.Generator().manual_seed(1), start=2))
-    halves = [next(dataset.batches(4, torch.Generator().manual_seed(1), start=2, rows=rows)) for rows in ((0, 2), (2, 4))]
+    halves = [next(dataset.batches(4, torch.Generator().manual_seed(1), start=2, rows=rows))
+              for rows in ((0, 2), (2, 4))]
     assert torch.equal(torch.cat([h[0] for h in halves]), whole[0])
     assert torch.equal(torch.cat([h[1] for h in halves]), whole[1])
 

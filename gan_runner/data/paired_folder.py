@@ -161,8 +161,9 @@ class TwoFolders:
 def layout_of(root: Path):
     """The layout `root` is in, from its subfolders: A/ and B/ (two folders), else train/ (aligned)."""
     if not root.is_dir():
-        raise UserError(f"The paired folder {root} does not exist or is not a folder. Fix: set dataset.root to a folder "
-                        f"in {LAYOUTS}, e.g. gan-run game=paired dataset=paired_folder dataset.root=/path/to/facades.")
+        raise UserError(f"The paired folder {root} does not exist or is not a folder. Fix: set dataset.root to a "
+                        f"folder in {LAYOUTS}, e.g. gan-run game=paired dataset=paired_folder "
+                        "dataset.root=/path/to/facades.")
     if (root / "A").is_dir() and (root / "B").is_dir():
         return TwoFolders(root)
     if (root / "train").is_dir():
