@@ -170,7 +170,7 @@ def layout_of(root: Path):
         return Aligned(root)
     folders = sorted(p.name for p in root.iterdir() if p.is_dir())
     images = images_in(root)
-    found = [f"{len(images)} images" if images else "", f"the subfolders {few(folders, 5)}" if folders else ""]
+    found = [f"{len(images)} image{'s' * (len(images) > 1)}" if images else "", f"the subfolders {few(folders, 5)}" if folders else ""]
     raise UserError(
         f"The folder {root} is not a paired dataset: it has no train/ subfolder and no A/ and B/ subfolders (it holds "
         f"{' and '.join(part for part in found if part) or 'nothing'}). dataset=paired_folder reads {LAYOUTS}. "
