@@ -115,8 +115,8 @@ class Generator(nn.Module):
                 self.padding[1], -height % multiple - self.padding[1])
         if max(pads) >= shorter:
             raise ValueError(f"num_downs={num_downs} needs sides that are multiples of {multiple}; padding a "
-                             f"{height}x{width_px} image that far by reflection is not possible: use a num_downs "
-                             f"of at most {max(2, math.ceil(math.log2(shorter)))} (null chooses it)")
+                             f"{height}x{width_px} image that far by reflection is not possible: use a smaller "
+                             f"num_downs (null chooses ceil(log2(shorter side)) = {math.ceil(math.log2(shorter))})")
         self.pads = pads
         if not 0 <= dropout < 1:
             raise ValueError(f"dropout is a probability in [0, 1), got {dropout!r}")
