@@ -73,6 +73,26 @@ def test_pix2pix_on_28x28_digits_pads_to_32_and_crops_back() -> None:
     assert shallow.pads == (2, 2, 2, 2) and shallow(source).shape == (4, 1, 28, 28)  # 28 -> 32, multiple of 8
 
 
+def test_the_reflection_padding_and_the_crop_undo_each_other() -> None:
+    """The U-Net sees the source reflected into a 32x32 border (2 pixels each side at 28), and G's output is cut back
+    at the same offsets: a U-Net that returned its input would give the source back exactly."""
+    G = pix2pix.Generator(data_shape=(1, 28, 28), source_shape=(1, 28, 28), width=4)
+    seen = []
+
+    class Recorder(nn.Module):
+        def forward(self, padded: torch.Tensor) -> torch.Tensor:
+            seen.append(padded)
+            return padded
+
+    G.model = Recorder()
+    source = torch.rand(2, 1, 28, 28)
+    assert torch.equal(G(source), source)
+    (padded,) = seen
+    assert padded.shape == (2, 1, 32, 32)
+    assert torch.equal(padded[..., 2:30, 0], source[..., :, 2])  # reflected: x2 x1 | x0 x1 ...
+    assert torch.equal(padded[..., 31, 2:30], source[..., 25, :])
+
+
 def _dropouts(G: nn.Module) -> list[nn.Dropout]:
     return [m for m in G.modules() if isinstance(m, nn.Dropout)]
 

@@ -6,8 +6,8 @@ Generator (UnetGenerator with UnetSkipConnectionBlock): `num_downs` levels, each
 a 4x4 stride-2 transposed convolution up; level d (1 the outermost) has width * min(2**(d-1), 8) channels inside
 (ngf 64: 64-128-256-512-512-...). Down: LeakyReLU(0.2), convolution, batch norm (none at the outermost, which
 takes the source, nor at the innermost, whose map is 1x1); up: ReLU, transposed convolution, batch norm (Tanh at the
-outermost instead); each level but the outermost concatenates its input (the skip) to its output. Convolutions
-followed by batch norm have no bias (use_bias is False for batch norm); the outermost transposed convolution has one.
+outermost instead); each level but the outermost concatenates its input (the skip) to its output. No convolution
+has a bias (use_bias is False with batch norm) but the outermost transposed convolution.
 The skip carries the encoder's features after the next level's LeakyReLU: the reference's in-place
 LeakyReLU(0.2, True) changes the tensor that torch.cat([x, self.model(x)], 1) then reads (so does the Lua
 original, phillipi/pix2pix models.lua defineG_unet: `e7 - nn.LeakyReLU(0.2, true)` before `{d1_, e7} -
