@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_module
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 # One CPU thread for the tests and the commands they start (train.threads=auto keeps OMP_NUM_THREADS): numbers that
 # do not depend on the machine's load, and none of the slowdown of threads that wait for busy cores when CI's 2
@@ -33,6 +33,12 @@ SHRINK = [
 def options(group: str) -> list[str]:
     """Every option of a config group, read from conf/ so that a new YAML file is tested at once."""
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def noise_to_data_archs() -> list[str]:
+    """The architectures of conf/arch/ that make data from noise, G(z): all but those whose YAML says `game: paired`
+    (pix2pix, srgan: they translate an image, and tests/test_arch_paired.py builds them as the paired game does)."""
+    return [arch for arch in options("arch") if OmegaConf.load(CONF / "arch" / f"{arch}.yaml").get("game") != "paired"]
 
 
 # Every architecture at 8 channels or units wide: a few thousand to twenty thousand parameters (as debug=fast).

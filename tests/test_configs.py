@@ -14,7 +14,7 @@ from gan_runner.commands.sample import load_generator
 from gan_runner.engine.sampling import draw
 from gan_runner.engine.loop import train
 from gan_runner.engine.step import Schedule
-from tests.conftest import CONF, SHRINK, TINY, make_config, metric_rows, options
+from tests.conftest import CONF, SHRINK, TINY, make_config, metric_rows, noise_to_data_archs, options
 
 # The dataset each architecture trains on in these tests: the smallest that suits it.
 DIGITS_8 = ["dataset=digits", "dataset.resolution=8"]
@@ -30,8 +30,8 @@ def test_every_group_has_options() -> None:
 # every regulariser once (the pairings do not depend on the architecture, the shapes do).
 COMBINATIONS = sorted(
     {("mlp", o, r) for o in options("objective") for r in options("regulariser")}
-    | {(a, o, "none") for a in options("arch") for o in options("objective")}
-    | {(a, "nonsaturating", r) for a in options("arch") for r in options("regulariser")}
+    | {(a, o, "none") for a in noise_to_data_archs() for o in options("objective")}
+    | {(a, "nonsaturating", r) for a in noise_to_data_archs() for r in options("regulariser")}
 )
 # The regularisers that add a term to D's loss, logged as reg/<name> (lazy ones on D step 0 too).
 PENALTIES = {"gp", "gp0", "r1", "r2", "dragan", "label_smoothing"}

@@ -27,7 +27,7 @@ from gan_runner.engine import distributed
 from gan_runner.errors import UserError
 from gan_runner.metrics.fid import FID
 from gan_runner.engine.state import EMA, TrainingState
-from tests.conftest import TINY, metric_rows, options
+from tests.conftest import TINY, metric_rows, noise_to_data_archs
 from tests.test_fid import DIMS, folders, torch_home, weights  # noqa: F401 - fixtures: a random-weight Inception
 
 BIN = Path(sys.executable).parent
@@ -127,7 +127,7 @@ CONDITIONAL = {"resnet": ["conditional=true"], "biggan": ["conditional=true"]}  
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("arch", options("arch"))
+@pytest.mark.parametrize("arch", noise_to_data_archs())
 def test_every_architecture_family_trains_and_resumes_on_two_processes(tmp_path: Path, arch: str) -> None:
     """Two processes train the family (tiny) to completion on digits with checkpoints, evaluations and sample
     pictures every 2 steps; the checkpoint resumes onto one process, and (the default DCGAN) onto two."""

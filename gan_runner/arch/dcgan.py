@@ -29,7 +29,7 @@ from typing import Callable, Sequence, Union
 import torch
 from torch import nn
 
-from gan_runner.arch import check_labels, check_num_classes
+from gan_runner.arch import check_labels, check_num_classes, normal_init
 
 
 def _widths(data_shape: Sequence[int], width: int) -> list[int]:
@@ -68,16 +68,6 @@ def _norm(norm: Union[str, Norm, None]) -> Norm | None:
     return NORMS[norm]
 
 
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-        nn.init.normal_(module.weight, 0.0, 0.02)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.BatchNorm2d):
-        nn.init.normal_(module.weight, 1.0, 0.02)
-        nn.init.zeros_(module.bias)
-
-
 class Generator(nn.Module):
     def __init__(self, z_dim: int, data_shape: Sequence[int], width: int = 64, num_classes: int | None = None,
                  embed_dim: int = 16, bias: bool = True) -> None:
@@ -99,7 +89,7 @@ class Generator(nn.Module):
             ]
         layers += [nn.ConvTranspose2d(widths[-1], data_shape[0], 4, 2, 1, bias=bias), nn.Tanh()]
         self.net = nn.Sequential(*layers)
-        self.apply(_init_weights)
+        self.apply(normal_init)
         if num_classes is not None:  # after the weights' initialisation: N(0, 1), like a random code
             self.embed = nn.Embedding(num_classes, embed_dim)
 
@@ -133,7 +123,7 @@ class Discriminator(nn.Module):
             layers += [nn.LeakyReLU(0.2, True)]
         layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 0, bias=bias))
         self.net = nn.Sequential(*layers)
-        self.apply(_init_weights)
+        self.apply(normal_init)
         if num_classes is not None:
             self.embed = nn.Embedding(num_classes, embed_dim)
 
