@@ -133,7 +133,10 @@ def test_n_measures_the_first_n_held_out_pairs_in_order() -> None:
     outputs = targets.clone()
     outputs[40:] = -targets[40:]  # wrong from pair 40 on
     assert Paired(n=40)(sampler(outputs, asked), pairs)["paired/l1"] == 0 and asked == [(40, None)]
-    assert Paired()(sampler(outputs, asked), pairs)["paired/l1"] > 0 and asked[-1] == (90, None)
+    metric = Paired()
+    assert metric(sampler(outputs, asked), pairs)["paired/l1"] > 0 and asked[-1] == (90, None)
+    # The held-out pairs are read once per dataset: another dataset's are its own.
+    assert metric(sampler(outputs), Pairs(downsampled(outputs), outputs))["paired/l1"] == 0
     with pytest.raises(UserError, match=r"metrics.n=91, but the dataset holds 90 held-out pairs\. Fix: "):
         Paired(n=91).check(pairs)
 

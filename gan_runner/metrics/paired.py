@@ -79,6 +79,7 @@ class Paired(Metric):
 
     best_key = "paired/ssim"
     higher_is_better = True
+    option = "paired"  # as the user chooses it (metrics=...), for the refusals
 
     def __init__(self, n: int | None = None, every: int = 0, fid: bool = False, dims: int = 2048,
                  weights: str | None = None, download: bool = True, batch_size: int = 50, device: str = "auto") -> None:
@@ -94,43 +95,49 @@ class Paired(Metric):
         self.device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device)
         self.weights_path, self.weights_sha256 = None, ""
         self._network = None
+        self._held_out: tuple[object, tuple] | None = None  # (dataset, its held_out()): read once, not per evaluation
         self._target_statistics: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # the targets' side, computed once
+
+    def held_out(self, dataset: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """dataset.held_out() (sources, targets, labels), asked once per dataset (a folder's are read from disk)."""
+        if self._held_out is None or self._held_out[0] is not dataset:
+            self._held_out = (dataset, dataset.held_out())
+            self._target_statistics.clear()  # they were another dataset's
+        return self._held_out[1]
 
     def pairs(self, dataset: Any) -> int:
         """How many held-out pairs are measured: n, or all of them."""
-        return len(dataset.held_out()[1]) if self.n is None else self.n
+        return len(self.held_out(dataset)[1]) if self.n is None else self.n
 
     def check(self, dataset: object) -> None:
         if not getattr(dataset, "paired", False):
             raise UserError(
-                f"metrics={self.option()} needs a paired dataset (source and target images, compared pair by pair "
+                f"metrics={self.option} needs a paired dataset (source and target images, compared pair by pair "
                 f"on its held-out pairs), but {type(dataset).__name__} is not one. Fix: train game=paired on a "
                 "paired dataset (dataset=mnist_edges, dataset=mnist_sr, or pix2pix's folders), or choose this "
                 "dataset's own metric (metrics=digits, mnist_5k, fid, toy) or metrics=none."
             )
-        available = len(dataset.held_out()[1])
+        available = len(self.held_out(dataset)[1])
         if self.n is not None and self.n > available:
             raise UserError(f"metrics.n={self.n}, but the dataset holds {available} held-out pairs. Fix: "
                             f"metrics.n=null (all {available}) or a smaller count.")
         side = min(dataset.shape[-2:])
         if side < SSIM_WINDOW:
-            raise UserError(f"metrics={self.option()} measures SSIM with an {SSIM_WINDOW}x{SSIM_WINDOW} window, but the "
+            raise UserError(f"metrics={self.option} measures SSIM with an {SSIM_WINDOW}x{SSIM_WINDOW} window, but the "
                             f"target images are {dataset.shape[-2]}x{dataset.shape[-1]}. Fix: targets of at least "
                             f"{SSIM_WINDOW}x{SSIM_WINDOW} pixels, or metrics=none.")
         if self.fid:
             pairs = self.pairs(dataset)
             if pairs < self.dims:
+                fewer = [str(d) for d in DIMS if d < pairs]
+                smaller = f"metrics.dims={' or '.join(fewer)} (fewer dimensions than pairs), " if fewer else ""
                 raise UserError(
                     f"metrics.fid=true measures FID with {self.dims}-dimensional Inception features on {pairs} "
                     f"held-out pairs: with fewer images than dimensions the covariances are singular and the FID is "
-                    f"dominated by that bias, not by the outputs. Fix: metrics.dims=64 (or 192, 768: fewer dimensions "
-                    f"than pairs), a dataset with more held-out pairs (metrics.n=null uses them all), or "
-                    f"metrics.fid=false.")
+                    f"dominated by that bias, not by the outputs. Fix: {smaller}a dataset with more held-out pairs"
+                    f"{'' if self.n is None else ' (metrics.n=null uses them all)'}, or metrics.fid=false.")
             if self.weights_path is None:
                 self.weights_path, self.weights_sha256 = verified_weights(self.weights, self.download)
-
-    def option(self) -> str:
-        return "paired"
 
     def protocol(self) -> dict[str, str]:
         described = {
@@ -156,7 +163,7 @@ class Paired(Metric):
         if self.fid and self.weights_path is None:  # not checked before (the engine and gan-eval check first)
             self.check(dataset)
         n = self.pairs(dataset)
-        targets = dataset.held_out()[1][:n]
+        targets = self.held_out(dataset)[1][:n]
         l1, psnr, ssims, output_features, done = [], [], [], [], 0
         for outputs in sample(n):
             outputs = outputs.detach().float().cpu().clamp(-1, 1)
@@ -187,18 +194,19 @@ class PairedDigits(Paired):
     """Paired's numbers and, for digit targets with class labels (dataset=mnist_edges, mnist_sr), the judge of
     metrics=mnist_5k on the outputs: paired/class_agreement (the fraction labelled as their source's class) and
     paired/frechet (outputs against targets in the judge's feature layer). `digits` is the judge's real digits, as
-    metrics=mnist_5k takes it (MNIST5kDigits); the fitted judge is shared with that metric (fitted_judges)."""
+    metrics=mnist_5k takes it (MNIST5kDigits), and `seed` the judge's fitting seed; the fitted judge is shared with
+    that metric (fitted_judges)."""
+
+    option = "paired_digits"
 
     def __init__(self, digits: object = None, seed: int = 0, **options: Any) -> None:
         super().__init__(**options)
+        # metrics=mnist_5k's metric, used for its judge (classifier and features); its n_samples is not used here
         self.judge = DigitsClassifier(n_samples=1, seed=seed, digits=digits if digits is not None else MNIST5kDigits())
-
-    def option(self) -> str:
-        return "paired_digits"
 
     def check(self, dataset: object) -> None:
         super().check(dataset)
-        labels = dataset.held_out()[2]
+        labels = self.held_out(dataset)[2]
         if dataset.shape[0] != 1 or labels is None:
             raise UserError(
                 f"metrics=paired_digits judges one-channel digits whose held-out pairs carry their class, but "
@@ -217,13 +225,13 @@ class PairedDigits(Paired):
         seen: list[np.ndarray] = []
 
         def recorded(n: int, rows: tuple[int, int] | None = None) -> Iterator[torch.Tensor]:
-            for outputs in sample(n, rows=rows):  # kept pooled (196 numbers an MNIST digit), not whole
+            for outputs in sample(n) if rows is None else sample(n, rows=rows):  # kept pooled (196 numbers a digit)
                 seen.append(self.judged(outputs.detach().float().cpu().clamp(-1, 1)))
                 yield outputs
 
         values = super().__call__(recorded, dataset)
         n = self.pairs(dataset)
-        _, targets, labels = dataset.held_out()
+        _, targets, labels = self.held_out(dataset)
         outputs = np.concatenate(seen)
         agreement = self.judge.classifier.predict(outputs) == labels[:n].numpy()
         if "judge" not in self._target_statistics:
