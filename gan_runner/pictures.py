@@ -26,6 +26,44 @@ def image_grid(images: torch.Tensor, rows: int | None = None) -> np.ndarray:
     return ((grid + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
+PAIRED_COLUMNS = ("source", "output", "target")
+PAIRED_MIN_SIDE = 64  # smaller targets are enlarged (nearest) to at least this, so that the column titles fit
+
+
+def paired_picture(sources: torch.Tensor, outputs: torch.Tensor, targets: torch.Tensor, rows: int = 8) -> np.ndarray:
+    """A paired game's picture: the first `rows` pairs, one a row, as source | output | target (images in [-1, 1],
+    N x C x H x W) under those three column titles; uint8 H x W x 3. Sources smaller than the targets (x4
+    super-resolution) are enlarged to the targets' size by nearest neighbour, so that each of their pixels shows as
+    the block it is; one-channel images are shown grey; everything small is enlarged (nearest) to at least 64 pixels.
+    Cells are framed by 2 white pixels, as image_grid's."""
+    from PIL import Image, ImageDraw
+    from torchvision.utils import make_grid
+
+    size = tuple(targets.shape[-2:])
+
+    def shown(images: torch.Tensor) -> torch.Tensor:
+        images = images[:rows].detach().float().cpu().clamp(-1, 1)
+        if tuple(images.shape[-2:]) != size:
+            images = torch.nn.functional.interpolate(images, size=size, mode="nearest")
+        return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+
+    columns = [shown(images) for images in (sources, outputs, targets)]
+    cells = torch.stack(columns, 1).flatten(0, 1)  # source 0, output 0, target 0, source 1, ...
+    scale = max(1, -(-PAIRED_MIN_SIDE // min(size)))  # ceil: 28 -> 3 (84 pixels)
+    if scale > 1:
+        cells = torch.nn.functional.interpolate(cells, scale_factor=scale, mode="nearest")
+    grid = make_grid(cells, nrow=3, padding=2, pad_value=1.0)
+    pixels = ((grid + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
+    title_height, cell_width = 14, cells.shape[-1] + 2
+    picture = Image.new("RGB", (pixels.shape[1], pixels.shape[0] + title_height), "white")
+    picture.paste(Image.fromarray(pixels), (0, title_height))
+    draw = ImageDraw.Draw(picture)
+    for column, title in enumerate(PAIRED_COLUMNS):
+        centre = 2 + column * cell_width + (cell_width - 2) // 2
+        draw.text((centre, title_height // 2 + 1), title, fill="black", anchor="mm")
+    return np.asarray(picture).copy()
+
+
 def scatter_plot(
     fake: torch.Tensor,
     real: torch.Tensor,

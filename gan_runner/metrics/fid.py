@@ -41,8 +41,7 @@ from gan_runner.engine import distributed
 from gan_runner.errors import UserError
 from gan_runner.metrics import Metric, Sampler
 from gan_runner.metrics.inception import (
-    DIMS, WEIGHTS_SHA256_PREFIX, FIDInception, extract, file_batches, image_files, locate_weights,
-    quantised_batches, sha256_of,
+    DIMS, FIDInception, extract, file_batches, image_files, inception_network, quantised_batches, verified_weights,
 )
 from gan_runner.run_directory import replacing
 
@@ -312,18 +311,11 @@ class FID(Metric):
                                 "images (.png, .jpg, ...; not searched recursively, as pytorch-fid) nor a .npz file "
                                 "of statistics. Fix: give one of those.")
         if self.weights_path is None:
-            self.weights_path = locate_weights(self.weights, self.download)
-            self.weights_sha256 = sha256_of(self.weights_path)
-            if not self.weights_sha256.startswith(WEIGHTS_SHA256_PREFIX):
-                log.warning("The Inception weights %s are not pytorch-fid's (SHA-256 %s...): these FIDs do not "
-                            "compare with published ones.", self.weights_path, self.weights_sha256[:8])
+            self.weights_path, self.weights_sha256 = verified_weights(self.weights, self.download)
 
     def network(self) -> FIDInception:
         if self._network is None:
-            network = FIDInception(self.weights_path, self.dims, logits=self.with_logits).to(self.device)
-            if self.device.type == "cpu":  # oneDNN's channels-last convolutions: about 1.5x faster here, and
-                network = network.to(memory_format=torch.channels_last)  # within 1e-6 of the default layout
-            self._network = network
+            self._network = inception_network(self.weights_path, self.dims, self.with_logits, self.device)
         return self._network
 
     def features(self, batches: Iterable[torch.Tensor], count: int, logits: bool, desc: str

@@ -103,6 +103,17 @@ def locate_weights(weights: str | None = None, download: bool = True) -> Path:
     )
 
 
+def verified_weights(weights: str | None = None, download: bool = True) -> tuple[Path, str]:
+    """locate_weights's file and its SHA-256, with a warning when it is not pytorch-fid's file (its scores then do
+    not compare with published ones)."""
+    path = locate_weights(weights, download)
+    sha256 = sha256_of(path)
+    if not sha256.startswith(WEIGHTS_SHA256_PREFIX):
+        log.warning("The Inception weights %s are not pytorch-fid's (SHA-256 %s...): these FIDs do not compare with "
+                    "published ones.", path, sha256[:8])
+    return path, sha256
+
+
 def fid_inception_structure() -> nn.Module:
     """pytorch_fid.inception.fid_inception_v3's network, without its weights: that function downloads them
     from a fixed URL, where we load them from a file of the user's choosing."""
@@ -170,6 +181,13 @@ class FIDInception(nn.Module):
             if index == self.block:  # maps larger than 1 x 1 (dims < 2048) are averaged, as pytorch-fid does
                 features = F.adaptive_avg_pool2d(x, output_size=(1, 1)).flatten(1)
         return features, (x.flatten(1) @ self.fc_weight.T if logits else None)
+
+
+def inception_network(weights: Path, dims: int, logits: bool, device: torch.device) -> FIDInception:
+    """FIDInception on `device`; on a CPU in channels-last layout (oneDNN's convolutions: about 1.5x faster here,
+    and within 1e-6 of the default layout)."""
+    network = FIDInception(weights, dims, logits=logits).to(device)
+    return network.to(memory_format=torch.channels_last) if device.type == "cpu" else network
 
 
 @torch.no_grad()
