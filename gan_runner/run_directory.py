@@ -145,8 +145,9 @@ class Checkpoint:
     identity: dict[str, Any] | None = None
     logger_run_id: str | None = None
     format_version: int = FORMAT_VERSION
+    source_shape: list[int] | None = None  # a paired game's sources (its G is built for them); None otherwise
 
-    EXTRAS = ("config", "data_shape", "num_classes", "identity", "logger_run_id", "format_version")
+    EXTRAS = ("config", "data_shape", "num_classes", "identity", "logger_run_id", "format_version", "source_shape")
 
     @property
     def step(self) -> int:
@@ -549,6 +550,8 @@ def upgrade(kind: str, contents: dict[str, Any], config: dict[str, Any] | None =
         contents["config"] = upgrade("config", contents["config"])
         contents.setdefault("format_version", 1)
         contents.setdefault("num_classes", None)  # unconditional runs from before conditional ones existed
+        contents.setdefault("source_shape", None)  # before games (gan_runner/game): every run was noise_to_data
+        contents.setdefault("game", "noise_to_data")
         contents.setdefault("identity", None)
         contents.setdefault("logger_run_id", None)
         for part, empty in (("stats", {"sums": {}, "counts": {}}), ("health", {"events": [], "detectors": {}}),

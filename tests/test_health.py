@@ -33,7 +33,7 @@ from gan_runner.objectives.lsgan import LeastSquares
 from gan_runner.objectives.minimax import Minimax
 from gan_runner.objectives.wgan import Wasserstein
 from gan_runner.run_directory import Checkpoint
-from gan_runner.engine.step import UpdateInputs, d_step
+from gan_runner.engine.step import UpdateInputs, Updates, d_step
 from gan_runner.engine.loop import train
 from tests.conftest import SHRINK, TINY, make_config
 
@@ -88,11 +88,11 @@ def test_discriminator_accuracy_on_hand_made_scores(objective, threshold: float)
     D = Identity()
     real = torch.tensor([[2.0], [threshold + 0.1], [threshold - 0.1], [-3.0]])  # 2 of 4 above the threshold
     fake = torch.tensor([[-1.0], [threshold - 0.2], [5.0]])                      # 2 of 3 below it
-    stats = d_step(Fixed(fake), D, objective, {}, torch.optim.SGD(D.parameters(), lr=0.0),
+    stats = d_step(Updates(Fixed(fake), D, objective, {}), torch.optim.SGD(D.parameters(), lr=0.0),
                    UpdateInputs(real, None, torch.zeros(3, 1), None), 0)
     assert stats["d/accuracy_real"].item() == pytest.approx(0.5)
     assert stats["d/accuracy_fake"].item() == pytest.approx(2 / 3)
-    critic_stats = d_step(Fixed(fake), D, Wasserstein(), {}, torch.optim.SGD(D.parameters(), lr=0.0),
+    critic_stats = d_step(Updates(Fixed(fake), D, Wasserstein(), {}), torch.optim.SGD(D.parameters(), lr=0.0),
                           UpdateInputs(real, None, torch.zeros(3, 1), None), 0)
     assert "d/accuracy_real" not in critic_stats  # a critic's scores have no decision threshold
 
@@ -117,7 +117,7 @@ def test_margin_is_the_mean_score_on_real_minus_on_fake() -> None:
 
 def diversity_on(dataset: object, features: int = 128) -> Diversity:
     diversity = Diversity(samples=64, features=features, seed=5)
-    diversity.setup(dataset, 8, None, STANDARD_NORMAL)
+    diversity.setup(dataset, lambda batch, n, rng: (STANDARD_NORMAL.sample(n, 8, generator=rng), None))
     return diversity
 
 

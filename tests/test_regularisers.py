@@ -13,7 +13,7 @@ from torch import nn
 
 from gan_runner.engine.build import build_parts, build_step
 from gan_runner.engine.loop import train
-from gan_runner.engine.step import UpdateInputs, d_step
+from gan_runner.engine.step import UpdateInputs, Updates, d_step
 from gan_runner.objectives.hinge import Hinge
 from gan_runner.objectives.nonsaturating import NonSaturating
 from gan_runner.objectives.wgan import Wasserstein
@@ -320,7 +320,7 @@ def test_penalties_score_their_points_with_the_matching_labels(points: object, s
     batch = UpdateInputs(torch.randn(4, 2), torch.tensor([0, 1, 2, 3]), torch.randn(4, 2), torch.tensor([7, 7, 8, 8]))
     G.forward = lambda z, y=None: z  # noqa: E731
     optimiser = torch.optim.SGD(D.parameters(), lr=0.0)
-    d_step(G, D, Hinge(), {"r": GradientPenalty(target=0, points=points)}, optimiser, batch, 0)
+    d_step(Updates(G, D, Hinge(), {"r": GradientPenalty(target=0, points=points)}), optimiser, batch, 0)
     expected = batch.fake_labels if side == "fake" else batch.real_labels
     assert torch.equal(D.calls[-1], expected)
 

@@ -143,7 +143,7 @@ def score_run(options: dict[str, Any], prefixed: list[str]) -> dict[str, Any]:
     cfg.metrics = metric_cfg
     metric = build(cfg, "metrics")
     device = resolve_device(options["device"])
-    generator, _, _ = networks(cfg, saved.data_shape, saved.num_classes)
+    generator, _, _ = networks(cfg, saved.data_shape, saved.num_classes, saved.source_shape)
     generator.load_state_dict(saved.state["G_ema"])
     generator = generator.to(device).eval()
     reference_is_a_dataset = real is not None and real not in ("train", "test") and not Path(real).expanduser().exists()

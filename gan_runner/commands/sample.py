@@ -44,7 +44,7 @@ def load_generator(run_dir: Path, checkpoint: str = "last", device: str = "cpu")
     path = Path(checkpoint) if checkpoint.endswith(".pt") else RunDirectory(run_dir).checkpoint(checkpoint)
     saved = Checkpoint.load(path, map_location=device)
     cfg = OmegaConf.create(saved.config)
-    generator, _, _ = networks(cfg, saved.data_shape, saved.num_classes)
+    generator, _, _ = networks(cfg, saved.data_shape, saved.num_classes, saved.source_shape)
     try:
         generator.load_state_dict(saved.state["G_ema"])
     except RuntimeError as error:  # another architecture than the config says

@@ -23,7 +23,7 @@ from torch import nn
 from gan_runner.engine import distributed
 from gan_runner.engine.graphs import GraphedTrainingStep
 from gan_runner.engine.state import EMA, TrainingState
-from gan_runner.engine.step import CriticBursts, InputStream, Precision, Schedule, TrainingStep
+from gan_runner.engine.step import CriticBursts, Precision, Schedule, StepSettings, TrainingStep
 from gan_runner.engine.threads import set_threads
 from gan_runner.errors import UserError
 from gan_runner.health import Health
@@ -108,13 +108,30 @@ def class_count(cfg: DictConfig, dataset: Any) -> int | None:
     return int(dataset.num_classes)
 
 
-def networks(cfg: DictConfig, data_shape: Any, num_classes: int | None
-             ) -> tuple[nn.Module, nn.Module, dict[str, Regulariser]]:
-    """G and D as the config builds them, after every regulariser's set-up (spectral normalisation wraps their
-    layers), and the regularisers by name. G carries the distribution of its noise as `G.latent`."""
-    G = build(cfg, "arch.generator", z_dim=cfg.z_dim, data_shape=data_shape, num_classes=num_classes)
-    G.latent = build(cfg, "latent")
-    D = build(cfg, "arch.discriminator", data_shape=data_shape, num_classes=num_classes)
+def game_of(cfg: DictConfig) -> Any:
+    """The run's game (conf/game/); a config saved before games were a choice has none: noise_to_data's."""
+    if OmegaConf.select(cfg, "game") is None:
+        from gan_runner.game.noise_to_data import NoiseToData
+        return NoiseToData()
+    return build(cfg, "game")
+
+
+@dataclass(frozen=True)
+class Shapes:
+    """What a game needs of a dataset to build its networks: one sample's shape and, in a paired game, one source's
+    (what a checkpoint keeps of its dataset)."""
+
+    shape: tuple
+    source_shape: tuple | None = None
+
+
+def networks(cfg: DictConfig, data_shape: Any, num_classes: int | None, source_shape: Any = None,
+             game: Any = None) -> tuple[nn.Module, nn.Module, dict[str, Regulariser]]:
+    """G and D as the run's game builds them from the arch group, after every regulariser's set-up (spectral
+    normalisation wraps their layers), and the regularisers by name."""
+    game = game or game_of(cfg)
+    shapes = Shapes(tuple(data_shape), None if source_shape is None else tuple(source_shape))
+    G, D = game.networks(cfg, shapes, num_classes)
     regularisers: dict[str, Regulariser] = {name: build(cfg, f"regulariser.{name}") for name in cfg.regulariser}
     for regulariser in regularisers.values():
         regulariser.setup(G, D)
@@ -176,11 +193,12 @@ def seed_everything(seed: int) -> None:
 
 @dataclass
 class Parts:
-    """What a run is made of: its data, objective, metric, the warnings about its combination, the device, and its
+    """What a run is made of: its data, game, objective, metric, the warnings about its combination, the device, and its
     training state (G, D, the moving average, optimisers, regularisers, precision, health)."""
 
     dataset: Any
     num_classes: int | None
+    game: Any  # gan_runner.game.Game
     objective: Objective
     metric: Metric
     warnings: list[str]
@@ -197,8 +215,10 @@ def build_parts(cfg: DictConfig) -> Parts:
     threads = set_threads(cfg.train.threads)
     seed_everything(cfg.seed)
     dataset = build(cfg, "dataset")
+    game = build(cfg, "game")
+    game.check(cfg, dataset)
     num_classes = class_count(cfg, dataset)
-    G, D, regularisers = networks(cfg, dataset.shape, num_classes)
+    G, D, regularisers = networks(cfg, dataset.shape, num_classes, getattr(dataset, "source_shape", None), game)
     if cfg.train.sync_batchnorm:
         G, D = distributed.sync_batchnorm(G, device), distributed.sync_batchnorm(D, device)
     configure_device(cfg, device)
@@ -206,16 +226,18 @@ def build_parts(cfg: DictConfig) -> Parts:
     G, D = G.to(device, memory_format=memory_format), D.to(device, memory_format=memory_format)
     objective: Objective = build(cfg, "objective")
     warnings = combination_warnings(objective, regularisers, D) + precision_warnings(cfg.train.precision, device)
-    graphed = records_a_graph(cfg.train.cuda_graph, device, graph_refusals(cfg, device, regularisers))
+    graphed = records_a_graph(cfg.train.cuda_graph, device, graph_refusals(cfg, device, regularisers) +
+                              game.graph_refusals())
     opt_g = optimiser(cfg, "g", G.parameters(), cfg.train.lr_g, device, capturable=graphed)
     opt_d = optimiser(cfg, "d", D.parameters(), cfg.train.lr_d, device, capturable=graphed)
     ema = EMA(G, cfg.train.ema, cfg.train.ema_rampup, cfg.train.ema_start)
     metric: Metric = build(cfg, "metrics")
     metric.check(dataset)
     health: Health = build(cfg, "health")
-    health.setup(G, D, dataset, cfg.z_dim, num_classes)
-    state = TrainingState(G, D, ema, opt_g, opt_d, regularisers, Precision(cfg.train.precision, device), health)
-    return Parts(dataset, num_classes, objective, metric, warnings, device, state, graphed, threads)
+    health.setup(G, D, dataset, game.diversity_inputs(cfg, num_classes, getattr(G, "latent", None)))
+    state = TrainingState(G, D, ema, opt_g, opt_d, regularisers, Precision(cfg.train.precision, device), health,
+                          game.kind)
+    return Parts(dataset, num_classes, game, objective, metric, warnings, device, state, graphed, threads)
 
 
 def process_batches(dataset: Any, batch_size: int, generator: torch.Generator, start: int,
@@ -236,15 +258,17 @@ def build_step(cfg: DictConfig, parts: Parts) -> TrainingStep:
                            state.d_steps, device)
     train = cfg.train
     g_batch = None if train.g_batch_size is None else distributed.share(train.g_batch_size, "train.g_batch_size")
-    inputs = InputStream(data, cfg.z_dim, parts.num_classes, device, state.G.latent, train.reuse_fakes, g_batch)
+    inputs = parts.game.input_stream(data, cfg, parts.num_classes, device, getattr(state.G, "latent", None),
+                                     g_batch)
     schedule = Schedule(train.lr_g, train.lr_d, train.lr_end_factor, train.steps, train.lr_decay, train.lr_min,
-                        OmegaConf.select(cfg, "optimizer.g.momentum"), train.momentum_end, train.momentum_steps)
+                        OmegaConf.select(cfg, "optimizer.g.momentum"), train.momentum_end, train.momentum_steps,
+                        train.lr_decay_start, train.lr_drop_at, train.lr_drop_factor)
     bursts = CriticBursts(**train.critic_bursts) if train.critic_bursts.n_critic is not None else None
-    arguments = (state, inputs, parts.objective, schedule, train.n_critic, train.batch_size, train.separate_passes,
-                 train.compile, train.simultaneous, train.d_loss_scale, bursts)
+    settings = StepSettings(schedule, train.n_critic, train.batch_size, train.separate_passes, train.compile,
+                            train.simultaneous, train.d_loss_scale, bursts)
     if not parts.graphed:
-        return TrainingStep(*arguments)
-    return GraphedTrainingStep(*arguments, device=device)
+        return TrainingStep(state, inputs, parts.objective, settings, parts.game)
+    return GraphedTrainingStep(state, inputs, parts.objective, settings, parts.game, device=device)
 
 
 def records_a_graph(setting: bool | str, device: torch.device, reasons: list[str]) -> bool:

@@ -69,6 +69,13 @@ class TrainConfig:
                                 lambda v: len(v) == 2 and all(0 <= b < 1 for b in v))
     lr_end_factor: float = option("where the learning rates end as a fraction of where they start, in [0, 1] "
                                   "(1.0: constant)", lambda v: 0 <= v <= 1)
+    lr_decay_start: int = option("the G update where the linear move to lr_end_factor begins, a whole number >= 0 "
+                                 "(pix2pix: half the run)", lambda v: v >= 0, before=0)
+    lr_drop_at: Optional[int] = option("null, or the G update from which the learning rates are multiplied by "
+                                       "lr_drop_factor (SRGAN: 1e-4, then 1e-5)", lambda v: v is None or v >= 0,
+                                       before=None)
+    lr_drop_factor: float = option("a number in (0, 1] that multiplies the learning rates from lr_drop_at on",
+                                   lambda v: 0 < v <= 1, before=0.1)
     lr_decay: float = option("a number >= 1 that divides the learning rates once per G update (1.0: none)",
                              lambda v: v >= 1, before=1.0)
     lr_min: float = option("the smallest learning rate, a number >= 0", lambda v: v >= 0, before=0.0)

@@ -21,6 +21,7 @@ step (instance noise's annealing), the CPU.
 from __future__ import annotations
 
 import collections
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +45,8 @@ class Recorded:
 
 def _buffer(inputs: UpdateInputs) -> UpdateInputs:
     copy = (lambda t: None if t is None else t.clone())
-    return UpdateInputs(copy(inputs.real), copy(inputs.real_labels), copy(inputs.z), copy(inputs.fake_labels),
-                        inputs.keep_fake)
+    return dataclasses.replace(inputs, real=copy(inputs.real), real_labels=copy(inputs.real_labels),
+                               z=copy(inputs.z), fake_labels=copy(inputs.fake_labels), fake=None)
 
 
 def _fill(buffer: UpdateInputs, inputs: UpdateInputs) -> None:
@@ -111,8 +112,9 @@ class GraphedTrainingStep(TrainingStep):
         """Records the step (recording runs nothing: the caller replays it)."""
         buffers = [_buffer(inputs) for inputs in d_inputs]
         g_buffer = buffers[-1] if g_inputs is d_inputs[-1] else \
-            UpdateInputs(buffers[-1].real, buffers[-1].real_labels, g_inputs.z.clone(),
-                         None if g_inputs.fake_labels is None else g_inputs.fake_labels.clone())
+            dataclasses.replace(g_inputs, real=buffers[-1].real, real_labels=buffers[-1].real_labels,
+                                z=g_inputs.z.clone(), keep_fake=False, fake=None,
+                                fake_labels=None if g_inputs.fake_labels is None else g_inputs.fake_labels.clone())
         graph = torch.cuda.CUDAGraph()
         buffers_left = iter(buffers)
         with torch.cuda.graph(graph):

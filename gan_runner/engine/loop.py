@@ -27,13 +27,11 @@ from gan_runner.engine.config import validate
 from gan_runner.engine.forecast import Forecast, too_long
 from gan_runner.engine.record import RunRecord
 from gan_runner.engine.resume import Start
-from gan_runner.engine.sampling import draw_batches, fixed_inputs
 from gan_runner.engine.state import TrainingState
 from gan_runner.engine.step import TrainingStep
 from gan_runner.engine.stopping import Diverged, StopSignals, check_parameters
 from gan_runner.engine.threads import LoadFollower
 from gan_runner.loggers import Logger
-from gan_runner.pictures import sample_picture
 from gan_runner.run_directory import Checkpoint, RunDirectory, check_writable
 from gan_runner.study.identity import RunIdentity, check_direction
 
@@ -111,6 +109,8 @@ def prepare(cfg: DictConfig, run_dir: Path, identity: RunIdentity, start: Start)
     logger = build(cfg, "logger") if distributed.is_main() else Logger()  # one W&B run per run
     about = {"config": OmegaConf.to_container(cfg), "data_shape": list(parts.dataset.shape),
              "num_classes": parts.num_classes, "identity": identity.summary()}
+    if getattr(parts.dataset, "source_shape", None) is not None:  # a paired game's G is built for its sources
+        about["source_shape"] = list(parts.dataset.source_shape)
     record = RunRecord(RunDirectory(run_dir), logger, about, cfg.train.keep_checkpoints, writes=distributed.is_main())
     start.restore(parts.state, cfg.train.steps, record)
     logger.start(OmegaConf.to_container(cfg, resolve=True), run_dir, identity, run_id=start.logger_run_id)
@@ -214,7 +214,7 @@ def speed_and_memory(steps: int, seconds: float, device: torch.device) -> dict[s
 
 
 class Evaluation(Task):
-    """The metric of the averaged generator's samples (the same z each time), logged; a new best (metric.best_key)
+    """The metric of the averaged generator's samples (the same inputs each time: the game's sampler), logged; a new best (metric.best_key)
     is kept as checkpoints/best.pt. On several processes each computes its share and process 0's values decide."""
 
     uses_running_statistics = True
@@ -225,11 +225,8 @@ class Evaluation(Task):
 
     def __call__(self) -> None:
         run, state, metric = self.run, self.run.state, self.run.parts.metric
-
-        def sample(n: int, rows: tuple[int, int] | None = None) -> Any:
-            return draw_batches(state.ema.model, run.cfg.z_dim, n, seed=run.cfg.seed + 2, device=run.parts.device,
-                                rows=rows)
-
+        sample = run.parts.game.sampler(state.ema.model, run.cfg, run.parts.dataset, run.cfg.seed + 2,
+                                        run.parts.device)
         values = distributed.from_main(metric(sample, run.parts.dataset))
         values.update(state.health.observe(values, state.step))  # a count of modes or classes falling
         run.record.log(values, state.step, state.images_seen)
@@ -241,26 +238,24 @@ class Evaluation(Task):
 
 
 class Picture(Task):
-    """samples/step_NNNNNN.png: the averaged generator's samples of fixed inputs (or the 2-D and 1-D pictures)."""
+    """samples/step_NNNNNN.png: the averaged generator's samples of fixed inputs (or the 2-D and 1-D pictures, or
+    a paired game's source | output | target rows): the game's picture."""
 
     uses_running_statistics = True
 
     def __init__(self, run: Run) -> None:
         super().__init__(run, run.cfg.train.sample_every)
-        self.fixed = fixed_inputs(run.cfg.z_dim, run.parts.num_classes, run.cfg.seed + 1, run.parts.device,
-                                  run.state.G.latent)
+        self.fixed = run.parts.game.fixed_inputs(run.cfg, run.parts.dataset, run.parts.num_classes,
+                                                 run.parts.device, getattr(run.state.G, "latent", None))
         self.latest: np.ndarray | None = None
 
     def __call__(self) -> None:
-        run, state = self.run, self.run.state
+        run, state, game = self.run, self.run.state, self.run.parts.game
         if not run.record.writes:
             return
-
-        def sample(n: int) -> Any:
-            return draw_batches(state.ema.model, run.cfg.z_dim, n, seed=run.cfg.seed + 2, device=run.parts.device)
-
-        self.latest = sample_picture(state.ema.model, state.D, self.fixed, run.parts.dataset, sample, run.cfg.seed,
-                                     state.step, run.parts.objective)
+        sample = game.sampler(state.ema.model, run.cfg, run.parts.dataset, run.cfg.seed + 2, run.parts.device)
+        self.latest = game.picture(state.ema.model, state.D, self.fixed, run.parts.dataset, sample, run.cfg.seed,
+                                   state.step, run.parts.objective)
         run.record.image("samples", self.latest, Path("samples") / f"step_{state.step:06d}.png", state.step,
                          state.images_seen)
 

@@ -103,8 +103,9 @@ class TrainingState:
 
     def __init__(self, G: nn.Module, D: nn.Module, ema: EMA, opt_g: torch.optim.Optimizer,
                  opt_d: torch.optim.Optimizer, regularisers: dict[str, Regulariser], precision: Any,
-                 health: Any) -> None:
+                 health: Any, game: str = "noise_to_data") -> None:
         self.G, self.D, self.ema, self.opt_g, self.opt_d = G, D, ema, opt_g, opt_d
+        self.game = game  # the game's kind (gan_runner/game): a checkpoint of another game does not load
         self.regularisers = regularisers
         self.precision = precision  # gan_runner.engine.step.Precision
         self.health = health  # gan_runner.health.Health: its detectors' history is state
@@ -134,12 +135,19 @@ class TrainingState:
             **{key: part.state_dict() for key, part in self.parts().items()},
             "regularisers": {name: r.state_dict() for name, r in self.regularisers.items()},
             "step": self.step, "d_steps": self.d_steps, "images_seen": self.images_seen, "best": self.best,
-            "rng": rng_state(),
+            "rng": rng_state(), "game": self.game,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Everything but the RNG states (restore_rng, once everything that draws while being built is built), or
-        one paragraph saying why the checkpoint does not fit these parts."""
+        one paragraph saying why the checkpoint does not fit these parts. A checkpoint without a `game` was written
+        before games were a choice: noise_to_data's, whose keys it shares."""
+        written_by = state.get("game", "noise_to_data")
+        if written_by != self.game:
+            raise UserError(f"The checkpoint was written by a run of game={written_by}, and this run is "
+                            f"game={self.game}: their networks and inputs differ. Fix: resume it with its own "
+                            f"game (gan-run resume=RUN_DIR keeps the run's config; drop a game= override), or "
+                            "start a new run.")
         try:
             for key, part in self.parts().items():
                 part.load_state_dict(state[key])

@@ -37,6 +37,11 @@ class UpdateInputs:
     keep_fake: bool = False
     fake: torch.Tensor | None = None
 
+    def generate(self, G: nn.Module) -> torch.Tensor:
+        """G's output for these inputs: G(z, labels) here; a game whose G takes other inputs subclasses this (the
+        paired game's G(source): gan_runner/game/paired.py)."""
+        return G(self.z, self.fake_labels)
+
 
 class InputStream:
     """Updates' inputs from the dataset's seeded order: z from `latent` (gan_runner.latent; N(0, I) by default)
@@ -105,6 +110,9 @@ class Precision:
         return torch.autocast(self.device_type, dtype=self.dtype, cache_enabled=self.cache_casts)
 
 
+FP32 = Precision("fp32", torch.device("cpu"))  # the steps' default: plain float32, scalers disabled
+
+
 class StepCritic:
     """D as a D step's penalties see it: its scores under the step's precision, and under fp16 the loss scale
     as `gradient_scale` (a device tensor), so that input gradients do not underflow (regularisers.input_gradient).
@@ -121,6 +129,25 @@ class StepCritic:
     def __call__(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         with self.precision.autocast():
             return self.D(x, labels).float()
+
+
+@dataclass
+class Updates:
+    """What every update of a run works with, one object instead of a dozen positional arguments: the networks (as
+    the step calls them: compiled wrappers under train.compile), the objective, the regularisers by name, the
+    precision, whether D scores real and fake in separate passes, the factor of D's loss (train.d_loss_scale) and
+    the game's extra terms of G's loss (`generator_terms(inputs, fake)`: name -> (term, raw); the paired game's
+    reconstruction and content losses, none in noise_to_data) and the weight of the objective's term in it."""
+
+    G: nn.Module
+    D: nn.Module
+    objective: Objective
+    regularisers: dict[str, Regulariser]
+    precision: Precision = FP32
+    separate_passes: bool = False
+    d_loss_scale: float = 1.0
+    generator_terms: Callable[[UpdateInputs, torch.Tensor], Iterator[tuple[str, tuple]]] | None = None
+    adversarial_weight: float = 1.0  # the objective's share of G's loss (SRGAN's 1e-3 beside its content loss)
 
 
 def _with_terms(loss: torch.Tensor, terms: Iterator[tuple[str, tuple]], stats: Stats, prefix: str) -> torch.Tensor:
@@ -173,98 +200,99 @@ def scores_of(D: nn.Module, batch: UpdateInputs, fake: torch.Tensor, separate_pa
     return real_scores, fake_scores
 
 
-def d_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser],
-           optimiser: torch.optim.Optimizer, batch: UpdateInputs, d_steps_done: int, precision: Precision | None = None,
-           separate_passes: bool = False, loss_scale: float = 1.0) -> Stats:
-    """One discriminator update; `d_steps_done` sets the lazy regularisers' phase; `loss_scale` multiplies the
-    objective's D loss (train.d_loss_scale). A batch that keeps its fakes (keep_fake) gets them as `batch.fake`,
-    G's graph attached, for the G step."""
-    precision = precision or FP32
-    for regulariser in regularisers.values():
-        regulariser.before_d_step(D)
-    with torch.set_grad_enabled(batch.keep_fake), precision.autocast():
-        fake = G(batch.z, batch.fake_labels).float()
+def d_step(run: Updates, optimiser: torch.optim.Optimizer, batch: UpdateInputs, d_steps_done: int) -> Stats:
+    """One discriminator update; `d_steps_done` sets the lazy regularisers' phase. A batch that keeps its fakes
+    (keep_fake) gets them as `batch.fake`, G's graph attached, for the G step."""
+    for regulariser in run.regularisers.values():
+        regulariser.before_d_step(run.D)
+    with torch.set_grad_enabled(batch.keep_fake), run.precision.autocast():
+        fake = batch.generate(run.G).float()
     batch.fake = fake if batch.keep_fake else None
     fake = fake.detach()
-    with precision.autocast():
-        real_scores, fake_scores = scores_of(D, batch, fake, separate_passes)
-    loss, stats = d_loss(D, objective, regularisers, batch, fake, real_scores, fake_scores, d_steps_done, precision,
-                         loss_scale)
-    _update(loss, optimiser, precision.scaler_d, stats, "d")
-    for regulariser in regularisers.values():
-        regulariser.after_d_step(D)
+    with run.precision.autocast():
+        real_scores, fake_scores = scores_of(run.D, batch, fake, run.separate_passes)
+    loss, stats = d_loss(run, batch, fake, real_scores, fake_scores, d_steps_done)
+    _update(loss, optimiser, run.precision.scaler_d, stats, "d")
+    for regulariser in run.regularisers.values():
+        regulariser.after_d_step(run.D)
     return stats
 
 
-def d_loss(D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser], batch: UpdateInputs,
-           fake: torch.Tensor, real_scores: torch.Tensor, fake_scores: torch.Tensor, d_steps_done: int,
-           precision: Precision, loss_scale: float) -> tuple[torch.Tensor, Stats]:
-    """D's loss (the objective's, times `loss_scale`, plus every penalty due) and its statistics; `fake` detached."""
-    loss = objective.d_loss(real_scores, fake_scores) * loss_scale
+def d_loss(run: Updates, batch: UpdateInputs, fake: torch.Tensor, real_scores: torch.Tensor,
+           fake_scores: torch.Tensor, d_steps_done: int) -> tuple[torch.Tensor, Stats]:
+    """D's loss (the objective's, times run.d_loss_scale, plus every penalty due) and its statistics; `fake`
+    detached."""
+    loss = run.objective.d_loss(real_scores, fake_scores) * run.d_loss_scale
     stats = {"loss/d": loss.detach(), "d/real": real_scores.detach().mean(), "d/fake": fake_scores.detach().mean()}
-    threshold = objective.decision_threshold
+    threshold = run.objective.decision_threshold
     if threshold is not None:  # how often D tells them apart: near 1 on both when D wins (G's gradients vanish)
         stats["d/accuracy_real"] = (real_scores.detach() > threshold).float().mean()
         stats["d/accuracy_fake"] = (fake_scores.detach() < threshold).float().mean()
-    critic = StepCritic(D, precision)
+    critic = StepCritic(run.D, run.precision)
     terms = ((name, r.scaled_penalty(d_steps_done, critic, batch.real, fake, real_scores, fake_scores,
-                                     batch.real_labels, batch.fake_labels)) for name, r in regularisers.items())
+                                     batch.real_labels, batch.fake_labels)) for name, r in run.regularisers.items())
     return _with_terms(loss, terms, stats, "reg"), stats
 
 
-def g_loss(objective: Objective, regularisers: dict[str, Regulariser], fake_scores: torch.Tensor,
+def g_loss(run: Updates, batch: UpdateInputs, fake: torch.Tensor, fake_scores: torch.Tensor | None,
            real_scores: torch.Tensor | None, g_steps_done: int) -> tuple[torch.Tensor, Stats]:
-    """G's loss (the objective's plus every generator penalty due) and its statistics."""
-    loss = objective.g_loss(fake_scores, real_scores)
-    stats = {"loss/g": loss.detach()}
-    terms = ((name, r.scaled_generator_penalty(g_steps_done)) for name, r in regularisers.items())
+    """G's loss and its statistics: the objective's (none when `fake_scores` is None: a game's update of G on its
+    own terms, as SRGAN's pre-training on MSE), the game's terms of G's loss (logged as g/<name>) and every
+    generator penalty due; penalties and terms see the update's inputs and G's output `fake`."""
+    loss = run.objective.g_loss(fake_scores, real_scores) if fake_scores is not None else fake.new_zeros(())
+    stats = {"loss/g": loss.detach()} if fake_scores is not None else {}
+    if run.adversarial_weight != 1.0:
+        loss = loss * run.adversarial_weight
+    if run.generator_terms is not None:
+        loss = _with_terms(loss, run.generator_terms(batch, fake), stats, "g")
+    terms = ((name, r.scaled_generator_penalty(g_steps_done, batch, fake)) for name, r in run.regularisers.items())
     return _with_terms(loss, terms, stats, "reg_g"), stats
 
 
-def simultaneous_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser],
-                      opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer, batch: UpdateInputs,
-                      d_steps_done: int, g_steps_done: int, precision: Precision, separate_passes: bool,
-                      loss_scale: float) -> Stats:
+def simultaneous_step(run: Updates, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer, batch: UpdateInputs,
+                      d_steps_done: int, g_steps_done: int) -> Stats:
     """Both updates from one forward pass (train.simultaneous): G makes the fakes once, D scores them once
     (with the same dropout masks), D's gradient of its loss and G's of its loss are both taken at the current
     weights, then both optimisers step. Goodfellow et al.'s code (goodfeli/adversarial, pylearn2: get_gradients
     returns both from one forward pass) and f-GAN's single-step gradient method (Nowozin et al. 2016, Algorithm 1).
     G's update therefore scores the fakes against D before D's update, not after it as in alternating steps."""
-    for regulariser in regularisers.values():
-        regulariser.before_d_step(D)
+    precision = run.precision
+    for regulariser in run.regularisers.values():
+        regulariser.before_d_step(run.D)
     with precision.autocast():
-        fake = G(batch.z, batch.fake_labels).float()
-        real_scores, fake_scores = scores_of(D, batch, fake, separate_passes)
-    loss_d, stats = d_loss(D, objective, regularisers, batch, fake.detach(), real_scores, fake_scores, d_steps_done,
-                           precision, loss_scale)
-    loss_g, g_stats = g_loss(objective, regularisers, fake_scores,
-                             real_scores if objective.g_needs_real_scores else None, g_steps_done)
+        fake = batch.generate(run.G).float()
+        real_scores, fake_scores = scores_of(run.D, batch, fake, run.separate_passes)
+    loss_d, stats = d_loss(run, batch, fake.detach(), real_scores, fake_scores, d_steps_done)
+    loss_g, g_stats = g_loss(run, batch, fake, fake_scores, real_scores if run.objective.g_needs_real_scores else None,
+                             g_steps_done)
     opt_d.zero_grad(set_to_none=True)
     opt_g.zero_grad(set_to_none=True)
-    precision.scaler_d.scale(loss_d).backward(inputs=list(D.parameters()), retain_graph=True)
-    precision.scaler_g.scale(loss_g).backward(inputs=list(G.parameters()))
+    precision.scaler_d.scale(loss_d).backward(inputs=list(run.D.parameters()), retain_graph=True)
+    precision.scaler_g.scale(loss_g).backward(inputs=list(run.G.parameters()))
     _step(opt_d, precision.scaler_d, stats, "d")
-    for regulariser in regularisers.values():
-        regulariser.after_d_step(D)
+    for regulariser in run.regularisers.values():
+        regulariser.after_d_step(run.D)
     _step(opt_g, precision.scaler_g, g_stats, "g")
     return {**stats, **g_stats}
 
 
-def g_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[str, Regulariser],
-           optimiser: torch.optim.Optimizer, batch: UpdateInputs, g_steps_done: int, precision: Precision | None = None,
-           separate_passes: bool = False) -> Stats:
-    """One generator update, of the fakes the D step kept (`batch.fake`) or of fresh ones from batch.z; the real
-    samples serve relativistic objectives only."""
-    precision = precision or FP32
+def g_step(run: Updates, optimiser: torch.optim.Optimizer, batch: UpdateInputs, g_steps_done: int,
+           adversarial: bool = True) -> Stats:
+    """One generator update, of the fakes the D step kept (`batch.fake`) or of fresh ones from the batch's inputs;
+    the real samples serve relativistic objectives only. `adversarial=False`: G's update on the game's terms alone,
+    D not consulted (SRGAN's generator trained on MSE before the adversarial phase)."""
+    G, D, precision = run.G, run.D, run.precision
     D.requires_grad_(False)  # G's loss needs gradients through D, not for it
     with precision.autocast():
-        fake = batch.fake if batch.fake is not None else G(batch.z, batch.fake_labels).float()
+        fake = batch.fake if batch.fake is not None else batch.generate(G).float()
         batch.fake = None  # its graph is used once
-        if objective.g_needs_real_scores:
-            real_scores, fake_scores = scores_of(D, batch, fake, separate_passes)
+        if not adversarial:
+            real_scores, fake_scores = None, None
+        elif run.objective.g_needs_real_scores:
+            real_scores, fake_scores = scores_of(D, batch, fake, run.separate_passes)
         else:
             real_scores, fake_scores = None, D(fake, batch.fake_labels).float()
-    loss, stats = g_loss(objective, regularisers, fake_scores, real_scores, g_steps_done)
+    loss, stats = g_loss(run, batch, fake, fake_scores, real_scores, g_steps_done)
     _update(loss, optimiser, precision.scaler_g, stats, "g")
     D.requires_grad_(True)
     return stats
@@ -274,10 +302,12 @@ def g_step(G: nn.Module, D: nn.Module, objective: Objective, regularisers: dict[
 class Schedule:
     """The learning rates and momentum of each step, a pure function of the G updates done (so a resumed run, even
     one given more steps, needs no state of it). Each network's rate is its base rate times a factor that moves
-    linearly from 1 to `end_factor` over the run's `steps` G updates (1.0: constant; SNGAN decays to 0), divided by
-    `decay` once per update done (Goodfellow et al.'s ExponentialDecay: 1.000004), and never below `lr_min`. With
-    `momentum_end` the optimisers' momentum (SGD's; Adam's is its betas) moves linearly from `momentum_start` to it
-    over `momentum_steps` updates, then stays (Goodfellow et al.'s MomentumAdjustor: 0.5 to 0.7)."""
+    linearly from 1 to `end_factor` between G updates `decay_start` and `steps` (1.0: constant; SNGAN decays to 0
+    from the start, pix2pix from half the run), times `drop_factor` from update `drop_at` on (SRGAN's 1e-4 then
+    1e-5), divided by `decay` once per update done (Goodfellow et al.'s ExponentialDecay: 1.000004), and never below
+    `lr_min`. With `momentum_end` the optimisers' momentum (SGD's; Adam's is its betas) moves linearly from
+    `momentum_start` to it over `momentum_steps` updates, then stays (Goodfellow et al.'s MomentumAdjustor: 0.5 to
+    0.7)."""
 
     lr_g: float
     lr_d: float
@@ -288,9 +318,15 @@ class Schedule:
     momentum_start: float | None = None
     momentum_end: float | None = None
     momentum_steps: int = 1
+    decay_start: int = 0
+    drop_at: int | None = None
+    drop_factor: float = 0.1
 
     def factor(self, updates_done: int) -> float:
-        return (1.0 + (self.end_factor - 1.0) * min(updates_done, self.steps) / self.steps) / self.decay ** updates_done
+        span = max(self.steps - self.decay_start, 1)
+        moved = min(max(updates_done - self.decay_start, 0), span) / span
+        dropped = self.drop_factor if self.drop_at is not None and updates_done >= self.drop_at else 1.0
+        return (1.0 + (self.end_factor - 1.0) * moved) * dropped / self.decay ** updates_done
 
     def rates(self, updates_done: int) -> tuple[float, float]:
         factor = self.factor(updates_done)
@@ -317,20 +353,44 @@ class CriticBursts:
         return g_steps_done < self.first or g_steps_done % self.every == 0
 
 
-class TrainingStep:
-    """One whole step of the loop on the training state: the schedule's learning rates (and momentum), n_critic D
-    updates on fresh inputs and one G update (or, with update="simultaneous", both from one forward pass), then the
-    bookkeeping (the statistics collected, the D-step, images-seen and step counters, the moving average of G).
-    The networks, optimisers, regularisers and precision are the state's; under train.compile the updates call
-    compiled wrappers of the state's G and D (sharing their parameters)."""
+@dataclass(frozen=True)
+class StepSettings:
+    """How a run's steps go, from train.*: the schedule, D updates per step (and WGAN's bursts), the global batch
+    size, separate passes of D over real and fake, torch.compile, simultaneous updates, the factor of D's loss."""
 
-    def __init__(self, state: Any, inputs: InputStream, objective: Objective, schedule: Schedule, n_critic: int,
-                 batch_size: int, separate_passes: bool = False, compiled: bool = False, simultaneous: bool = False,
-                 d_loss_scale: float = 1.0, bursts: CriticBursts | None = None) -> None:
-        self.state, self.inputs, self.objective, self.schedule = state, inputs, objective, schedule
-        self.n_critic, self.batch_size, self.separate_passes = n_critic, batch_size, separate_passes
-        self.simultaneous, self.d_loss_scale, self.bursts = simultaneous, d_loss_scale, bursts
-        self.G, self.D = (torch.compile(state.G), torch.compile(state.D)) if compiled else (state.G, state.D)
+    schedule: Schedule
+    n_critic: int = 1
+    batch_size: int = 64
+    separate_passes: bool = False
+    compiled: bool = False
+    simultaneous: bool = False
+    d_loss_scale: float = 1.0
+    bursts: CriticBursts | None = None
+
+
+class TrainingStep:
+    """One whole step of the loop on the training state: the schedule's learning rates (and momentum), the game's
+    updates (gan_runner/game: noise_to_data's n_critic D updates on fresh inputs and one G update, or both from one
+    forward pass), then the bookkeeping (the statistics collected, the D-step, images-seen and step counters, the
+    moving average of G). The networks, optimisers, regularisers and precision are the state's; under
+    train.compile the updates call compiled wrappers of the state's G and D (sharing their parameters)."""
+
+    def __init__(self, state: Any, inputs: InputStream, objective: Objective, settings: StepSettings,
+                 game: Any) -> None:
+        self.state, self.inputs, self.objective, self.settings, self.game = state, inputs, objective, settings, game
+        self.schedule, self.n_critic, self.batch_size = settings.schedule, settings.n_critic, settings.batch_size
+        self.simultaneous, self.bursts = settings.simultaneous, settings.bursts
+        G, D = (torch.compile(state.G), torch.compile(state.D)) if settings.compiled else (state.G, state.D)
+        self.run = Updates(G, D, objective, state.regularisers, state.precision, settings.separate_passes,
+                           settings.d_loss_scale, game.generator_terms, game.adversarial_weight)
+
+    @property
+    def G(self) -> nn.Module:
+        return self.run.G
+
+    @property
+    def D(self) -> nn.Module:
+        return self.run.D
 
     def __call__(self) -> None:
         """Step number state.step + 1."""
@@ -368,18 +428,19 @@ class TrainingStep:
     def run_updates(self, next_inputs: Callable[[], UpdateInputs],
                     for_generator: Callable[[UpdateInputs], UpdateInputs], g_steps_done: int,
                     n_critic: int) -> list[Stats]:
-        state, stats, inputs = self.state, [], None
+        """The game's updates, in its order (Game.updates), each drawing its inputs from `next_inputs`."""
+        return self.game.updates(self, next_inputs, for_generator, g_steps_done, n_critic)
+
+    def alternating(self, next_inputs: Callable[[], UpdateInputs],
+                    for_generator: Callable[[UpdateInputs], UpdateInputs], g_steps_done: int,
+                    n_critic: int) -> list[Stats]:
+        """The usual order: n_critic D updates, each on fresh inputs, then G's against the updated D (or, with
+        train.simultaneous, both from one forward pass); what the games call unless theirs differs."""
+        state, run, stats, inputs = self.state, self.run, [], None
         if self.simultaneous:
-            return [simultaneous_step(self.G, self.D, self.objective, state.regularisers, state.opt_d, state.opt_g,
-                                      next_inputs(), state.d_steps, g_steps_done, state.precision,
-                                      self.separate_passes, self.d_loss_scale)]
+            return [simultaneous_step(run, state.opt_d, state.opt_g, next_inputs(), state.d_steps, g_steps_done)]
         for i in range(n_critic):
             inputs = next_inputs()
-            stats.append(d_step(self.G, self.D, self.objective, state.regularisers, state.opt_d, inputs,
-                                state.d_steps + i, state.precision, self.separate_passes, self.d_loss_scale))
-        stats.append(g_step(self.G, self.D, self.objective, state.regularisers, state.opt_g, for_generator(inputs),
-                            g_steps_done, state.precision, self.separate_passes))
+            stats.append(d_step(run, state.opt_d, inputs, state.d_steps + i))
+        stats.append(g_step(run, state.opt_g, for_generator(inputs), g_steps_done))
         return stats
-
-
-FP32 = Precision("fp32", torch.device("cpu"))  # the steps' default: plain float32, scalers disabled

@@ -115,11 +115,11 @@ class Health:
         self.detectors = dict(detectors or {})
         self.events: list[dict[str, Any]] = []  # {"detector", "what", "step", "since", "detail"}, in firing order
 
-    def setup(self, G: nn.Module, D: nn.Module, dataset: Any, z_dim: int, num_classes: int | None) -> None:
+    def setup(self, G: nn.Module, D: nn.Module, dataset: Any, generator_inputs: Any) -> None:
         """Before training: the diversity score's fixed inputs and yardstick, and the networks as built shown to the
         detectors as the row of step 0 (their singular values: what "grown" is measured against)."""
         if self.diversity is not None:
-            self.diversity.setup(dataset, z_dim, num_classes, G.latent)
+            self.diversity.setup(dataset, generator_inputs)  # the game's inputs of G (Diversity.setup)
         self.observe(spectral_norms({"G": G, "D": D}), 0)
 
     def diagnostics(self, G: nn.Module, D: nn.Module, row: dict[str, float]) -> dict[str, float]:

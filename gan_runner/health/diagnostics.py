@@ -7,7 +7,7 @@ samples draw together before any metric is evaluated.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -105,19 +105,20 @@ class Diversity:
         self.samples, self.features, self.seed = samples, features, seed
         self.real: float | None = None
         self.projection: torch.Tensor | None = None  # None: raw coordinates
-        self.z: torch.Tensor | None = None
-        self.labels: torch.Tensor | None = None
+        self.inputs: tuple = ()  # G's fixed inputs (setup)
 
-    def setup(self, dataset: Any, z_dim: int, num_classes: int | None, latent: Any) -> None:
-        """The fixed noise (and labels), the projection and the real samples' mean distance, computed once."""
+    def setup(self, dataset: Any, generator_inputs: Callable[[Any, int, torch.Generator], tuple]) -> None:
+        """The fixed inputs of G, the projection and the real samples' mean distance, computed once.
+        `generator_inputs(batch, n, rng)`: G's inputs for n samples, given a batch of the dataset (the game's: z and
+        labels drawn with rng, or the batch's source images)."""
         rng = torch.Generator().manual_seed(self.seed)
         n = min(self.samples, len(dataset)) if hasattr(dataset, "__len__") else self.samples
-        real, _ = next(dataset.batches(n, torch.Generator().manual_seed(self.seed)))
+        batch = next(dataset.batches(n, torch.Generator().manual_seed(self.seed)))
+        real = batch[0]
         size = math.prod(real.shape[1:])
         if size > self.features:
             self.projection = torch.randn(size, self.features, generator=rng) / math.sqrt(self.features)
-        self.z = latent.sample(n, z_dim, generator=rng)
-        self.labels = None if num_classes is None else torch.randint(num_classes, (n,), generator=rng)
+        self.inputs = generator_inputs(batch, n, rng)
         self.real = self.spread(real)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -134,8 +135,7 @@ class Diversity:
         was_training = G.training
         G.eval()
         try:
-            labels = None if self.labels is None else self.labels.to(device)
-            fake = G(self.z.to(device), labels)
+            fake = G(*(None if x is None else x.to(device) for x in self.inputs))
         finally:
             G.train(was_training)
         return self.spread(fake) / max(self.real, 1e-12)

@@ -12,7 +12,9 @@ Hooks, in the order a run meets them:
   discriminator's loss; `critic(x, labels)` is D (labels None in an unconditional run).
 - `before_d_step(D)`: before each discriminator update (WGAN's code clamps the critic's weights there).
 - `after_d_step(D)`: after each discriminator update (weight clipping, annealing schedules).
-- `generator_penalty()`: a term for the generator's loss (orthogonal regularisation).
+- `generator_penalty(inputs, fake)`: a term for the generator's loss (orthogonal regularisation), seeing the update's
+  inputs (the game's: z and labels, or a source image; their `generate(G)` runs G on them) and G's output `fake`,
+  so that a penalty of G's mapping (StyleGAN2's path length) is one file.
 - `state_dict()` / `load_state_dict()`: whatever a resumed run needs (an annealed noise level).
 """
 
@@ -77,8 +79,10 @@ class Regulariser:
         """A term added to the discriminator's loss, before `weight`; None when there is none."""
         return None
 
-    def generator_penalty(self) -> torch.Tensor | None:
-        """A term added to the generator's loss, before `weight`; None when there is none."""
+    def generator_penalty(self, inputs: Any = None, fake: torch.Tensor | None = None) -> torch.Tensor | None:
+        """A term added to the generator's loss, before `weight`; None when there is none. `inputs`: the G
+        update's inputs (gan_runner.engine.step.UpdateInputs or a game's subclass); `fake`: G's output for them,
+        its graph attached."""
         return None
 
     def before_d_step(self, discriminator: nn.Module) -> None:
@@ -104,11 +108,12 @@ class Regulariser:
             return None, None
         return self._scaled(self.penalty(critic, real, fake, real_scores, fake_scores, real_labels, fake_labels))
 
-    def scaled_generator_penalty(self, step: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    def scaled_generator_penalty(self, step: int, inputs: Any = None, fake: torch.Tensor | None = None
+                                 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """The generator penalty as added to the loss, and its raw value (lazy as above)."""
         if step % self.every != 0:
             return None, None
-        return self._scaled(self.generator_penalty())
+        return self._scaled(self.generator_penalty(inputs, fake))
 
     def _scaled(self, raw: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         if raw is None:

@@ -6,6 +6,8 @@ code adds half this term's gradient); `discriminator: true` regularises D too.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -50,5 +52,5 @@ class Orthogonal(Regulariser):
     ) -> torch.Tensor | None:
         return orthogonality_penalty(layer_weights(self.D)) if self.D is not None else None
 
-    def generator_penalty(self) -> torch.Tensor | None:
+    def generator_penalty(self, inputs: Any = None, fake: torch.Tensor | None = None) -> torch.Tensor | None:
         return orthogonality_penalty(layer_weights(self.G)) if self.G is not None else None
