@@ -152,15 +152,20 @@ class Paired(Game):
 
     def fixed_inputs(self, cfg: Any, dataset: Any, num_classes: int | None, device: torch.device,
                      latent: Any) -> Any:
+        """The picture's 8 held-out pairs, spread evenly over the held-out order (the digits': one of each of 8
+        classes)."""
         sources, targets, _ = dataset.held_out()
-        return sources[:8], targets[:8]
+        chosen = torch.linspace(0, len(sources) - 1, min(8, len(sources))).round().long()
+        return sources[chosen], targets[chosen]
 
     def picture(self, G: nn.Module, D: nn.Module, fixed: Any, dataset: Any, sample: Any, seed: int, step: int,
                 objective: Any) -> np.ndarray:
         from gan_runner.pictures import paired_picture
 
         sources, targets = fixed
-        outputs = torch.cat(list(sample(len(sources)))).cpu()
+        device = next(G.parameters()).device
+        with seeded(seed, device), torch.no_grad():
+            outputs = G(sources.to(device)).cpu()
         return paired_picture(sources, outputs, targets)
 
     def diversity_inputs(self, cfg: Any, num_classes: int | None, latent: Any) -> Any:
