@@ -3,15 +3,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 from torch import nn
-
-if TYPE_CHECKING:
-    from gan_runner.data.gauss1d import GameCurves
 
 
 def image_grid(images: torch.Tensor, rows: int | None = None) -> np.ndarray:
@@ -98,10 +96,26 @@ def scatter_plot(
     return pixels
 
 
-def game_plot(curves: "GameCurves", title: str = "") -> np.ndarray:
-    """Goodfellow et al. (2014)'s Figure 1 from gan_runner.data.gauss1d.GameCurves: the data density p (black,
-    dotted), the generator's q (green: a KDE over a histogram of its samples), D(x) (blue, dashed) on the right
-    axis, D* = p / (p + q) (thin blue) when D is a probability, and below, when z is 1-D, arrows x = G(z) from
+@dataclass
+class GameCurves:
+    """Everything the 1-D game's picture (game_plot) draws, on the grid `x`: the data density p, the estimate q of
+    G's density from its `samples`, D's curve `d` (a probability for logistic objectives, else the raw score), D*
+    (None when D is not a probability), and the mapping x = G(z) at some z (None when z is not one-dimensional)."""
+
+    x: torch.Tensor
+    p: torch.Tensor
+    q: torch.Tensor
+    samples: torch.Tensor
+    d: torch.Tensor
+    d_is_probability: bool
+    d_optimal: torch.Tensor | None
+    mapping: tuple[torch.Tensor, torch.Tensor] | None
+
+
+def game_plot(curves: GameCurves, title: str = "") -> np.ndarray:
+    """Goodfellow et al. (2014)'s Figure 1 from GameCurves (gan_runner.data.gauss1d computes them): the data density
+    p (black, dotted), the generator's q (green: a KDE over a histogram of its samples), D(x) (blue, dashed) on the
+    right axis, D* = p / (p + q) (thin blue) when D is a probability, and below, when z is 1-D, arrows x = G(z) from
     evenly spread quantiles of z. A critic that is not a probability (wgan, hinge, ...) is drawn as its raw
     score, on a right axis of its own scale. Returns uint8 H x W x 3."""
     import matplotlib

@@ -71,7 +71,7 @@ NOT_THE_EXPERIMENT = ("seed", "resume", "hydra", "logger", "study")
 
 
 def part_of_the_experiment(key: str) -> bool:
-    from gan_runner.engine.config import affects_result
+    from gan_runner.schema import affects_result
 
     return key.split(".")[0] not in NOT_THE_EXPERIMENT and affects_result(key)
 
@@ -583,9 +583,9 @@ OLD_NORMS = {"torch.nn.BatchNorm2d": "batch", "torch.nn.InstanceNorm2d": "instan
 
 def _upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
     """A saved config with every key this version reads: train.* keys added since, with the values their absence
-    meant (engine.config's `before`); the latent, optimizer and health groups, which were once a plain value or
+    meant (the schema's `before`); the latent, optimizer and health groups, which were once a plain value or
     absent; DCGAN's discriminator norm and the gradient penalties' points, once named as partial functions."""
-    from gan_runner.engine.config import NOT_SET, train_fields
+    from gan_runner.schema import NOT_SET, train_fields
 
     config = json.loads(json.dumps(config))  # a deep copy of plain containers
     train = config.setdefault("train", {})

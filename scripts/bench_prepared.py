@@ -37,8 +37,8 @@ import torch
 from PIL import Image
 
 from gan_runner.data import ImageTensorDataset
-from gan_runner.data.image_folder import ImageSource, decode_image, to_training_size
-from gan_runner.data.prepared import prepared_copy, read_prepared
+from gan_runner.data.image_folder import ImageSource, decode_image
+from gan_runner.data.prepared import prepared_copy, read_prepared, to_training_size
 
 BATCH = 64
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gan_runner.study.docs import write_section
+from doc_pages import write_section  # scripts/, beside this one
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEP = ["dataset=ring8", "logger=none", "objective=hinge,wgan", "seed=0,1"]

@@ -38,7 +38,8 @@ from datetime import datetime
 from pathlib import Path
 
 from gan_runner.engine.threads import visible_cores
-from gan_runner.study.docs import write_section
+
+from doc_pages import write_section  # scripts/, beside this one
 
 BIN = Path(sys.executable).parent
 

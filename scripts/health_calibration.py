@@ -30,8 +30,9 @@ from omegaconf import OmegaConf
 from gan_runner.engine.build import networks, seed_everything
 from gan_runner.health import movement, movement_beyond_one_event
 from gan_runner.health.diagnostics import spectral_norms
-from gan_runner.study.docs import write_section
 from gan_runner.engine.loop import train
+
+from doc_pages import write_section  # scripts/, beside this one
 
 CONSTANT = "train.lr_end_factor=1.0"  # runs cut short keep their learning rates
 RUNS = {  # name: (healthy or the failure it is made for, overrides)

@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_module
 
-from gan_runner.study.docs import write_section
 from gan_runner.engine.loop import train
+
+from doc_pages import write_section  # scripts/, beside this one
 
 RUNS = {  # name: (title, overrides)
     "healthy": ("ring8 defaults", ["dataset=ring8", "metrics.every=250"]),

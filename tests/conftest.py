@@ -22,6 +22,9 @@ torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 REPO = Path(__file__).resolve().parents[1]
 CONF = REPO / "conf"
+# The tools that run studies and write docs/ pages live in scripts/, outside the installed package: their tests import
+# them by name, as they import each other when run (python scripts/X.py puts scripts/ on sys.path).
+sys.path.append(str(REPO / "scripts"))
 
 # Tiny networks, two steps, CPU, no logger: what every "does it train" test starts from.
 SHRINK = [

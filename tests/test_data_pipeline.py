@@ -17,7 +17,7 @@ from PIL import Image
 
 from gan_runner.data import MAPPED_ON_DEVICE_BYTES, ImageTensorDataset
 from gan_runner.data.image_folder import ImageFolder
-from gan_runner.engine import distributed
+from gan_runner import distributed
 from gan_runner.engine.build import process_batches
 from gan_runner.engine.loop import train
 from gan_runner.run_directory import Checkpoint

@@ -191,19 +191,17 @@ def test_a_full_disk_during_prepare_leaves_nothing(tmp_path: Path, small_disk: P
 def test_an_interrupted_prepare_leaves_nothing_that_looks_ready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                                                                 ) -> None:
     make_images(tmp_path / "images", n=3)
-    import gan_runner.data.image_folder as image_folder
-
-    resize, calls = image_folder.to_training_size, []
+    resize, calls = prepared.to_training_size, []
     def interrupted(*args: object) -> torch.Tensor:  # Ctrl-C at the fourth image
         calls.append(1)
         if len(calls) == 4:
             raise KeyboardInterrupt
         return resize(*args)
-    monkeypatch.setattr(image_folder, "to_training_size", interrupted)
+    monkeypatch.setattr(prepared, "to_training_size", interrupted)
     with pytest.raises(KeyboardInterrupt):
         ImageFolder(str(tmp_path / "images"), resolution=8, prepared_dir=tmp_path / "prep")
     assert list((tmp_path / "prep").iterdir()) == []
-    monkeypatch.setattr(image_folder, "to_training_size", resize)
+    monkeypatch.setattr(prepared, "to_training_size", resize)
     # A prepare killed outright (kill -9) leaves its hidden partial folder: never read, removed by the next prepare.
     dead = subprocess.Popen(["true"])
     dead.wait()

@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from gan_runner.engine import distributed
+from gan_runner import distributed
 from gan_runner.errors import UserError
 from gan_runner.metrics.fid import FID
 from gan_runner.engine.state import EMA, TrainingState

@@ -1,6 +1,7 @@
-"""engine/config.py, the typed schema of train.*: a value of the wrong type fails when the config is composed, a
-misspelt key too (and a key added with + before any work), ranges before any work; which keys change the experiment
-(gan-report's and W&B's groups); old configs filled in with what a missing key meant."""
+"""gan_runner/schema.py, the typed schema of train.*, and engine/config.py, the combinations: a value of the wrong type
+fails when the config is composed, a misspelt key too (and a key added with + before any work), ranges before any
+work; which keys change the experiment (gan-report's and W&B's groups); old configs filled in with what a missing key
+meant."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import pytest
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from gan_runner.engine.config import NOT_SET, TrainConfig, affects_result, validate
+from gan_runner.engine.config import validate
 from gan_runner.errors import UserError
 from gan_runner.run_directory import part_of_the_experiment, upgrade
+from gan_runner.schema import NOT_SET, TrainConfig, affects_result
 from tests.conftest import make_config
 
 

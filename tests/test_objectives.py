@@ -18,8 +18,9 @@ from gan_runner.objectives.relativistic import RaHinge, RaLSGAN, RaSGAN
 from gan_runner.objectives.wgan import Wasserstein
 from gan_runner.regularisers import combination_warnings
 from gan_runner.regularisers.label_smoothing import LabelSmoothing
-from gan_runner.study import fgan_divergences
 from tests.conftest import CONF
+
+import fgan_divergences  # scripts/ (tests/conftest.py puts it on sys.path)
 
 
 def optimal_scores(objective, p_counts: list[int], q_counts: list[int], steps: int = 2000) -> torch.Tensor:

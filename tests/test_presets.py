@@ -19,8 +19,9 @@ from gan_runner.bench import step as bench_step
 from gan_runner.bench.reference_dcgan import plain_loop
 from gan_runner.engine.build import build_parts, build_step
 from gan_runner.engine.loop import train
-from gan_runner.study import preset_sources
 from tests.conftest import SHRINK, TINY, make_config, options
+
+import preset_sources  # scripts/ (tests/conftest.py puts it on sys.path)
 
 
 # pytorch/examples' dcgan/main.py at --imageSize 64 --nz 100 --ngf 64 --ndf 64 with 3 channels (no convolution

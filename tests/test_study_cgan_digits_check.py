@@ -1,4 +1,4 @@
-"""study/cgan_digits_check.py: each class's agreement is the digits judge's reading of gan-sample's samples of
+"""scripts/cgan_digits_check.py: each class's agreement is the digits judge's reading of gan-sample's samples of
 that class."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tests.conftest import SHRINK, TINY, make_config
 
 def test_cgan_digits_check_reports_each_class(tmp_path: Path) -> None:
     train(make_config(*SHRINK, "arch=resnet", *TINY, "dataset=digits", "conditional=true"), tmp_path)
-    from gan_runner.study import cgan_digits_check as check
+    import cgan_digits_check as check
 
     table, agreement = check.check(tmp_path, n=20)
     assert set(agreement) == set(range(10))

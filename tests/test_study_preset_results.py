@@ -1,4 +1,4 @@
-"""The presets' results page (gan_runner/study/preset_results.py) without training: the sweep it builds for an image preset and for an MLP preset, and that a
+"""The presets' results page (scripts/results.py) without training: the sweep it builds for an image preset and for an MLP preset, and that a
 finished sweep (its summary.txt written) is not run again."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from tests.conftest import options
 
 @pytest.fixture(scope="module")
 def results():
-    from gan_runner.study import preset_results
+    import results
 
-    return preset_results
+    return results
 
 
 def test_every_preset_is_found_and_has_a_dataset(results) -> None:

@@ -1,4 +1,4 @@
-"""study/stacked_digits.py: the stacked-digits study's sweeps (every cell per held-out seed, in parallel, on the
+"""scripts/stacked_digits.py: the stacked-digits study's sweeps (every cell per held-out seed, in parallel, on the
 benchmark preset) and its page: objective x regulariser matrices of gan-report's estimates, diverged runs counted,
 the protocol's real-data numbers, seed 0's grids."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gan_runner.study import stacked_digits
+import stacked_digits  # scripts/ (tests/conftest.py puts it on sys.path)
 
 
 def fake_sweep(folder: Path, seed: int, cells: dict[tuple[str, str], float | None]) -> None:

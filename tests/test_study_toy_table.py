@@ -1,4 +1,4 @@
-"""study/toy_table.py: the 2-D mixtures' table is gan-report's, with the published rows, and rewrites only its
+"""scripts/toy_table.py: the 2-D mixtures' table is gan-report's, with the published rows, and rewrites only its
 section of a docs page."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 
 def test_toy_table_is_gan_reports_table_with_the_published_rows(tmp_path) -> None:
     """Two seeds' sweeps as gan-run writes them (config, overrides, summary); seed 1 of hinge + none diverged."""
-    from gan_runner.study import toy_table
+    import toy_table
 
     for seed in (0, 1):
         for number, regulariser in enumerate(("none", "gp")):
@@ -37,7 +37,7 @@ def test_toy_table_is_gan_reports_table_with_the_published_rows(tmp_path) -> Non
 
 
 def test_toy_table_rewrites_only_its_section_of_a_docs_page(tmp_path) -> None:
-    from gan_runner.study import toy_table
+    import toy_table
 
     page = tmp_path / "docs" / "results" / "toy2d.md"
     toy_table.write_doc(page, "toy_table", "| old | table |\n")  # no page yet: made, with the markers
@@ -56,7 +56,7 @@ def test_toy_table_rewrites_only_its_section_of_a_docs_page(tmp_path) -> None:
 def test_each_held_out_seed_is_shown_with_whether_every_seed_passed(tmp_path, monkeypatch) -> None:
     """--seeds 2 --first-seed 3 runs seeds 3 and 4 (held out from the seeds 0-2 the defaults were tuned on), and the
     table shows each seed's numbers: 'on every seed' is a claim about each, which a mean with its interval hides."""
-    from gan_runner.study import toy_table
+    import toy_table
 
     ran = []
     monkeypatch.setattr(toy_table, "run_sweep", lambda folder, dataset, seed, *rest: ran.append(seed))

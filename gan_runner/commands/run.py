@@ -13,7 +13,7 @@ else as the job starts (a sweep's job: its own folder); under torchrun by proces
 
 Under torchrun (`torchrun --nproc_per_node=N --no-python gan-run ...`) every process runs this app: process 0
 in the run directory, the others in a temporary folder with their logging off, given process 0's run
-directory once they have joined (gan_runner.engine.distributed).
+directory once they have joined (gan_runner.distributed).
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ def check_added_keys(argv: list[str]) -> None:
 def composition_error(error: Exception, argv: list[str]) -> str:
     """One paragraph for a command line that Hydra could not compose into a config: a misspelt key (with the
     closest existing one), a value of the wrong type (with what it must be), a misspelt option of a group."""
-    from gan_runner.engine.config import meaning_of
+    from gan_runner.schema import meaning_of
 
     text, cause = str(error), error.__cause__
     unknown = re.match(r"Could not override '([^']+)'", text)
@@ -359,7 +359,7 @@ def hydra_main(cfg: DictConfig) -> float | None:
 
 
 def one_run(cfg: DictConfig) -> float | None:
-    from gan_runner.engine import distributed  # imported here, with torch, so that `gan-run --help` stays quick
+    from gan_runner import distributed  # imported here, with torch, so that `gan-run --help` stays quick
     from gan_runner.engine.loop import train
     from gan_runner.engine.resume import Start
 
@@ -370,7 +370,8 @@ def one_run(cfg: DictConfig) -> float | None:
     try:
         if writes_run_directory():
             hold(run_dir)  # for the rest of the process's life (held already when main() could take it)
-        distributed.join(str(cfg.train.device), cfg.train.collective_timeout_s)  # under torchrun
+        if launched_by_torchrun():
+            distributed.join(str(cfg.train.device), cfg.train.collective_timeout_s)
         run_dir = Path(distributed.from_main(str(run_dir)))
         start = Start.named(cfg.resume, run_dir)
         cfg = with_sweeper_direction(start.config(cfg, list(hydra_cfg.overrides.task)), hydra_cfg.sweeper)

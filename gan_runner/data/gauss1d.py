@@ -12,7 +12,6 @@ p, q, D and D* over x, and below them the mapping x = G(z) when z is one-dimensi
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -21,6 +20,7 @@ from torch import nn
 
 from gan_runner.data import Samples
 from gan_runner.metrics import Sampler
+from gan_runner.pictures import GameCurves, game_plot
 
 PICTURE_SAMPLES = 5000  # G's samples behind q's estimate: enough for a smooth KDE, a few ms for a small MLP
 GRID_POINTS = 400
@@ -46,22 +46,6 @@ def optimal_discriminator(p: torch.Tensor, q: torch.Tensor, floor: float = 1e-3)
     NaN where p + q < floor, where neither density says anything (and a plot shows a gap)."""
     total = p + q
     return torch.where(total >= floor, p / total.clamp(min=floor), torch.full_like(total, float("nan")))
-
-
-@dataclass
-class GameCurves:
-    """Everything the picture draws, on the grid `x`: the data density p, the estimate q of G's density from
-    its `samples`, D's curve `d` (a probability for logistic objectives, else the raw score), D* (None when D is
-    not a probability), and the mapping x = G(z) at some z (None when z is not one-dimensional)."""
-
-    x: torch.Tensor
-    p: torch.Tensor
-    q: torch.Tensor
-    samples: torch.Tensor
-    d: torch.Tensor
-    d_is_probability: bool
-    d_optimal: torch.Tensor | None
-    mapping: tuple[torch.Tensor, torch.Tensor] | None
 
 
 class Gaussian1D:
@@ -123,7 +107,5 @@ class Gaussian1D:
     def picture(self, G: nn.Module, D: nn.Module, objective: Any, fixed: tuple[torch.Tensor, Any],
                 sample: Sampler, step: int) -> np.ndarray:
         """Goodfellow et al. (2014)'s Figure 1 for this run at `step` (uint8 H x W x 3)."""
-        from gan_runner.pictures import game_plot
-
         z_dim = fixed[0].shape[1]
         return game_plot(self.curves(G, D, objective, z_dim, sample), f"step {step}")

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from gan_runner.data import ImageTensorDataset, to_uint8_images
+from gan_runner.data import ImageTensorDataset
 from gan_runner.data.prepared import prepared_copy, read_prepared
 from gan_runner.errors import UserError
 
@@ -44,11 +44,6 @@ def decode_image(file: Path | IO[bytes], name: object, mode: str = "RGB") -> tup
 def read_image(path: Path, mode: str = "RGB") -> torch.Tensor:
     """One image file as uint8 C x H x W ("L": grey, "RGB"). FID's folder reader uses it too."""
     return decode_image(path, path, mode)[0]
-
-
-def to_training_size(image: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:
-    """One decoded uint8 image (C x H x W) as the dataset holds it: 1 x channels x resolution x resolution."""
-    return to_uint8_images(image.float()[None] / 255.0, resolution, channels)
 
 
 class ImageSource:

@@ -41,6 +41,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from gan_runner.data import to_uint8_images
 from gan_runner.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,11 @@ def default_workers(n: int) -> int:
     return max(1, min(cores, n // IMAGES_A_WORKER))
 
 
+def to_training_size(image: torch.Tensor, resolution: int, channels: int) -> torch.Tensor:
+    """One decoded uint8 image (C x H x W) as the dataset holds it: 1 x channels x resolution x resolution."""
+    return to_uint8_images(image.float()[None] / 255.0, resolution, channels)
+
+
 class TrainingSized:
     """Decodes one image of `source` by name into the prepared copy's uint8 1 x C x R x R, with its original mode and
     size; the same function in this process and in each worker, so the copy's bytes do not depend on the count."""
@@ -116,8 +122,6 @@ class TrainingSized:
         self.mode = "L" if channels == 1 else "RGB"
 
     def __call__(self, name: str) -> tuple[np.ndarray, str, tuple[int, int]]:
-        from gan_runner.data.image_folder import to_training_size  # the one decode that the in-memory path used too
-
         image, mode, size = self.source.decode(name, self.mode)
         return to_training_size(image, self.resolution, self.channels).numpy(), mode, size
 

@@ -20,7 +20,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from gan_runner.engine import distributed
+from gan_runner import distributed
 from gan_runner.engine.graphs import GraphedTrainingStep
 from gan_runner.engine.state import EMA, TrainingState
 from gan_runner.engine.step import CriticBursts, Precision, Schedule, StepSettings, TrainingStep

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from gan_runner.arch import count_parameters
-from gan_runner.engine import distributed
+from gan_runner import distributed
 from gan_runner.engine.build import Parts, build, build_parts, build_step
 from gan_runner.engine.config import validate
 from gan_runner.engine.forecast import Forecast, too_long

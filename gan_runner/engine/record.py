@@ -1,6 +1,6 @@
 """What a run leaves behind, as it trains: metrics.jsonl rows, sample pictures, checkpoints and summary.json in its
 run directory (whose format gan_runner.run_directory owns), mirrored to the logger. Only the loop's tasks call
-these, and only these talk to the logger. On several processes (engine/distributed.py) process 0's record
+these, and only these talk to the logger. On several processes (gan_runner/distributed.py) process 0's record
 writes; the others write nothing but take part in what a checkpoint computes together (the statistics' check and
 their averaged sums)."""
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from gan_runner.engine import distributed
+from gan_runner import distributed
 from gan_runner.engine.state import TrainingState
 from gan_runner.engine.stopping import check_parameters
 from gan_runner.loggers import Logger

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from gan_runner.engine import distributed
+from gan_runner import distributed
 from gan_runner.errors import UserError
 from gan_runner.regularisers import Regulariser
 from gan_runner.engine.stats import StatsCollector

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from gan_runner.engine import distributed
+from gan_runner import distributed
 from gan_runner.engine.stopping import Diverged
 
 NEVER = float(2**62)  # "no bad step yet"; exact in float64, beyond any run's length

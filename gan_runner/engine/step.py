@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from gan_runner.engine import distributed
+from gan_runner import distributed
 from gan_runner.data import Samples
 from gan_runner.latent import STANDARD_NORMAL, StandardNormal, Uniform
 from gan_runner.objectives import Objective

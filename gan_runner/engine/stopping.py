@@ -13,7 +13,7 @@ from types import FrameType, TracebackType
 import torch
 from torch import nn
 
-from gan_runner.engine import distributed
+from gan_runner import distributed
 
 # SIGUSR1 is what SLURM sends ahead of pre-emption (`#SBATCH --signal=USR1@90`); SIGUSR2 is what submitit asks
 # SLURM to send ahead of a time-out (the slurm launcher preset), and what submitit's local executor sends.

@@ -37,7 +37,7 @@ from typing import Callable, Iterable
 import numpy as np
 import torch
 
-from gan_runner.engine import distributed
+from gan_runner import distributed
 from gan_runner.errors import UserError
 from gan_runner.metrics import Metric, Sampler
 from gan_runner.metrics.inception import (

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from gan_runner.engine import distributed
+from gan_runner import distributed
 from gan_runner.regularisers import Critic, Regulariser, input_gradient
 
 
@@ -63,7 +63,7 @@ class PerturbedReal(Points):
         self.scale = scale
 
     def __call__(self, real, fake, real_labels=None, fake_labels=None):
-        # real.std() is this process's batch's, on several processes (gan_runner.engine.distributed)
+        # real.std() is this process's batch's, on several processes (gan_runner.distributed)
         noise = distributed.per_sample(torch.rand, real.shape, device=real.device, dtype=real.dtype)
         return interpolate(real, real + self.scale * real.std() * noise), real_labels
 

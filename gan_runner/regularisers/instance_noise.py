@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from gan_runner.engine import distributed
+from gan_runner import distributed
 from gan_runner.regularisers import Regulariser
 
 

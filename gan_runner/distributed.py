@@ -43,7 +43,6 @@ import torch.distributed as dist
 from torch import nn
 
 from gan_runner.errors import UserError
-from gan_runner.study.placement import launched_by_torchrun
 
 
 class PeerLost(Exception):
@@ -73,10 +72,11 @@ def local_rank() -> int:
 
 
 def join(device: str, timeout_s: float) -> None:
-    """Joins the run's processes (torchrun's environment variables say where they meet), once. Each process
+    """Joins the run's processes (torchrun's environment variables say where they meet), once; called only in a
+    process that torchrun started (gan-run asks gan_runner.study.placement.launched_by_torchrun). Each process
     drives one device: with CUDA (device auto or cuda) the GPU numbered LOCAL_RANK on its node, collectives of
     CUDA tensors by NCCL and of CPU tensors by gloo; on the CPU, gloo alone."""
-    if not launched_by_torchrun() or dist.is_initialized():
+    if dist.is_initialized():
         return
     if device not in ("auto", "cuda", "cpu"):
         raise UserError(f"train.device={device} under torchrun: each process takes the GPU numbered by its "
