@@ -111,8 +111,7 @@ def class_count(cfg: DictConfig, dataset: Any) -> int | None:
 def game_of(cfg: DictConfig) -> Any:
     """The run's game (conf/game/); a config saved before games were a choice has none: noise_to_data's."""
     if OmegaConf.select(cfg, "game") is None:
-        from gan_runner.game.noise_to_data import NoiseToData
-        return NoiseToData()
+        return instantiate({"_target_": "gan_runner.game.noise_to_data.NoiseToData"})
     return build(cfg, "game")
 
 
