@@ -77,14 +77,15 @@ class Paired(Game):
                  content_weight: float = 0.0, conditional_d: bool = True, pretrain_steps: int = 0,
                  adversarial_weight: float = 1.0) -> None:
         if reconstruction not in ("l1", "mse"):
-            raise ValueError(f"game.reconstruction={reconstruction} is not a distance of the paired game: give l1 "
-                             "(pix2pix) or mse (SRGAN)")
+            raise ValueError(f"game.reconstruction={reconstruction} is not a distance of the paired game. Fix: "
+                             "game.reconstruction=l1 (pix2pix) or game.reconstruction=mse (SRGAN)")
         if min(reconstruction_weight, content_weight, pretrain_steps, adversarial_weight) < 0:
             raise ValueError("game.reconstruction_weight, game.content_weight, game.adversarial_weight and "
-                             "game.pretrain_steps must be >= 0")
+                             "game.pretrain_steps must be >= 0. Fix: give each a number >= 0")
         if content_weight > 0 and content is None:
-            raise ValueError("game.content_weight > 0 needs a feature network, game.content (e.g. "
-                             "game/content=vgg54), or game.content_weight=0")
+            raise ValueError("game.content_weight > 0 needs a feature network in game.content. Fix: "
+                             "game.content={_target_:gan_runner.game.paired.VGGContent} (SRGAN's VGG54), or "
+                             "game.content_weight=0")
         self.reconstruction, self.reconstruction_weight = reconstruction, reconstruction_weight
         self.content, self.content_weight = content, content_weight
         self.conditional_d, self.pretrain_steps = conditional_d, pretrain_steps
