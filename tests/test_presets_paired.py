@@ -267,3 +267,21 @@ def test_srgan_without_the_vgg19_weights_is_refused_in_one_paragraph(tmp_path: P
     message = result.stderr.strip()
     assert "Traceback" not in result.stderr and message.startswith("gan-run: error:") and "\n" not in message
     assert "vgg19-dcbb9e9d.pth" in message and "game.content=null game.content_weight=0" in message
+
+
+def test_pretraining_weights_default_to_the_adversarial_phases_and_refuse_weightless_pretraining(tmp_path: Path) -> None:
+    """game.pretrain_reconstruction_weight / pretrain_content_weight null: pretraining weighs G's terms as the
+    adversarial phase does (pix2pix-like games unchanged); SRGAN's 1 / 0 give the MSE alone. A pretraining with both
+    weights 0 would train G on nothing: refused in one paragraph."""
+    fake, real = torch.zeros(2, 1, 4, 4), torch.ones(2, 1, 4, 4)
+    inputs = paired.PairedInputs(real, None, torch.zeros(2, 1, 4, 4), None)
+    same = paired.Paired(reconstruction_weight=100.0, pretrain_steps=5)
+    assert [(n, t.item()) for n, (t, _) in same.pretraining_terms(inputs, fake)] == [("reconstruction", 100.0)]
+    srgan = paired.Paired(reconstruction="mse", reconstruction_weight=0.0, content=RandomFeatures(), content_weight=1.0,
+                          pretrain_steps=5, pretrain_reconstruction_weight=1.0, pretrain_content_weight=0.0)
+    assert [n for n, _ in srgan.pretraining_terms(inputs, fake)] == ["reconstruction"]
+    assert [n for n, _ in srgan.generator_terms(inputs, fake)] == ["content"]
+    result = run("gan-run", "dataset=mnist_edges", "game.pretrain_steps=2", "game.reconstruction_weight=0",
+                 "logger=none", "train.steps=1", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "game.pretrain_reconstruction_weight" in result.stderr and "\n" not in result.stderr.strip()
