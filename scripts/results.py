@@ -76,9 +76,12 @@ SECTION = "presets"
 
 
 def preset_names(conf: Any = CONF) -> list[str]:
-    """Every preset but those that bring their own benchmark dataset (stacked_benchmark: a page of its own)."""
+    """Every preset but those that bring their own benchmark dataset (stacked_benchmark: a page of its own) and the
+    paired game's (pix2pix, srgan: they translate images, not digits from noise; their digit tasks have pages of
+    their own)."""
     return sorted(path.name.removesuffix(".yaml") for path in (conf / "experiment").iterdir()
-                  if path.name.endswith(".yaml") and "override /dataset" not in path.read_text())
+                  if path.name.endswith(".yaml") and "override /dataset" not in path.read_text()
+                  and "override /game: paired" not in path.read_text())
 
 
 def is_mlp(preset: str, conf: Any = CONF) -> bool:

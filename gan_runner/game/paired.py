@@ -75,19 +75,33 @@ class Paired(Game):
 
     def __init__(self, reconstruction: str = "l1", reconstruction_weight: float = 100.0, content: Any = None,
                  content_weight: float = 0.0, conditional_d: bool = True, pretrain_steps: int = 0,
-                 adversarial_weight: float = 1.0) -> None:
+                 adversarial_weight: float = 1.0, pretrain_reconstruction_weight: float | None = None,
+                 pretrain_content_weight: float | None = None) -> None:
         if reconstruction not in ("l1", "mse"):
             raise ValueError(f"game.reconstruction={reconstruction} is not a distance of the paired game. Fix: "
                              "game.reconstruction=l1 (pix2pix) or game.reconstruction=mse (SRGAN)")
         if min(reconstruction_weight, content_weight, pretrain_steps, adversarial_weight) < 0:
             raise ValueError("game.reconstruction_weight, game.content_weight, game.adversarial_weight and "
                              "game.pretrain_steps must be >= 0. Fix: give each a number >= 0")
-        if content_weight > 0 and content is None:
-            raise ValueError("game.content_weight > 0 needs a feature network in game.content. Fix: "
-                             "game.content={_target_:gan_runner.game.paired.VGGContent} (SRGAN's VGG54), or "
-                             "game.content_weight=0")
+        # The pretraining updates' weights (SRGAN's SRResNet: MSE alone, where the adversarial phase weighs VGG54
+        # content alone); None: the adversarial phase's.
+        pretrain_reconstruction_weight = (reconstruction_weight if pretrain_reconstruction_weight is None
+                                          else pretrain_reconstruction_weight)
+        pretrain_content_weight = content_weight if pretrain_content_weight is None else pretrain_content_weight
+        if min(pretrain_reconstruction_weight, pretrain_content_weight) < 0:
+            raise ValueError("game.pretrain_reconstruction_weight and game.pretrain_content_weight must be >= 0. Fix: "
+                             "give each a number >= 0, or null (the adversarial phase's)")
+        if max(content_weight, pretrain_content_weight) > 0 and content is None:
+            raise ValueError("game.content_weight > 0 (or game.pretrain_content_weight > 0) needs a feature network, "
+                             "game.content. Fix: game.content={_target_:gan_runner.game.paired.VGGContent} (SRGAN's VGG54), or "
+                             "a weight of 0")
+        if pretrain_steps > 0 and pretrain_reconstruction_weight == pretrain_content_weight == 0:
+            raise ValueError("game.pretrain_steps > 0 trains G on its own terms alone, but both are weighted 0 there: "
+                             "Fix: game.pretrain_reconstruction_weight=1 (SRGAN's MSE) or game.pretrain_steps=0")
         self.reconstruction, self.reconstruction_weight = reconstruction, reconstruction_weight
         self.content, self.content_weight = content, content_weight
+        self.pretrain_reconstruction_weight, self.pretrain_content_weight = (pretrain_reconstruction_weight,
+                                                                             pretrain_content_weight)
         self.conditional_d, self.pretrain_steps = conditional_d, pretrain_steps
         self.adversarial_weight = adversarial_weight
 
@@ -120,19 +134,30 @@ class Paired(Game):
         return PairedStream(data, device, self.conditional_d, cfg.train.reuse_fakes)
 
     def generator_terms(self, inputs: PairedInputs, fake: torch.Tensor) -> Iterator[tuple[str, tuple]]:
-        """G's own terms: reconstruction (logged as g/reconstruction, unweighted) and content (g/content)."""
-        if self.reconstruction_weight > 0:
+        """G's own terms in the adversarial phase: reconstruction (logged as g/reconstruction, unweighted) and
+        content (g/content)."""
+        return self.terms(inputs, fake, self.reconstruction_weight, self.content_weight)
+
+    def pretraining_terms(self, inputs: PairedInputs, fake: torch.Tensor) -> Iterator[tuple[str, tuple]]:
+        """G's terms in the pretraining updates, weighted by game.pretrain_reconstruction_weight and
+        game.pretrain_content_weight."""
+        return self.terms(inputs, fake, self.pretrain_reconstruction_weight, self.pretrain_content_weight)
+
+    def terms(self, inputs: PairedInputs, fake: torch.Tensor, reconstruction_weight: float,
+              content_weight: float) -> Iterator[tuple[str, tuple]]:
+        if reconstruction_weight > 0:
             raw = distance(self.reconstruction)(fake, inputs.real)
-            yield "reconstruction", (self.reconstruction_weight * raw, raw)
-        if self.content is not None and self.content_weight > 0:
+            yield "reconstruction", (reconstruction_weight * raw, raw)
+        if self.content is not None and content_weight > 0:
             raw = self.content(fake, inputs.real)
-            yield "content", (self.content_weight * raw, raw)
+            yield "content", (content_weight * raw, raw)
 
     def updates(self, step: Any, next_inputs: Any, for_generator: Any, g_steps_done: int, n_critic: int) -> list:
         if g_steps_done >= self.pretrain_steps:
             return step.alternating(next_inputs, for_generator, g_steps_done, n_critic)
         inputs = [next_inputs() for _ in range(n_critic)][-1]  # the data order advances as in adversarial steps
-        return [g_step(step.run, step.state.opt_g, dataclasses.replace(inputs, keep_fake=False, fake=None),
+        pretraining = dataclasses.replace(step.run, generator_terms=self.pretraining_terms)
+        return [g_step(pretraining, step.state.opt_g, dataclasses.replace(inputs, keep_fake=False, fake=None),
                        g_steps_done, adversarial=False)]
 
     def graph_refusals(self) -> list[str]:
@@ -206,11 +231,12 @@ class VGGContent(nn.Module):
 
         path = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints" / self.FILE
         if not path.is_file():
-            raise UserError(f"game.content=vgg54 needs torchvision's ImageNet VGG19 weights, {path}, which are not "
+            raise UserError(f"the VGG54 content loss (game.content: gan_runner.game.paired.VGGContent, as "
+                            f"experiment=srgan asks) needs torchvision's ImageNet VGG19 weights, {path}, which are not "
                             "there and cannot be downloaded here. Fix: copy vgg19-dcbb9e9d.pth into "
-                            f"{path.parent} (TORCH_HOME moves it), or train without the content loss: "
-                            "game.content=null game.content_weight=0 (the paper's SRGAN-MSE, what experiment=srgan "
-                            "on mnist_sr does).")
+                            f"{path.parent} (TORCH_HOME moves it), or train without the content loss, on the pixel "
+                            "MSE as the paper's SRGAN-MSE: game.content=null game.content_weight=0 "
+                            "game.reconstruction_weight=1.")
         network = vgg19()
         network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         # features[34] is conv5_4 and [35] its ReLU: φ5,4 "after activation" ends at index 36 (exclusive).
