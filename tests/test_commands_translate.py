@@ -126,3 +126,8 @@ def test_what_cannot_be_translated_is_one_paragraph(case: str, paired_run: Path,
     assert result.stderr.startswith("gan-sample: error: ") and result.stderr.count("\n") == 1, result.stderr
     assert "Traceback" not in result.stderr and all(text in result.stderr for text in said), result.stderr
     assert not (tmp_path / "out").exists() and sorted(path.name for path in inputs.iterdir()) == before
+
+
+def test_the_help_says_how_to_translate(tmp_path: Path) -> None:
+    shown = run("gan-sample", "--help", cwd=tmp_path).stdout
+    assert "inputs=DIR/" in shown and "direction=" in shown and "inputs=edges/ out=digits/" in shown
