@@ -51,14 +51,20 @@ COMMAND = Command(
               "digits/a.png"],
 )
 
-TRANSLATION_BATCH = 100  # as the paired game's evaluation sampler: the held-out sources get the same outputs
+TRANSLATION_BATCH = 100  # as the paired game's evaluation sampler (the dropout drawn depends on the batches)
 
 
 def load_generator(run_dir: Path, checkpoint: str = "last", device: str = "cpu") -> tuple[Any, int]:
     """The EMA generator of a run, in eval mode, from checkpoints/<checkpoint>.pt (or the checkpoint file itself when
     `checkpoint` is a path), and its z_dim. G is built as training built it (spectral norm may wrap its layers)."""
     generator, saved = load_run(run_dir, checkpoint, device)
-    return generator, int(saved.config["z_dim"])
+    return generator, z_dim_of(saved)
+
+
+def z_dim_of(saved: Any) -> int:
+    from omegaconf import OmegaConf
+
+    return int(OmegaConf.create(saved.config).z_dim)  # resolved, as the run read it
 
 
 def load_run(run_dir: Path, checkpoint: str = "last", device: str = "cpu") -> tuple[Any, Any]:
@@ -130,7 +136,7 @@ def sample(options: dict[str, Any], prefixed: list[str], plain: list[str]) -> No
                         f"inputs=DIR/, a folder of source images, and out=DIR/: e.g. gan-sample run={run} "
                         "inputs=sources/ out=translated/ (one PNG per input, of the same name).")
     check_direction(options["direction"], saved)
-    z_dim = int(saved.config["z_dim"])
+    z_dim = z_dim_of(saved)
     try:
         samples = draw(generator, z_dim, options["n"], options["seed"], options["device"], options["y"])
     except ValueError as error:  # a class the run does not have
