@@ -16,7 +16,8 @@ from PIL import Image
 from gan_runner.engine.build import build_parts, build_step
 from gan_runner.engine.loop import train
 from gan_runner.run_directory import Checkpoint
-from tests.conftest import TINY, losses, make_config, run
+from gan_runner.regularisers import Regulariser
+from tests.conftest import TINY, losses, make_config, run, wandb_records
 
 # pix2pix's networks 8 channels wide (SRGAN's with 2 residual blocks): a paired step in a fraction of a second.
 SMALL_PAIRED = ["logger=none", "train.device=cpu", "train.batch_size=4", "train.log_every=1", *TINY]
@@ -164,3 +165,51 @@ def test_the_paired_step_adds_the_weighted_reconstruction_and_d_judges_the_pair(
     with torch.no_grad():
         expected = torch.nn.functional.l1_loss(G_before(inputs.source), inputs.real).item()
     assert parts.state.stats.means()["g/reconstruction"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_paired_run_logs_its_metrics_and_source_output_target_pictures_to_wandb(tmp_path: Path) -> None:
+    run("gan-run", *EDGES, "logger=wandb", "train.steps=2", "train.sample_every=2", "metrics.n=20",
+        "hydra.run.dir=run", cwd=tmp_path)
+    records = wandb_records(tmp_path / "run")
+    history = [r["history"]["item"] for r in records if r["type"] == "history"]
+    assert [h["_step"] for h in history if h.get("samples._type") == "image-file"] == [2]
+    assert any({"paired/ssim", "paired/class_agreement"} <= set(h) for h in history)
+    assert all("g/reconstruction" in h for h in history if "loss/d" in h)
+    picture_file = Image.open(tmp_path / "run" / "samples" / "step_000002.png")
+    assert picture_file.height > 2 * picture_file.width  # eight rows of source | output | target
+
+
+class Recording(Regulariser):
+    """A generator penalty that keeps what it was shown."""
+
+    def __init__(self) -> None:
+        super().__init__(weight=1.0)
+        self.shown: list = []
+
+    def generator_penalty(self, inputs=None, fake=None):
+        self.shown.append((inputs, fake))
+        return fake.square().mean()
+
+
+def test_gs_penalties_see_the_games_inputs_and_output() -> None:
+    """A penalty of G's mapping (StyleGAN2's path length) needs G's inputs and output: a G regulariser of the paired
+    game is shown the update's source and G's output for it, graph attached."""
+    cfg = make_config(*EDGES, "train.steps=1", "metrics=none", "health=none")
+    parts = build_parts(cfg)
+    recording = Recording()
+    parts.state.regularisers["recording"] = recording
+    step = build_step(cfg, parts)
+    step()
+    (inputs, fake), = recording.shown
+    assert inputs.source.shape == (4, 1, 28, 28) and fake.shape == (4, 1, 28, 28) and fake.requires_grad
+    assert parts.state.stats.means()["reg_g/recording"] > 0
+
+
+def test_gan_eval_scores_a_paired_run_as_its_training_did(tmp_path: Path) -> None:
+    """gan-eval translates the held-out sources through the game's sampler (dropout seeded alike): the same numbers
+    as the run's own last evaluation."""
+    run("gan-run", *EDGES, "train.steps=2", "metrics.n=20", "hydra.run.dir=run", cwd=tmp_path)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    run("gan-eval", "run=run", "checkpoint=last", "out=scores.json", cwd=tmp_path)
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    assert {key: scores[key] for key in summary["metrics"]} == pytest.approx(summary["metrics"], rel=1e-6)

@@ -127,8 +127,7 @@ def score_run(options: dict[str, Any], prefixed: list[str]) -> dict[str, Any]:
     """The run's generator (its checkpoint read once) scored by the chosen metric, as the loop's evaluations score it."""
     from omegaconf import OmegaConf
 
-    from gan_runner.engine.build import build, networks, resolve_device
-    from gan_runner.engine.sampling import draw_batches
+    from gan_runner.engine.build import build, game_of, networks, resolve_device
     from gan_runner.run_directory import Checkpoint
 
     path = checkpoint_of(Path(options["run"]), options["checkpoint"])
@@ -151,10 +150,7 @@ def score_run(options: dict[str, Any], prefixed: list[str]) -> dict[str, Any]:
     metric.check(dataset)
 
     seed = int(cfg.seed) + 2 if options["seed"] is None else options["seed"]  # the loop's evaluation noise
-
-    def sample(n: int, rows: tuple[int, int] | None = None) -> Any:
-        return draw_batches(generator, int(cfg.z_dim), n, seed, str(device), rows=rows)
-
+    sample = game_of(cfg).sampler(generator, cfg, dataset, seed, device)  # as the loop's evaluations draw (the game's)
     values = metric(sample, dataset)
     protocol = {"run": str(Path(options["run"]).resolve()), "checkpoint": str(path), "step": saved.step,
                 "seed": seed, "metric": metric_cfg["_target_"], **metric.protocol()}
