@@ -593,6 +593,8 @@ def _upgrade_config(config: dict[str, Any]) -> dict[str, Any]:
         if name not in train and schema.metadata["before"] is not NOT_SET:
             train[name] = schema.metadata["before"]
     config.setdefault("conditional", False)
+    # Before games were a choice every run was noise_to_data's (gan_runner/game/)
+    config.setdefault("game", {"_target_": "gan_runner.game.noise_to_data.NoiseToData"})
     latent = config.get("latent", "normal")
     if isinstance(latent, str):  # `latent: uniform` before latent was a config group; absent: normal
         option = importlib.resources.files("gan_runner.conf") / "latent" / f"{latent}.yaml"

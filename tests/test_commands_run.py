@@ -217,7 +217,7 @@ def test_bad_input_gets_one_paragraph_not_a_traceback(tmp_path: Path, args: list
 def test_an_unknown_option_of_a_group_gets_one_paragraph_with_the_closest(tmp_path: Path) -> None:
     result = run("gan-run", "arch=resnet9000", cwd=tmp_path, check=False)
     assert result.returncode == 2 and "arch=resnet9000 is not an option of the arch group: did you mean resnet? its " \
-        "options are biggan, dcgan, mlp, resnet, sagan" in result.stderr
+        "options are biggan, dcgan, mlp, pix2pix, resnet, sagan, srgan" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout and not (tmp_path / "outputs").exists()
 
 

@@ -214,7 +214,7 @@ def build_parts(cfg: DictConfig) -> Parts:
     threads = set_threads(cfg.train.threads)
     seed_everything(cfg.seed)
     dataset = build(cfg, "dataset")
-    game = build(cfg, "game")
+    game = game_of(cfg)
     game.check(cfg, dataset)
     num_classes = class_count(cfg, dataset)
     G, D, regularisers = networks(cfg, dataset.shape, num_classes, getattr(dataset, "source_shape", None), game)

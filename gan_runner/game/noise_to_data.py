@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from gan_runner.engine.build import build
-from gan_runner.engine.sampling import draw_batches, fixed_inputs
+from gan_runner.engine import sampling
 from gan_runner.engine.step import InputStream
 from gan_runner.errors import UserError
 from gan_runner.game import Game
@@ -47,12 +47,12 @@ class NoiseToData(Game):
 
     def sampler(self, G: nn.Module, cfg: Any, dataset: Any, seed: int, device: torch.device) -> Any:
         def sample(n: int, rows: tuple[int, int] | None = None) -> Iterator[torch.Tensor]:
-            return draw_batches(G, cfg.z_dim, n, seed=seed, device=device, rows=rows)
+            return sampling.draw_batches(G, cfg.z_dim, n, seed=seed, device=device, rows=rows)
         return sample
 
     def fixed_inputs(self, cfg: Any, dataset: Any, num_classes: int | None, device: torch.device,
                      latent: Any) -> Any:
-        return fixed_inputs(cfg.z_dim, num_classes, cfg.seed + 1, device, latent)
+        return sampling.fixed_inputs(cfg.z_dim, num_classes, cfg.seed + 1, device, latent)
 
     def picture(self, G: nn.Module, D: nn.Module, fixed: Any, dataset: Any, sample: Any, seed: int, step: int,
                 objective: Any) -> np.ndarray:
