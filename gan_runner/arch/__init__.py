@@ -18,6 +18,8 @@ it judges the image alone. Their conf/arch YAML files say `game: paired`.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -75,3 +77,23 @@ def with_source(image: torch.Tensor, source: torch.Tensor | None,
     if source.shape[-2:] != image.shape[-2:]:
         source = F.interpolate(source, size=image.shape[-2:], mode="nearest")
     return torch.cat([source, image], 1)
+
+
+class PairedDiscriminator(nn.Module):
+    """What every paired discriminator shares: the image's shape and the source's (None: it judges the image alone),
+    the channels it takes in (the image's, plus the source's when it judges the pair) and what it is shown
+    (`with_source`). Its subclasses build their layers on these."""
+
+    num_classes = None
+
+    def __init__(self, data_shape: Sequence[int], source_shape: Sequence[int] | None) -> None:
+        super().__init__()
+        self.data_shape = image_shape(data_shape, "image (data_shape)")
+        self.source_shape = None if source_shape is None else image_shape(source_shape, "source (source_shape)")
+
+    @property
+    def input_channels(self) -> int:
+        return self.data_shape[0] + (self.source_shape[0] if self.source_shape is not None else 0)
+
+    def judged(self, image: torch.Tensor, source: torch.Tensor | None) -> torch.Tensor:
+        return with_source(image, source, self.source_shape)

@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gan_runner.arch import image_shape, normal_init, with_source
+from gan_runner.arch import PairedDiscriminator, image_shape, normal_init
 
 
 class SamplingDropout(nn.Dropout):
@@ -142,16 +142,12 @@ class Generator(nn.Module):
         return out[..., self.padding[1]:self.padding[1] + height, self.padding[0]:self.padding[0] + width]
 
 
-class Discriminator(nn.Module):
-    num_classes = None
-
+class Discriminator(PairedDiscriminator):
     def __init__(self, data_shape: Sequence[int], source_shape: Sequence[int] | None = None, width: int = 64,
                  n_layers: int = 3) -> None:
-        super().__init__()
-        self.data_shape = image_shape(data_shape, "image (data_shape)")
-        self.source_shape = None if source_shape is None else image_shape(source_shape, "source (source_shape)")
-        channels, height, width_px = self.data_shape
-        inputs = channels + (self.source_shape[0] if self.source_shape is not None else 0)
+        super().__init__(data_shape, source_shape)
+        height, width_px = self.data_shape[1:]
+        inputs = self.input_channels
         if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
             raise ValueError(f"n_layers must be a whole number of at least 1 (3: the 70x70 PatchGAN), "
                              f"got {n_layers!r}")
@@ -171,4 +167,4 @@ class Discriminator(nn.Module):
         self.apply(normal_init)
 
     def forward(self, image: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
-        return self.model(with_source(image, source, self.source_shape))
+        return self.model(self.judged(image, source))

@@ -29,7 +29,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from gan_runner.arch import image_shape, with_source
+from gan_runner.arch import PairedDiscriminator, image_shape
 
 
 def upsampling_stages(data_shape: tuple[int, int, int], source_shape: tuple[int, int, int]) -> int:
@@ -73,17 +73,13 @@ class Generator(nn.Module):
         return torch.tanh(self.tail(self.upsample(features + self.blocks(features))))
 
 
-class Discriminator(nn.Module):
-    num_classes = None
-
+class Discriminator(PairedDiscriminator):
     def __init__(self, data_shape: Sequence[int], source_shape: Sequence[int] | None = None, width: int = 64,
                  dense: int = 1024) -> None:
-        super().__init__()
-        self.data_shape = image_shape(data_shape, "image (data_shape)")
-        self.source_shape = None if source_shape is None else image_shape(source_shape, "source (source_shape)")
-        channels, height, width_px = self.data_shape
+        super().__init__(data_shape, source_shape)
+        height, width_px = self.data_shape[1:]
         widths = [width * factor for factor in (1, 1, 2, 2, 4, 4, 8, 8)]
-        inputs = [channels + (self.source_shape[0] if self.source_shape is not None else 0), *widths[:-1]]
+        inputs = [self.input_channels, *widths[:-1]]
         layers: list[nn.Module] = []
         for i, (w_in, w_out) in enumerate(zip(inputs, widths)):
             stride = 1 + i % 2
@@ -96,4 +92,4 @@ class Discriminator(nn.Module):
                                         nn.LeakyReLU(0.2), nn.Linear(dense, 1))
 
     def forward(self, image: torch.Tensor, source: torch.Tensor | None = None) -> torch.Tensor:
-        return self.classifier(self.features(with_source(image, source, self.source_shape))).flatten()
+        return self.classifier(self.features(self.judged(image, source))).flatten()

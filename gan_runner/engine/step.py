@@ -43,6 +43,14 @@ class UpdateInputs:
         return G(self.z, self.fake_labels)
 
 
+def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """An update's input on the step's device; from the CPU to CUDA through pinned memory, so the copy never waits
+    for the GPU to finish its queue (a copy from pageable memory would)."""
+    if device.type == "cuda" and not tensor.is_cuda:
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)
+
+
 class InputStream:
     """Updates' inputs from the dataset's seeded order: z from `latent` (gan_runner.latent; N(0, I) by default)
     and, in a conditional run, uniform labels for the fakes, both from the global RNG (which checkpoints keep),
@@ -66,11 +74,7 @@ class InputStream:
         return self.with_new_fakes(self.to_device(real), real_labels)
 
     def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
-        """On the step's device; from the CPU to CUDA through pinned memory, so the copy never waits for the
-        GPU to finish its queue (a copy from pageable memory would)."""
-        if self.device.type == "cuda" and not tensor.is_cuda:
-            return tensor.pin_memory().to(self.device, non_blocking=True)
-        return tensor.to(self.device)
+        return to_device(tensor, self.device)
 
     def with_new_fakes(self, real: torch.Tensor, real_labels: torch.Tensor | None,
                        fakes: int | None = None) -> UpdateInputs:

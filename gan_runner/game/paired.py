@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gan_runner.engine.build import build
-from gan_runner.engine.step import UpdateInputs, g_step
+from gan_runner.engine.step import UpdateInputs, g_step, to_device
 from gan_runner.errors import UserError
 from gan_runner.game import Game
 from gan_runner.game.noise_to_data import dataset_name
@@ -50,14 +50,9 @@ class PairedStream:
     def __init__(self, data: Iterator, device: torch.device, conditional_d: bool, reuse_fakes: bool) -> None:
         self.data, self.device, self.conditional_d, self.reuse_fakes = data, device, conditional_d, reuse_fakes
 
-    def to_device(self, tensor: torch.Tensor) -> torch.Tensor:
-        if self.device.type == "cuda" and not tensor.is_cuda:
-            return tensor.pin_memory().to(self.device, non_blocking=True)
-        return tensor.to(self.device)
-
     def next(self) -> PairedInputs:
         target, source = next(self.data)
-        target, source = self.to_device(target), self.to_device(source)
+        target, source = to_device(target, self.device), to_device(source, self.device)
         condition = source if self.conditional_d else None
         return PairedInputs(target, condition, source, condition, keep_fake=self.reuse_fakes)
 
