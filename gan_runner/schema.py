@@ -91,6 +91,9 @@ class TrainConfig:
     ema_rampup: Optional[float] = option("the largest half-life of the moving average as a fraction of the "
                                          "steps done so far, in [0, 1] (0.05 as stylegan2-ada; null or 0: no ramp)",
                                          lambda v: v is None or 0 <= v <= 1, before=None)
+    ema_kimg: Optional[float] = option("null (train.ema's decay per update) or the moving average's half-life in "
+                                       "thousands of images, a positive number (stylegan2-ada: 10)",
+                                       lambda v: v is None or v > 0, before=None)
     ema_start: int = option("the G update after which averaging starts, a whole number (0: from the first; "
                             "BigGAN: 20000)", lambda v: v >= 0, before=0)
     log_every: int = option("a positive whole number of steps", _positive, affects_result=False)

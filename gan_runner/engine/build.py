@@ -156,16 +156,33 @@ def layout(device: torch.device, data_shape: Any, compiled: bool) -> torch.memor
     return torch.preserve_format
 
 
+def lazy_ratio(regularisers: dict[str, Regulariser], network: str) -> float:
+    """stylegan2-ada's mb_ratio k/(k+1) for `network` ("g" or "d") when a regulariser takes an optimiser step of its
+    own every k steps (own_step), else 1 (training/training_loop.py l.201-205): its optimiser's learning rate is
+    multiplied by it and its betas raised to it, so that the k main steps and the one extra move the weights and
+    age the moments as k steps would. One such regulariser a network (the official code has one Greg/Dreg phase)."""
+    lazy = {name: r.every for name, r in regularisers.items() if r.own_step and r.regularises == network}
+    if len(lazy) > 1:
+        raise UserError(f"regularisers {', '.join(sorted(lazy))} each take an optimiser step of their own on "
+                        f"{network.upper()}: StyleGAN2's lazy correction of the learning rate and betas (k/(k+1)) is "
+                        "defined for one such regulariser a network. Fix: keep one of them, or set own_step=false "
+                        f"on the others (regulariser.NAME.own_step=false adds its term to {network.upper()}'s loss).")
+    every = next(iter(lazy.values()), None)
+    return 1.0 if every is None else every / (every + 1)
+
+
 def optimiser(cfg: DictConfig, network: str, parameters: Any, lr: float, device: torch.device,
-              capturable: bool = False) -> torch.optim.Optimizer:
+              capturable: bool = False, ratio: float = 1.0) -> torch.optim.Optimizer:
     """The optimizer group's choice for `network` ("g" or "d") at learning rate `lr`: fused into one kernel on
     CUDA where torch has a fused version (no host synchronisation, even with fp16's loss scaling), foreach
     otherwise (on the CPU: the same numbers as earlier versions); `capturable` (its state on the GPU, as a CUDA
-    graph needs) where it has the option."""
+    graph needs) where it has the option. `ratio` (lazy_ratio) multiplies the learning rate and is the power of
+    Adam's betas (the schedule's rates carry it too: build_step)."""
     make = build(cfg, f"optimizer.{network}")
     options = dict(make.keywords)
     if "betas" in options:  # YAML gives a list, maybe with an integer 0; Adam wants two floats
-        options["betas"] = tuple(float(b) for b in options["betas"])
+        options["betas"] = tuple(float(b) ** ratio for b in options["betas"])
+    lr = lr * ratio
     accepted = inspect.signature(make.func).parameters
     kernel = {"fused": True} if device.type == "cuda" and "fused" in accepted else \
         {"foreach": True} if "foreach" in accepted else {}
@@ -227,9 +244,9 @@ def build_parts(cfg: DictConfig) -> Parts:
     warnings = combination_warnings(objective, regularisers, D) + precision_warnings(cfg.train.precision, device)
     graphed = records_a_graph(cfg.train.cuda_graph, device, graph_refusals(cfg, device, regularisers) +
                               game.graph_refusals())
-    opt_g = optimiser(cfg, "g", G.parameters(), cfg.train.lr_g, device, capturable=graphed)
-    opt_d = optimiser(cfg, "d", D.parameters(), cfg.train.lr_d, device, capturable=graphed)
-    ema = EMA(G, cfg.train.ema, cfg.train.ema_rampup, cfg.train.ema_start)
+    opt_g = optimiser(cfg, "g", G.parameters(), cfg.train.lr_g, device, graphed, lazy_ratio(regularisers, "g"))
+    opt_d = optimiser(cfg, "d", D.parameters(), cfg.train.lr_d, device, graphed, lazy_ratio(regularisers, "d"))
+    ema = EMA(G, cfg.train.ema, cfg.train.ema_rampup, cfg.train.ema_start, cfg.train.ema_kimg)
     metric: Metric = build(cfg, "metrics")
     metric.check(dataset)
     health: Health = build(cfg, "health")
@@ -259,7 +276,9 @@ def build_step(cfg: DictConfig, parts: Parts) -> TrainingStep:
     g_batch = None if train.g_batch_size is None else distributed.share(train.g_batch_size, "train.g_batch_size")
     inputs = parts.game.input_stream(data, cfg, parts.num_classes, device, getattr(state.G, "latent", None),
                                      g_batch)
-    schedule = Schedule(train.lr_g, train.lr_d, train.lr_end_factor, train.steps, train.lr_decay, train.lr_min,
+    regularisers = state.regularisers  # the schedule sets the rates each step: StyleGAN2's lazy correction with them
+    schedule = Schedule(train.lr_g * lazy_ratio(regularisers, "g"), train.lr_d * lazy_ratio(regularisers, "d"),
+                        train.lr_end_factor, train.steps, train.lr_decay, train.lr_min,
                         OmegaConf.select(cfg, "optimizer.g.momentum"), train.momentum_end, train.momentum_steps,
                         train.lr_decay_start, train.lr_drop_at, train.lr_drop_factor)
     bursts = CriticBursts(**train.critic_bursts) if train.critic_bursts.n_critic is not None else None

@@ -70,23 +70,35 @@ class EMA:
     of `decay` but at most `rampup` x the updates done so far, so a young run's average does not lag its
     generator by more than a fraction of what it has seen. `rampup` 0 or None: the plain fixed decay.
     Until update `start` the average is G itself (BigGAN's ema_start: averaging begins once G is past its
-    first, fast-changing updates)."""
+    first, fast-changing updates).
 
-    def __init__(self, model: nn.Module, decay: float, rampup: float | None = 0.05, start: int = 0) -> None:
-        self.decay, self.rampup, self.start = decay, rampup, start
+    With `kimg` (train.ema_kimg) the half-life is counted in images rather than updates, as stylegan2-ada's
+    (training/training_loop.py l.297-301): β = 0.5 ** (batch / h), h = kimg x 1000 images but at most `rampup` x the
+    images seen before this update, batch = the images of this update (read from the step's counters, so a batch
+    size that changes mid-run, as progressive growing's, counts as it is); `decay` is then unused."""
+
+    def __init__(self, model: nn.Module, decay: float, rampup: float | None = 0.05, start: int = 0,
+                 kimg: float | None = None) -> None:
+        self.decay, self.rampup, self.start, self.kimg = decay, rampup, start, kimg
         self.model = copy.deepcopy(model).eval().requires_grad_(False)
 
-    def beta(self, updates: int) -> float:
-        """The weight of the old average at the update that makes `updates` of them (1, 2, ...)."""
+    def beta(self, updates: int, images_before: int = 0, images: int = 0) -> float:
+        """The weight of the old average at the update that makes `updates` of them (1, 2, ...), which saw `images`
+        more after `images_before`."""
         if updates <= self.start:
             return 0.0
+        if self.kimg is not None:
+            half_life = self.kimg * 1000
+            if self.rampup:  # the official code's `ema_rampup is not None`; 0 here means none, as for `decay`
+                half_life = min(half_life, images_before * self.rampup)
+            return 0.5 ** (images / max(half_life, 1e-8))
         if not self.rampup or self.decay == 0:
             return self.decay
         return min(self.decay, 0.5 ** (1.0 / (self.rampup * updates)))
 
     @torch.no_grad()
-    def update(self, model: nn.Module, updates: int) -> None:
-        beta = self.beta(updates)
+    def update(self, model: nn.Module, updates: int, images_before: int = 0, images: int = 0) -> None:
+        beta = self.beta(updates, images_before, images)
         averaged = [*self.model.parameters()] + running_statistics(self.model)
         current = [*model.parameters()] + running_statistics(model)
         torch._foreach_lerp_(averaged, current, 1.0 - beta)

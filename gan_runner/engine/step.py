@@ -217,9 +217,36 @@ def d_step(run: Updates, optimiser: torch.optim.Optimizer, batch: UpdateInputs, 
         real_scores, fake_scores = scores_of(run.D, batch, fake, run.separate_passes)
     loss, stats = d_loss(run, batch, fake, real_scores, fake_scores, d_steps_done)
     _update(loss, optimiser, run.precision.scaler_d, stats, "d")
+    own_steps(run, "d", optimiser, batch, fake, d_steps_done, stats)
     for regulariser in run.regularisers.values():
         regulariser.after_d_step(run.D)
     return stats
+
+
+def own_steps(run: Updates, network: str, optimiser: torch.optim.Optimizer, batch: UpdateInputs,
+              fake: torch.Tensor | None, steps_done: int, stats: Stats) -> None:
+    """The lazy regularisers of `network` ("d" or "g") that take an optimiser step of their own (own_step), after its
+    main update, on their due steps: stylegan2-ada's Dreg and Greg phases (training/training_loop.py l.270-292: zero
+    the gradients, backward of the term x every, the optimiser's step). D's penalty sees the main update's real samples
+    (l.260-281: each phase of a round gets the same real batch), its detached `fake` and no scores; G's sees the
+    update's inputs and no fake (path length runs G on them itself). The raw penalty is logged as reg/<name> (reg_g/
+    for G) as in the main loss; its gradient norm as grad_norm/<network>_<name>."""
+    scaler = run.precision.scaler_d if network == "d" else run.precision.scaler_g
+    critic = StepCritic(run.D, run.precision) if network == "d" else None
+    for name, regulariser in run.regularisers.items():
+        if not (regulariser.own_step and regulariser.regularises == network):
+            continue
+        if network == "d":
+            term, raw = regulariser.scaled_penalty(steps_done, critic, batch.real, fake, None, None,
+                                                   batch.real_labels, batch.fake_labels)
+        else:
+            term, raw = regulariser.scaled_generator_penalty(steps_done, batch, None)
+        if term is None:
+            continue
+        prefix = f"{'reg' if network == 'd' else 'reg_g'}/{name}"
+        stats[prefix] = raw.detach()
+        stats.update({f"{prefix}_{key}": value.detach().clone() for key, value in regulariser.statistics().items()})
+        _update(term, optimiser, scaler, stats, f"{network}_{name}")
 
 
 def d_loss(run: Updates, batch: UpdateInputs, fake: torch.Tensor, real_scores: torch.Tensor,
@@ -234,7 +261,8 @@ def d_loss(run: Updates, batch: UpdateInputs, fake: torch.Tensor, real_scores: t
         stats["d/accuracy_fake"] = (fake_scores.detach() < threshold).float().mean()
     critic = StepCritic(run.D, run.precision)
     terms = ((name, r.scaled_penalty(d_steps_done, critic, batch.real, fake, real_scores, fake_scores,
-                                     batch.real_labels, batch.fake_labels)) for name, r in run.regularisers.items())
+                                     batch.real_labels, batch.fake_labels))
+             for name, r in run.regularisers.items() if not r.own_step)  # own_step: in own_steps
     return _with_terms(loss, terms, stats, "reg"), stats
 
 
@@ -249,7 +277,8 @@ def g_loss(run: Updates, batch: UpdateInputs, fake: torch.Tensor, fake_scores: t
         loss = loss * run.adversarial_weight
     if run.generator_terms is not None:
         loss = _with_terms(loss, run.generator_terms(batch, fake), stats, "g")
-    terms = ((name, r.scaled_generator_penalty(g_steps_done, batch, fake)) for name, r in run.regularisers.items())
+    terms = ((name, r.scaled_generator_penalty(g_steps_done, batch, fake))
+             for name, r in run.regularisers.items() if not r.own_step)  # own_step: in own_steps
     return _with_terms(loss, terms, stats, "reg_g"), stats
 
 
@@ -274,9 +303,11 @@ def simultaneous_step(run: Updates, opt_d: torch.optim.Optimizer, opt_g: torch.o
     precision.scaler_d.scale(loss_d).backward(inputs=list(run.D.parameters()), retain_graph=True)
     precision.scaler_g.scale(loss_g).backward(inputs=list(run.G.parameters()))
     _step(opt_d, precision.scaler_d, stats, "d")
+    own_steps(run, "d", opt_d, batch, fake.detach(), d_steps_done, stats)
     for regulariser in run.regularisers.values():
         regulariser.after_d_step(run.D)
     _step(opt_g, precision.scaler_g, g_stats, "g")
+    own_steps(run, "g", opt_g, batch, None, g_steps_done, g_stats)
     return {**stats, **g_stats}
 
 
@@ -298,6 +329,7 @@ def g_step(run: Updates, optimiser: torch.optim.Optimizer, batch: UpdateInputs, 
             real_scores, fake_scores = None, D(fake, batch.fake_labels).float()
     loss, stats = g_loss(run, batch, fake, fake_scores, real_scores, g_steps_done)
     _update(loss, optimiser, precision.scaler_g, stats, "g")
+    own_steps(run, "g", optimiser, batch, None, g_steps_done, stats)
     D.requires_grad_(True)
     return stats
 
@@ -406,8 +438,9 @@ class TrainingStep:
         for stats in self.updates(step - 1, n_critic):
             state.stats.add(stats, step)
         state.d_steps += n_critic
+        images_before = state.images_seen  # the average's half-life may count images (train.ema_kimg)
         state.images_seen += n_critic * self.batch_size
-        state.ema.update(state.G, step)
+        state.ema.update(state.G, step, images_before, state.images_seen - images_before)
         state.step = step
 
     def critic_updates(self, g_steps_done: int) -> int:

@@ -16,6 +16,17 @@ Hooks, in the order a run meets them:
   inputs (the game's: z and labels, or a source image; their `generate(G)` runs G on them) and G's output `fake`,
   so that a penalty of G's mapping (StyleGAN2's path length) is one file.
 - `state_dict()` / `load_state_dict()`: whatever a resumed run needs (an annealed noise level).
+- `statistics()`: device tensors of its state worth a column, logged beside its penalty in its own step as
+  reg/<name>_<key> (reg_g/ for G's; path length's running mean: reg_g/path_length_mean).
+
+Lazy regularisation comes in two forms. By default (`own_step = False`) a penalty due on a step (one in `every`) is
+added, times weight x every, to the network's loss of that step. With `own_step = True` it is StyleGAN2's form
+(stylegan2-ada-pytorch training/training_loop.py l.201-208, the Dreg and Greg phases): on its due steps, after the
+network's main update, the term (weight x every x penalty) gets a backward pass and an optimiser step of its own, and
+the optimiser of the network it `regularises` runs at lr x k/(k+1) and betas ** (k/(k+1)) (k = every; l.202-205's
+mb_ratio), so that per minibatch the main steps move the weights as much as without the extra ones
+(gan_runner.engine.build.lazy_ratio). In its own step, D's penalty sees the update's real and fake samples but no
+scores (D has moved since); G's sees the update's inputs and no `fake` (it runs G itself: path length).
 """
 
 from __future__ import annotations
@@ -55,14 +66,19 @@ class Regulariser:
     penalises_input_gradient: bool = False   # differentiates D with respect to its input, sample by sample
     replayable: bool = True                  # its work in a step is the same each time its phase (every) comes
                                              # round, so a CUDA graph may record it once (train.cuda_graph)
+    own_step: bool = False                   # its lazy term gets an optimiser step of its own (module docstring)
+    regularises: str = "d"                   # the network whose own step it takes: "d" (penalty) or "g"
+                                             # (generator_penalty); read where own_step is true
 
-    def __init__(self, weight: float = 1.0, every: int = 1) -> None:
+    def __init__(self, weight: float = 1.0, every: int = 1, own_step: bool | None = None) -> None:
         if every < 1:
             raise ValueError(f"regulariser 'every' must be at least 1, got {every}")
         if weight < 0:
             raise ValueError(f"regulariser 'weight' must not be negative, got {weight}")
         self.weight = weight
         self.every = every
+        if own_step is not None:  # None: the class's own choice
+            self.own_step = own_step
 
     def setup(self, generator: nn.Module, discriminator: nn.Module) -> None:
         """Called once before training: wrap modules, register hooks."""
@@ -92,6 +108,10 @@ class Regulariser:
         """Called after each optimiser step of the discriminator (to constrain its parameters)."""
 
     def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def statistics(self) -> dict[str, torch.Tensor]:
+        """Values of its state to log beside its penalty in its own step (device tensors, not fetched)."""
         return {}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

@@ -73,9 +73,9 @@ class GradientPenalty(Regulariser):
 
     def __init__(
         self, weight: float = 10.0, every: int = 1, target: float = 1.0, one_sided: bool = False,
-        points: Points | None = None,
+        points: Points | None = None, own_step: bool = False,
     ) -> None:
-        super().__init__(weight=weight, every=every)
+        super().__init__(weight=weight, every=every, own_step=own_step)
         if target < 0:
             raise ValueError(f"gradient penalty 'target' is a gradient norm and must not be negative, got {target}")
         self.target, self.one_sided, self.points = target, one_sided, points or Interpolates()
