@@ -236,3 +236,34 @@ def test_the_steps_average_g_by_images_seen_as_the_official_loop() -> None:
         expected = [p.detach().lerp(e, beta) for p, e in zip(parts.state.G.parameters(), expected)]
         for mine, theirs in zip(parts.state.ema.model.parameters(), expected):
             torch.testing.assert_close(mine, theirs, rtol=1e-6, atol=1e-7)
+
+
+def _graph_config(*extra: str, steps: int = 12) -> object:
+    return make_config(*(o for o in SHRINK if not o.startswith(("train.device", "train.steps", "train.sample_every"))),
+                       "train.device=cuda", f"train.steps={steps}", "train.sample_every=100", *TOY_G, *extra)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_own_steps_are_recorded_in_cuda_graphs(tmp_path: Path) -> None:
+    """R1's own step (no random draw) replays the eager run's arithmetic; path length's (its noise from the graph's
+    own offsets) records, never synchronises and moves its running mean on the GPU."""
+    from gan_runner.engine.build import build_parts, build_step
+    from tests.conftest import metric_rows, without_synchronising
+
+    lazy = ("regulariser=[r1_lazy]", "regulariser.r1_lazy.every=2")
+    train(_graph_config(*lazy), tmp_path / "eager")
+    train(_graph_config(*lazy, "train.cuda_graph=true"), tmp_path / "graphed")
+    rows = [metric_rows(tmp_path / name) for name in ("eager", "graphed")]
+    for eager, graphed in zip(*rows, strict=True):
+        assert graphed.keys() == eager.keys()
+        for key in eager:
+            assert graphed[key] == pytest.approx(eager[key], rel=1e-4, abs=1e-6), (eager["step"], key)
+    cfg = _graph_config("train.cuda_graph=true", "regulariser=[path_length,r1_lazy]", "regulariser.path_length.every=2")
+    parts = build_parts(cfg)
+    step = build_step(cfg, parts)
+    for _ in range(12):
+        step()
+    assert len(step.recorded) >= 2
+    mean = parts.state.regularisers["path_length"].mean.item()
+    without_synchronising(lambda: [step() for _ in range(4)])
+    assert parts.state.regularisers["path_length"].mean.item() > mean > 0
