@@ -267,3 +267,17 @@ def test_own_steps_are_recorded_in_cuda_graphs(tmp_path: Path) -> None:
     mean = parts.state.regularisers["path_length"].mean.item()
     without_synchronising(lambda: [step() for _ in range(4)])
     assert parts.state.regularisers["path_length"].mean.item() > mean > 0
+
+
+def test_a_run_with_path_length_resumes_exactly_across_its_running_mean(tmp_path: Path) -> None:
+    common = (*SHRINK, *TOY_G, "regulariser=[path_length,r1_lazy]", "regulariser.r1_lazy.every=4",
+              "train.sample_every=100", "train.checkpoint_every=100", "train.ema_kimg=0.01")
+    train(make_config(*common, "train.steps=10"), tmp_path / "whole")
+    train(make_config(*common, "train.steps=5"), tmp_path / "parts")
+    train(make_config(*common, "train.steps=10"), tmp_path / "parts",
+          resume=Checkpoint.load(tmp_path / "parts" / "checkpoints" / "last.pt"))
+    whole, parts = (Checkpoint.load(tmp_path / name / "checkpoints" / "last.pt").state for name in ("whole", "parts"))
+    assert parts["regularisers"]["path_length"]["mean"].item() == whole["regularisers"]["path_length"]["mean"].item()
+    for key in ("G", "D", "G_ema"):
+        for name, value in whole[key].items():
+            torch.testing.assert_close(parts[key][name], value, rtol=0, atol=0, msg=f"{key}.{name}")
