@@ -252,3 +252,47 @@ def test_parameter_counts_equal_the_official_networks(resolution, channels, c_di
     assert count_parameters(D) == official_discriminator(resolution, channels, c_dim, 32768, 512, architecture)
     if resolution == 1024:
         assert G.num_ws == 18  # the 18 styles of the paper's 1024x1024 generator
+
+
+# --- the presets and the engine ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("experiment, resolution, num_classes, mapping_layers, architecture", [
+    ("stylegan2", 1024, None, 8, "resnet"),
+    ("stylegan2_cifar", 32, 10, 2, "orig"),
+])
+def test_the_presets_build_the_official_networks(experiment, resolution, num_classes, mapping_layers,
+                                                 architecture) -> None:
+    """The presets' arch values, as composed, give the official parameter counts (and conditioning) at their data."""
+    from hydra.utils import instantiate
+
+    from tests.conftest import make_config
+
+    cfg = make_config(f"experiment={experiment}")
+    assert cfg.conditional == (num_classes is not None)
+    shape = (3, resolution, resolution)
+    with torch.device("meta"):
+        G = instantiate(cfg.arch.generator, z_dim=cfg.z_dim, data_shape=shape, num_classes=num_classes)
+        D = instantiate(cfg.arch.discriminator, data_shape=shape, num_classes=num_classes)
+    c_dim = num_classes or 0
+    assert count_parameters(G) == official_generator(resolution, 3, 512, 512, c_dim, mapping_layers, 32768, 512)
+    assert count_parameters(D) == official_discriminator(resolution, 3, c_dim, 32768, 512, architecture)
+
+
+def test_the_discriminator_sees_real_and_fake_in_passes_of_their_own(tmp_path, monkeypatch) -> None:
+    """Minibatch standard deviation groups the samples of one call: with real and fake in one pass (the engine's
+    default, train.separate_passes=false) they would share groups. The official loss calls D on each alone."""
+    from gan_runner.engine.loop import train
+    from tests.conftest import SHRINK, TINY, make_config
+
+    batches = []
+    forward = Discriminator.forward
+
+    def recording(self, img, y=None):
+        batches.append(img.shape[0])
+        return forward(self, img, y)
+
+    monkeypatch.setattr(Discriminator, "forward", recording)
+    cfg = make_config(*SHRINK, "arch=stylegan2", "dataset=digits", "dataset.resolution=8", *TINY)
+    assert cfg.train.separate_passes is False and cfg.train.batch_size == 8
+    assert train(cfg, tmp_path)["status"] == "completed"
+    assert batches and set(batches) == {8}

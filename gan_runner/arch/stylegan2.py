@@ -432,6 +432,10 @@ class DiscriminatorEpilogue(nn.Module):
 class Discriminator(nn.Module):
     """The StyleGAN2 discriminator of the module's docstring; scores (N,), higher = more real."""
 
+    # Minibatch standard deviation compares the samples of a batch, so the step scores real and fake in separate
+    # passes (engine/build.py), as the official loss does: a joint pass would put both into the same groups.
+    compares_samples = True
+
     def __init__(self, data_shape: Sequence[int], num_classes: int | None = None, channel_base: int = 32768,
                  width: int = 512, architecture: str = "resnet", mbstd_group_size: int = 4, mbstd_channels: int = 1,
                  cmap_dim: int | None = None, mapping_layers: int = 8, mapping_lr_mul: float = 0.01) -> None:
