@@ -296,3 +296,16 @@ def test_the_discriminator_sees_real_and_fake_in_passes_of_their_own(tmp_path, m
     assert cfg.train.separate_passes is False and cfg.train.batch_size == 8
     assert train(cfg, tmp_path)["status"] == "completed"
     assert batches and set(batches) == {8}
+
+
+def test_styles_and_w_avg_stay_float32_under_autocast() -> None:
+    """bf16 autocast (train.precision=bf16) computes the mapping's layers in bf16; ws and the tracked w_avg stay fp32,
+    as the official code keeps them."""
+    G = tiny_generator(num_classes=3)
+    z, y = torch.randn(4, 8), torch.tensor([0, 1, 2, 0])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        ws = G.styles(z, y)
+        G.eval()
+        G.truncation_psi = 0.5
+        images = G(z, y)
+    assert ws.dtype == G.w_avg.dtype == torch.float32 and images.shape == (4, 1, 16, 16)

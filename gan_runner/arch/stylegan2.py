@@ -336,7 +336,7 @@ class Generator(nn.Module):
 
     def styles(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         check_labels(y, self.num_classes)
-        w = self.mapping(z, y)
+        w = self.mapping(z, y).float()  # fp32 under autocast too, as the official mapping and w_avg are
         if self.training:
             self.w_avg.copy_(w.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
         ws = w.unsqueeze(1).repeat(1, self.num_ws, 1)
@@ -345,7 +345,7 @@ class Generator(nn.Module):
             # `cutoff` on come from a second z; cutoff = num_ws (no mixing) with probability 1 - style_mixing.
             cutoff = torch.randint(1, self.num_ws, [], device=ws.device)
             cutoff = torch.where(torch.rand([], device=ws.device) < self.style_mixing, cutoff, self.num_ws)
-            mixed = self.mapping(torch.randn_like(z), y).unsqueeze(1)
+            mixed = self.mapping(torch.randn_like(z), y).float().unsqueeze(1)
             ws = torch.where(torch.arange(self.num_ws, device=ws.device).reshape(1, -1, 1) >= cutoff, mixed, ws)
         if not self.training and self.truncation_psi != 1:
             cutoff = self.num_ws if self.truncation_cutoff is None else self.truncation_cutoff
