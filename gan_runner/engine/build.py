@@ -282,7 +282,11 @@ def build_step(cfg: DictConfig, parts: Parts) -> TrainingStep:
                         OmegaConf.select(cfg, "optimizer.g.momentum"), train.momentum_end, train.momentum_steps,
                         train.lr_decay_start, train.lr_drop_at, train.lr_drop_factor)
     bursts = CriticBursts(**train.critic_bursts) if train.critic_bursts.n_critic is not None else None
-    settings = StepSettings(schedule, train.n_critic, train.batch_size, train.separate_passes, train.compile,
+    # A discriminator that compares the samples of its batch (minibatch standard deviation: `compares_samples`) is
+    # shown real and fake in passes of their own, as stylegan2-ada's loss.py scores them (l.99, l.112): one pass over
+    # both would put real and fake samples into the same groups.
+    separate_passes = train.separate_passes or getattr(state.D, "compares_samples", False)
+    settings = StepSettings(schedule, train.n_critic, train.batch_size, separate_passes, train.compile,
                             train.simultaneous, train.d_loss_scale, bursts)
     if not parts.graphed:
         return TrainingStep(state, inputs, parts.objective, settings, parts.game)
