@@ -41,8 +41,8 @@ def matrix(*rows: list, device: torch.device) -> torch.Tensor:
     """A matrix per image from rows of numbers and per-image tensors (augment.py l.43-51): [batch, rows, cols]."""
     elements = [x for row in rows for x in row]
     reference = next((x for x in elements if isinstance(x, torch.Tensor)), None)
-    if reference is None:
-        return torch.tensor(rows, dtype=torch.float32, device=device)
+    if reference is None:  # filled on the device, not copied from the host: a CUDA graph can record it
+        reference = torch.zeros((), device=device)
     elements = [x if isinstance(x, torch.Tensor) else torch.full_like(reference, x) for x in elements]
     return torch.stack(elements, dim=-1).reshape(reference.shape + (len(rows), -1))
 
@@ -169,8 +169,8 @@ class ADA(Augmentation):
     def observe(self, real_scores: torch.Tensor) -> dict[str, torch.Tensor]:
         """After each D update: the signs of its real scores join the interval's sum; every `interval` updates p
         moves one official step towards r_t = target (training_loop.py l.312-315) and the sum restarts."""
-        sums = torch.stack([real_scores.detach().float().sign().sum(), real_scores.new_tensor(len(real_scores),
-                                                                                             dtype=torch.float32)])
+        signs = real_scores.detach().float().sign()
+        sums = torch.stack([signs.sum(), torch.full_like(signs[0], len(signs))])
         distributed.average([sums])  # the mean over processes: the ratio is the global batch's mean sign
         stats = {"aug/rt": sums[0] / sums[1]}
         if self.target is None:
@@ -264,7 +264,8 @@ class ADA(Augmentation):
             c = torch.exp2(randn(batch_size, device=device) * self.contrast_std)
             c = torch.where(rand(batch_size, device=device) < self.contrast * p, c, torch.ones_like(c))
             C = scale3d(c, c, c) @ C
-        v = torch.tensor([1.0, 1.0, 1.0, 0.0], device=device) / math.sqrt(3)  # the luma axis
+        v = torch.ones(4, device=device) / math.sqrt(3)  # the luma axis (1, 1, 1, 0) / sqrt(3)
+        v[3] = 0
         if self.lumaflip > 0:
             i = torch.floor(rand(batch_size, 1, 1, device=device) * 2)
             i = torch.where(rand(batch_size, 1, 1, device=device) < self.lumaflip * p, i, torch.zeros_like(i))
