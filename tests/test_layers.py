@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "gan_runner"
 
 GROUND_FLOOR = {"gan_runner", "gan_runner.errors", "gan_runner.distributed", "gan_runner.schema", "gan_runner.latent",
                 "gan_runner.pictures", "gan_runner.run_directory"}
-COMPONENTS = ["arch", "data", "objectives", "regularisers", "metrics", "health"]
+COMPONENTS = ["arch", "data", "objectives", "regularisers", "metrics", "health", "augment"]
 ABOVE_THE_COMPONENTS = ["engine", "commands", "study"]
 # What study/ may import of the engine: its public entry (train), as the commands do. Nothing else of its insides.
 STUDY_MAY_IMPORT = {"gan_runner.engine.loop"}

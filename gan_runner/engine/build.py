@@ -115,6 +115,16 @@ def game_of(cfg: DictConfig) -> Any:
     return build(cfg, "game")
 
 
+def augment_of(cfg: DictConfig, dataset: Any) -> nn.Module:
+    """What D sees in training (conf/augment/: none, diffaugment, ada), checked against the dataset's samples; a
+    config saved before augmentation has none."""
+    if OmegaConf.select(cfg, "augment") is None:
+        return instantiate({"_target_": "gan_runner.augment.NoAugment"})
+    augment = build(cfg, "augment")
+    augment.check(tuple(dataset.shape), getattr(dataset, "source_shape", None) is not None)
+    return augment
+
+
 @dataclass(frozen=True)
 class Shapes:
     """What a game needs of a dataset to build its networks: one sample's shape and, in a paired game, one source's
@@ -234,6 +244,7 @@ def build_parts(cfg: DictConfig) -> Parts:
     game = game_of(cfg)
     game.check(cfg, dataset)
     num_classes = class_count(cfg, dataset)
+    augment = augment_of(cfg, dataset)
     G, D, regularisers = networks(cfg, dataset.shape, num_classes, getattr(dataset, "source_shape", None), game)
     if cfg.train.sync_batchnorm:
         G, D = distributed.sync_batchnorm(G, device), distributed.sync_batchnorm(D, device)
@@ -252,7 +263,7 @@ def build_parts(cfg: DictConfig) -> Parts:
     health: Health = build(cfg, "health")
     health.setup(G, D, dataset, game.diversity_inputs(cfg, num_classes, getattr(G, "latent", None)))
     state = TrainingState(G, D, ema, opt_g, opt_d, regularisers, Precision(cfg.train.precision, device), health,
-                          game.kind)
+                          game.kind, augment.to(device))
     return Parts(dataset, num_classes, game, objective, metric, warnings, device, state, graphed, threads)
 
 

@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from gan_runner import distributed
+from gan_runner.augment import NoAugment
 from gan_runner.errors import UserError
 from gan_runner.regularisers import Regulariser
 from gan_runner.engine.stats import StatsCollector
@@ -115,8 +116,9 @@ class TrainingState:
 
     def __init__(self, G: nn.Module, D: nn.Module, ema: EMA, opt_g: torch.optim.Optimizer,
                  opt_d: torch.optim.Optimizer, regularisers: dict[str, Regulariser], precision: Any,
-                 health: Any, game: str = "noise_to_data") -> None:
+                 health: Any, game: str = "noise_to_data", augment: nn.Module | None = None) -> None:
         self.G, self.D, self.ema, self.opt_g, self.opt_d = G, D, ema, opt_g, opt_d
+        self.augment = augment if augment is not None else NoAugment()  # D's inputs in training (ADA's p is state)
         self.game = game  # the game's kind (gan_runner/game): a checkpoint of another game does not load
         self.regularisers = regularisers
         self.precision = precision  # gan_runner.engine.step.Precision
@@ -147,7 +149,7 @@ class TrainingState:
             **{key: part.state_dict() for key, part in self.parts().items()},
             "regularisers": {name: r.state_dict() for name, r in self.regularisers.items()},
             "step": self.step, "d_steps": self.d_steps, "images_seen": self.images_seen, "best": self.best,
-            "rng": rng_state(), "game": self.game,
+            "rng": rng_state(), "game": self.game, "augment": self.augment.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -165,6 +167,8 @@ class TrainingState:
                 part.load_state_dict(state[key])
             for name, regulariser in self.regularisers.items():
                 regulariser.load_state_dict(state["regularisers"].get(name, {}))
+            if state.get("augment"):  # absent before augmentation (and empty for augment=none): a fresh one's state
+                self.augment.load_state_dict(state["augment"])
         except (RuntimeError, ValueError, KeyError) as error:
             raise UserError(f"The checkpoint does not fit this configuration ({str(error).splitlines()[0]}). "
                             "Resume with the run's own architecture and regularisers; only values such as "

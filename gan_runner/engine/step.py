@@ -152,6 +152,7 @@ class Updates:
     d_loss_scale: float = 1.0
     generator_terms: Callable[[UpdateInputs, torch.Tensor], Iterator[tuple[str, tuple]]] | None = None
     adversarial_weight: float = 1.0  # the objective's share of G's loss (SRGAN's 1e-3 beside its content loss)
+    augment: Any = None  # the run's augmentation (gan_runner/augment): told D's real scores after each D update
 
 
 def _with_terms(loss: torch.Tensor, terms: Iterator[tuple[str, tuple]], stats: Stats, prefix: str) -> torch.Tensor:
@@ -220,6 +221,8 @@ def d_step(run: Updates, optimiser: torch.optim.Optimizer, batch: UpdateInputs, 
     own_steps(run, "d", optimiser, batch, fake, d_steps_done, stats)
     for regulariser in run.regularisers.values():
         regulariser.after_d_step(run.D)
+    if run.augment is not None:  # ADA steers its p by the signs of these scores (aug/p, aug/rt)
+        stats.update(run.augment.observe(real_scores))
     return stats
 
 
@@ -306,6 +309,8 @@ def simultaneous_step(run: Updates, opt_d: torch.optim.Optimizer, opt_g: torch.o
     own_steps(run, "d", opt_d, batch, fake.detach(), d_steps_done, stats)
     for regulariser in run.regularisers.values():
         regulariser.after_d_step(run.D)
+    if run.augment is not None:  # as d_step
+        stats.update(run.augment.observe(real_scores))
     _step(opt_g, precision.scaler_g, g_stats, "g")
     own_steps(run, "g", opt_g, batch, None, g_steps_done, g_stats)
     return {**stats, **g_stats}
@@ -417,8 +422,10 @@ class TrainingStep:
         self.schedule, self.n_critic, self.batch_size = settings.schedule, settings.n_critic, settings.batch_size
         self.simultaneous, self.bursts = settings.simultaneous, settings.bursts
         G, D = (torch.compile(state.G), torch.compile(state.D)) if settings.compiled else (state.G, state.D)
+        # Augmentation (conf/augment): every update and penalty sees D through it, D(augment(x), y); none: D itself
+        D = state.augment.wrap(D)
         self.run = Updates(G, D, objective, state.regularisers, state.precision, settings.separate_passes,
-                           settings.d_loss_scale, game.generator_terms, game.adversarial_weight)
+                           settings.d_loss_scale, game.generator_terms, game.adversarial_weight, state.augment)
 
     @property
     def G(self) -> nn.Module:
