@@ -253,8 +253,8 @@ def build_step(cfg: DictConfig, parts: Parts) -> TrainingStep:
     """The loop's step for the parts' state as it is now (a resumed state's data order continues at its D step):
     eager, or with train.cuda_graph recorded once and replayed (after checking that a graph can record it)."""
     state, device = parts.state, parts.device
-    data = process_batches(parts.dataset, cfg.train.batch_size, torch.Generator().manual_seed(cfg.seed),
-                           state.d_steps, device)
+    batch_size = parts.game.batch_size(cfg, state)  # the game's phase may set its own (progressive growing)
+    data = process_batches(parts.dataset, batch_size, torch.Generator().manual_seed(cfg.seed), state.d_steps, device)
     train = cfg.train
     g_batch = None if train.g_batch_size is None else distributed.share(train.g_batch_size, "train.g_batch_size")
     inputs = parts.game.input_stream(data, cfg, parts.num_classes, device, getattr(state.G, "latent", None),
@@ -263,7 +263,7 @@ def build_step(cfg: DictConfig, parts: Parts) -> TrainingStep:
                         OmegaConf.select(cfg, "optimizer.g.momentum"), train.momentum_end, train.momentum_steps,
                         train.lr_decay_start, train.lr_drop_at, train.lr_drop_factor)
     bursts = CriticBursts(**train.critic_bursts) if train.critic_bursts.n_critic is not None else None
-    settings = StepSettings(schedule, train.n_critic, train.batch_size, train.separate_passes, train.compile,
+    settings = StepSettings(schedule, train.n_critic, batch_size, train.separate_passes, train.compile,
                             train.simultaneous, train.d_loss_scale, bursts)
     if not parts.graphed:
         return TrainingStep(state, inputs, parts.objective, settings, parts.game)
