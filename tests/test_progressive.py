@@ -9,6 +9,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -221,6 +222,11 @@ def test_gan_run_grows_progan_on_mnist_5k_and_refuses_another_arch(tmp_path: Pat
         "hydra.run.dir=run", cwd=tmp_path)
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["params"]["generator"] > 0
+    # still at 4x4 after debug=fast's 4 steps: gan-sample's images are the dataset's 32x32, each 8x8 block one pixel
+    run("gan-sample", "run=run", "n=4", "out=samples.npz", cwd=tmp_path)
+    x = torch.from_numpy(np.load(tmp_path / "samples.npz")["x"])
+    assert x.shape == (4, 1, 32, 32)
+    assert torch.allclose(x, F.interpolate(F.avg_pool2d(x, 8), scale_factor=8, mode="nearest"), atol=1e-5)
     refused = run("gan-run", "arch=dcgan", "game=progressive", "debug=fast", "hydra.run.dir=no", cwd=tmp_path,
                   check=False)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
