@@ -231,3 +231,10 @@ def test_gan_run_grows_progan_on_mnist_5k_and_refuses_another_arch(tmp_path: Pat
                   check=False)
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     assert "Fix: arch=progan" in refused.stderr
+
+
+def test_a_minibatch_that_minibatch_stddev_cannot_group_is_refused_before_training(tmp_path: Path) -> None:
+    from gan_runner.errors import UserError
+
+    with pytest.raises(UserError, match=r"game.batch_sizes.8=10 .* groups of 4"):
+        train(make_config(*GROWING, "game.batch_sizes={8:10}"), tmp_path)

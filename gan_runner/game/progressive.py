@@ -24,6 +24,7 @@ from typing import Any, Iterator
 import torch
 import torch.nn.functional as F
 
+from gan_runner import distributed
 from gan_runner.engine.step import InputStream, UpdateInputs
 from gan_runner.errors import UserError
 from gan_runner.game.noise_to_data import NoiseToData, arch_name
@@ -56,6 +57,14 @@ class Progressive(NoiseToData):
         if dataset.shape[-1] < self.initial_resolution:
             raise UserError(f"game.initial_resolution={self.initial_resolution} is above the dataset's resolution "
                             f"({dataset.shape[-1]}). Fix: game.initial_resolution=4.")
+        group = int(cfg.arch.discriminator.get("mbstd_group_size", 0) or 0)
+        sizes = {f"game.batch_sizes.{r}": size for r, size in self.batch_sizes.items()}
+        for key, size in {"train.batch_size": int(cfg.train.batch_size), **sizes}.items():
+            share = distributed.share(size, key)  # each phase's minibatch is split over the processes
+            if group > 1 and share >= group and share % group:
+                raise UserError(f"{key}={size} gives each process {share} images a step, which minibatch standard "
+                                f"deviation cannot split into groups of {group} "
+                                f"(arch.discriminator.mbstd_group_size). Fix: a multiple of {group} per process.")
 
     # The schedule: a pure function of the images seen (train.py l.103-116).
 
