@@ -238,3 +238,10 @@ def test_a_minibatch_that_minibatch_stddev_cannot_group_is_refused_before_traini
 
     with pytest.raises(UserError, match=r"game.batch_sizes.8=10 .* groups of 4"):
         train(make_config(*GROWING, "game.batch_sizes={8:10}"), tmp_path)
+
+
+def test_progan_without_its_game_is_refused_with_the_way_in(tmp_path: Path) -> None:
+    from gan_runner.errors import UserError
+
+    with pytest.raises(UserError, match="built for game=progressive.*grow through resolutions.*game=progressive"):
+        train(make_config("arch=progan", *TINY, "train.device=cpu", "logger=none", "metrics=none"), tmp_path)

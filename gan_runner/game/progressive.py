@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from gan_runner import distributed
 from gan_runner.engine.step import InputStream, UpdateInputs
 from gan_runner.errors import UserError
-from gan_runner.game.noise_to_data import NoiseToData, arch_name
+from gan_runner.game.noise_to_data import NoiseToData, arch_name, dataset_name
 
 
 class Progressive(NoiseToData):
@@ -49,7 +49,9 @@ class Progressive(NoiseToData):
 
     def check(self, cfg: Any, dataset: Any) -> None:
         if getattr(dataset, "paired", False):
-            super().check(cfg, dataset)  # noise_to_data's refusal of pairs
+            raise UserError(f"dataset={dataset_name(cfg)} holds pairs of images (a source and its target); "
+                            "game=progressive grows G(z) on single images. Fix: an unpaired image dataset "
+                            "(dataset=mnist_5k, image_folder, ...), or game=paired for pairs.")
         if cfg.arch.get("game", "noise_to_data") != self.kind:
             raise UserError(f"game=progressive grows its networks from 4x4 to the dataset's resolution, but arch="
                             f"{arch_name(cfg)} has no resolutions to grow through. Fix: arch=progan (or "
