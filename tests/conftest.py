@@ -38,10 +38,17 @@ def options(group: str) -> list[str]:
     return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
 
 
+def archs_of(game: str) -> list[str]:
+    """The architectures of conf/arch/ built for `game`: their YAML's `game` (none: noise_to_data)."""
+    return [arch for arch in options("arch")
+            if OmegaConf.load(CONF / "arch" / f"{arch}.yaml").get("game", "noise_to_data") == game]
+
+
 def noise_to_data_archs() -> list[str]:
-    """The architectures of conf/arch/ that make data from noise, G(z): all but those whose YAML says `game: paired`
-    (pix2pix, srgan: they translate an image, and tests/test_arch_paired.py builds them as the paired game does)."""
-    return [arch for arch in options("arch") if OmegaConf.load(CONF / "arch" / f"{arch}.yaml").get("game") != "paired"]
+    """The architectures of conf/arch/ that make data from noise under game=noise_to_data, G(z): all but those whose
+    YAML names another game (pix2pix, srgan: game=paired, built as tests/test_arch_paired.py does; progan:
+    game=progressive, tests/test_progressive.py)."""
+    return archs_of("noise_to_data")
 
 
 # Every architecture at 8 channels or units wide: a few thousand to twenty thousand parameters (as debug=fast).

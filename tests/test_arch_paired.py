@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from torch import nn
 
 from gan_runner.arch import count_parameters, pix2pix, srgan
-from tests.conftest import TINY, make_config, noise_to_data_archs, options
+from tests.conftest import TINY, archs_of, make_config
 
 
 def conv(k: int, c_in: int, c_out: int, bias: bool = True) -> int:
@@ -206,7 +206,7 @@ PAIRED_SHAPES = {"pix2pix": ((1, 28, 28), (1, 28, 28)),  # dataset=mnist_edges: 
                  "srgan": ((1, 28, 28), (1, 7, 7))}      # dataset=mnist_sr: 7x7 -> 28x28
 
 
-@pytest.mark.parametrize("arch", [a for a in options("arch") if a not in noise_to_data_archs()])
+@pytest.mark.parametrize("arch", archs_of("paired"))
 def test_every_paired_arch_yaml_builds_its_networks_and_trains_a_step(arch: str) -> None:
     """conf/arch/<name>.yaml with `game: paired`, composed as a user does and built as the paired game builds it
     (data_shape, source_shape): G translates a batch, D scores it, and one backward pass reaches every parameter."""

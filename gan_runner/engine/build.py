@@ -281,8 +281,8 @@ def build_step(cfg: DictConfig, parts: Parts) -> TrainingStep:
     """The loop's step for the parts' state as it is now (a resumed state's data order continues at its D step):
     eager, or with train.cuda_graph recorded once and replayed (after checking that a graph can record it)."""
     state, device = parts.state, parts.device
-    data = process_batches(parts.dataset, cfg.train.batch_size, torch.Generator().manual_seed(cfg.seed),
-                           state.d_steps, device)
+    batch_size = parts.game.batch_size(cfg, state)  # the game's phase may set its own (progressive growing)
+    data = process_batches(parts.dataset, batch_size, torch.Generator().manual_seed(cfg.seed), state.d_steps, device)
     train = cfg.train
     g_batch = None if train.g_batch_size is None else distributed.share(train.g_batch_size, "train.g_batch_size")
     inputs = parts.game.input_stream(data, cfg, parts.num_classes, device, getattr(state.G, "latent", None),
@@ -297,7 +297,7 @@ def build_step(cfg: DictConfig, parts: Parts) -> TrainingStep:
     # shown real and fake in passes of their own, as stylegan2-ada's loss.py scores them (l.99, l.112): one pass over
     # both would put real and fake samples into the same groups.
     separate_passes = train.separate_passes or getattr(state.D, "compares_samples", False)
-    settings = StepSettings(schedule, train.n_critic, train.batch_size, separate_passes, train.compile,
+    settings = StepSettings(schedule, train.n_critic, batch_size, separate_passes, train.compile,
                             train.simultaneous, train.d_loss_scale, bursts)
     if not parts.graphed:
         return TrainingStep(state, inputs, parts.objective, settings, parts.game)

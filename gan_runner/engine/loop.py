@@ -52,6 +52,7 @@ def train(cfg: DictConfig, run_dir: Path, identity: RunIdentity | None = None,
     with StopSignals() as signals, Progress(run) as progress:
         try:
             while run.state.step < run.last:
+                enter_phase(run)
                 run.step()
                 stopping = signals.agreed() is not None
                 due = [task for task in tasks if task.due(run.state.step, run.last, stopping)]
@@ -119,6 +120,18 @@ def prepare(cfg: DictConfig, run_dir: Path, identity: RunIdentity, start: Start)
     step = build_step(cfg, parts)
     start.restore_rng()
     return Run(cfg, record.directory, identity, parts, step, record, start, started)
+
+
+def enter_phase(run: Run) -> None:
+    """Before a step of a new phase of the game (progressive growing's next resolution): the game enters it, and the
+    step is built anew for it (its batch size, its data from the order's batch number state.d_steps, a CUDA graph
+    recorded again). A resumed run is in its checkpoint's phase already."""
+    game, state = run.parts.game, run.state
+    phase = game.phase(state)
+    if phase != state.phase:
+        game.enter_phase(state, phase)
+        state.phase = phase
+        run.step = build_step(run.cfg, run.parts)
 
 
 def start_line(cfg: DictConfig, parts: Parts, run_dir: Path, start: Start) -> str:

@@ -129,6 +129,7 @@ class TrainingState:
         self.images_seen = 0  # real samples the discriminator has seen: the step axis that lines up runs of
                               # different batch sizes and n_critic
         self.best: dict[str, Any] | None = None  # {"key", "value", "step"} of the best evaluation
+        self.phase: Any = None  # the game's phase of the last step (Game.phase; progressive growing's resolution)
 
     def share_running_statistics(self) -> None:
         """On several processes: batch norm's running statistics of G, D and the average become their mean over
@@ -149,7 +150,7 @@ class TrainingState:
             **{key: part.state_dict() for key, part in self.parts().items()},
             "regularisers": {name: r.state_dict() for name, r in self.regularisers.items()},
             "step": self.step, "d_steps": self.d_steps, "images_seen": self.images_seen, "best": self.best,
-            "rng": rng_state(), "game": self.game, "augment": self.augment.state_dict(),
+            "rng": rng_state(), "game": self.game, "phase": self.phase, "augment": self.augment.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -175,6 +176,7 @@ class TrainingState:
                             "train.steps may change.") from None
         self.step, self.d_steps, self.best = int(state["step"]), int(state["d_steps"]), state["best"]
         self.images_seen = int(state["images_seen"])
+        self.phase = state.get("phase")  # absent in checkpoints written before games had phases: None, the default's
 
 
 def rng_state() -> dict[str, Any]:

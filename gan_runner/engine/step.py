@@ -439,6 +439,7 @@ class TrainingStep:
         """Step number state.step + 1."""
         state = self.state
         step = state.step + 1
+        self.game.before_step(state)  # what the game moves within a phase (progressive growing's fade-in alpha)
         self.set_learning_rates(*self.schedule.rates(step - 1))
         self.set_momentum(self.schedule.momentum(step - 1))
         n_critic = self.critic_updates(step - 1)

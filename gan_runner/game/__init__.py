@@ -13,7 +13,11 @@
   (gan_runner/metrics/__init__.py's Sampler),
 - `fixed_inputs(cfg, dataset, num_classes, device, latent)` and `picture(...)`: the run's sample pictures,
 - `diversity_inputs(cfg, num_classes, latent)`: G's fixed inputs for the health diversity score,
-- `graph_refusals()`: why a CUDA graph cannot record its step (none: it can).
+- `graph_refusals()`: why a CUDA graph cannot record its step (none: it can),
+- `phase(state)`, `enter_phase(state, phase)`, `batch_size(cfg, state)`, `before_step(state)`: a game whose work
+  changes as training goes (progressive growing's resolutions): the loop enters each new phase before the first step
+  of it and builds the step anew (data at the phase's batch size, a CUDA graph recorded again); `before_step` sets
+  what changes from step to step within a phase (the fade-in's alpha). Defaults: one phase, None, forever.
 
 The engine (loop, step, checkpoint, resume, torchrun, CUDA graphs, metrics cadence, health, logging) calls these
 and names no game. docs/games.md says how a game is built and how to add one."""
@@ -39,3 +43,17 @@ class Game:
 
     def graph_refusals(self) -> list[str]:
         return []
+
+    def phase(self, state: Any) -> Any:
+        """Which phase of training the next step belongs to (hashable; state.phase keeps the current one)."""
+        return None
+
+    def enter_phase(self, state: Any, phase: Any) -> None:
+        """Called by the loop before the first step of a new phase (before the step is built anew)."""
+
+    def batch_size(self, cfg: Any, state: Any) -> int:
+        """The global batch size of D's updates in the state's phase (the data, StepSettings, images seen)."""
+        return int(cfg.train.batch_size)
+
+    def before_step(self, state: Any) -> None:
+        """Called at the start of every step, outside any recorded CUDA graph: settings that move within a phase."""

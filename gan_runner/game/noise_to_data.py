@@ -30,7 +30,8 @@ class NoiseToData(Game):
                             "experiment=srgan).")
         if cfg.arch.get("game", "noise_to_data") != self.kind:
             raise UserError(f"arch={arch_name(cfg)} is built for game={cfg.arch.game}, not game=noise_to_data: "
-                            f"its G translates an image rather than drawing from noise. Fix: gan-run "
+                            "its networks are made for that game (pix2pix's and srgan's G translate an image, "
+                            "progan's grow through resolutions). Fix: gan-run "
                             f"game={cfg.arch.game} with a dataset of its kind, or an architecture of noise_to_data "
                             "(mlp, dcgan, resnet, sagan, biggan).")
 
