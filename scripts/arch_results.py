@@ -50,31 +50,23 @@ RECIPES: dict[str, dict] = {
                  "optimiser steps, style mixing 0.9, Adam 0.0025 betas (0, 0.99), batch 32, EMA half-life 10k images",
     },
     "progan": {
-        "batch": None,  # the game's minibatch per resolution (conf/game/progressive.yaml)
-        "overrides": ["experiment=progan"],
-        "about": "progressive growing (Karras et al. 2018), experiment=progan's recipe with conf/game/progressive.yaml's "
-                 "small-run schedule",
+        # experiment=progan's recipe (tkarras/progressive_growing_of_gans: WGAN-GP lambda 10 with drift 0.001, Adam
+        # 1e-3 betas (0, 0.99), EMA 0.999) with conf/arch/progan.yaml's small widths and a short schedule: 16k images
+        # per fade-in and per stable phase (4x4 to 32x32 in 96k images), batch 64 at every resolution; the EMA keeps
+        # the runner's ramp-up (train.ema_rampup 0.05), as a fixed 0.999 lags a run of a few thousand steps
+        "batch": 64,
+        "overrides": ["game=progressive", "arch=progan", "objective=wgan", "objective.drift=0.001", "regulariser=gp",
+                      "train.lr_g=1e-3", "train.lr_d=1e-3", "train.betas=[0.0,0.99]", "game.stable_images=16000",
+                      "game.fade_images=16000"],
+        "about": "progressive growing (Karras et al. 2018) with experiment=progan's recipe: WGAN-GP (lambda 10) with "
+                 "drift 0.001, Adam 1e-3 betas (0, 0.99), EMA 0.999 (with the runner's ramp-up); grown 4x4 to 32x32 "
+                 "over 96k images (16k per fade-in and per stable phase), batch 64",
     },
 }
 
 
 def steps_for(arch: str, kimg: float) -> int:
-    batch = RECIPES[arch]["batch"]
-    if batch is None:  # a schedule of its own: its steps for the budget come from the game
-        from omegaconf import OmegaConf  # noqa: F401  (the progressive game's schedule, read below)
-        return progressive_steps(kimg)
-    return int(round(kimg * 1000 / batch))
-
-
-def progressive_steps(kimg: float) -> int:
-    """G updates for `kimg` thousand images under the progressive game's schedule with the preset's values."""
-    from gan_runner.engine.build import build
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(str(REPO / "conf"), version_base=None):
-        cfg = compose("config", ["dataset=mnist_5k", *RECIPES["progan"]["overrides"]])
-    game = build(cfg, "game")
-    return game.steps_for_images(int(kimg * 1000), cfg)
+    return int(round(kimg * 1000 / RECIPES[arch]["batch"]))
 
 
 def run(arch: str, seed: int, kimg: float) -> Path:
@@ -90,8 +82,9 @@ def run(arch: str, seed: int, kimg: float) -> Path:
 
 
 def style_mixing_figure(folder: Path, path: Path, seed: int = 0) -> None:
-    """StyleGAN's figure 3 at 32x32: the top row's images give their coarse styles (the 4x4 and 8x8 layers'), the
-    left column's the rest; each cell is one synthesis from the crossed ws, G_ema in eval mode, noise held constant."""
+    """StyleGAN's figure 3 at 32x32: the top row's images give their coarse styles (the first three ws: the 4x4
+    block's convolution and the 8x8 block's two), the left column's the rest; each cell is one synthesis from the
+    crossed ws, G_ema in eval mode, noise held constant, the top-left corner blank."""
     import torch
 
     from gan_runner.commands.sample import load_run
@@ -100,18 +93,17 @@ def style_mixing_figure(folder: Path, path: Path, seed: int = 0) -> None:
     G, _ = load_run(folder)
     G.synthesis.noise_mode = "const"
     generator = torch.Generator().manual_seed(seed)
-    columns, rows = (torch.randn(n, G.z_dim, generator=generator) for n in (6, 4))
+    top, left = (torch.randn(n, G.z_dim, generator=generator) for n in (6, 4))
+    coarse = 3
     with torch.no_grad():
-        ws_columns, ws_rows = G.styles(columns), G.styles(rows)
-        coarse = 4  # the ws of the 4x4 and 8x8 blocks (each block reads num_conv + 1 ws, consecutive ones shared)
-        cells = [torch.ones(1, *G.synthesis(ws_columns[:1]).shape[1:])]  # a blank corner
-        cells += [*G.synthesis(ws_columns).clamp(-1, 1)]
-        for r in range(len(rows)):
-            cells.append(G.synthesis(ws_rows[r:r + 1]).clamp(-1, 1)[0])
-            mixed = ws_rows[r:r + 1].repeat(len(columns), 1, 1)
-            mixed[:, :coarse] = ws_columns[:, :coarse]
-            cells += [*G.synthesis(mixed).clamp(-1, 1)]
-    save_png(image_grid(torch.stack([c.reshape(cells[1].shape) for c in cells]), rows=len(rows) + 1), path)
+        ws_top, ws_left = G.styles(top), G.styles(left)
+        top_images = G.synthesis(ws_top).clamp(-1, 1)
+        rows = [torch.cat([torch.ones_like(top_images[:1]), top_images])]
+        for ws in ws_left:
+            mixed = ws.expand_as(ws_top).clone()
+            mixed[:, :coarse] = ws_top[:, :coarse]
+            rows.append(torch.cat([G.synthesis(ws[None]).clamp(-1, 1), G.synthesis(mixed).clamp(-1, 1)]))
+    save_png(image_grid(torch.cat(rows), rows=len(top) + 1), path)  # images a row
 
 
 def page(archs: list[str], seeds: list[int], kimg: float, folders: dict[str, list[Path]]) -> str:
@@ -138,7 +130,7 @@ def page(archs: list[str], seeds: list[int], kimg: float, folders: dict[str, lis
     if "stylegan2" in archs:
         style_mixing_figure(folders["stylegan2"][0], PICTURES / "style_mixing.png")
         mixing = (f"Style mixing (seed {seeds[0]}'s G_ema): the top row gives the coarse styles (the 4x4 and 8x8 "
-                  "layers'), the left column the finer ones; each cell is one image from the crossed styles.\n\n"
+                  "convolutions'), the left column the finer ones; each cell is one image from the crossed styles.\n\n"
                   "![style mixing](mnist_5k_archs/style_mixing.png)\n")
     real = json.loads((folders[archs[0]][0] / "summary.json").read_text())["metrics"]["digits/frechet_real"]
     return f"""# Results: DCGAN, StyleGAN2 and progressive growing on `dataset=mnist_5k`
