@@ -53,3 +53,29 @@ def test_gan_sample_refuses_a_class_from_an_unconditional_run(tmp_path: Path, ca
     with pytest.raises(SystemExit):
         sample_main([f"run_dir={tmp_path}", "n=2", f"out={tmp_path / 'x.npz'}", "y=1"])
     assert "unconditional" in capsys.readouterr().err
+
+
+def test_gan_sample_truncates_stylegan2s_styles_by_psi_and_refuses_psi_elsewhere(
+        tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    run = tmp_path / "run"
+    train(make_config(*SHRINK, "arch=stylegan2", "dataset=digits", "arch.generator.noise_mode=const"), run)
+    draws = {}
+    for psi in (None, "0", "0.5"):
+        out = tmp_path / f"psi{psi}.npz"
+        sample_main([f"run={run}", "n=4", f"out={out}"] + ([f"psi={psi}"] if psi is not None else []))
+        draws[psi] = torch.from_numpy(np.load(out)["x"])
+    # psi 0: every w is the tracked average, so (noise held constant) every sample is the same image
+    torch.testing.assert_close(draws["0"], draws["0"][:1].expand_as(draws["0"]))
+    assert not torch.allclose(draws[None], draws[None][:1].expand_as(draws[None]))
+    # psi 0.5: each sample is the synthesis of w_avg + 0.5 (w - w_avg), the same z as the untruncated draw
+    generator, z_dim = load_generator(run)
+    z = torch.randn(4, z_dim, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ws = generator.mapping(z, None).unsqueeze(1).repeat(1, generator.num_ws, 1)
+        by_hand = generator.synthesis(generator.w_avg.lerp(ws, 0.5))
+    torch.testing.assert_close(draws["0.5"], by_hand, rtol=0, atol=1e-5)
+    other = tmp_path / "dcgan"
+    train(make_config(*SHRINK, *TINY, "dataset=digits"), other)
+    with pytest.raises(SystemExit) as exit_info:
+        sample_main([f"run={other}", "n=2", f"out={tmp_path / 'x.npz'}", "psi=0.7"])
+    assert exit_info.value.code == 2 and "has no styles to truncate" in capsys.readouterr().err

@@ -127,6 +127,13 @@ def whole(text: str) -> int:
         raise ValueError("not a whole number") from None
 
 
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("not a number") from None
+
+
 def flag(text: str) -> bool:
     if text.lower() in ("true", "yes", "1"):
         return True

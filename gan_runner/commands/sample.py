@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gan_runner.commands.arguments import Command, Option, whole
+from gan_runner.commands.arguments import Command, Option, number, whole
 from gan_runner.errors import UserError
 
 COMMAND = Command(
@@ -41,6 +41,9 @@ COMMAND = Command(
                "S"),
         Option("checkpoint", "best, last, or the path of a checkpoint file", default="last", placeholder="NAME"),
         Option("y", "a class of a conditional run (0, 1, ...): every sample of that class", whole, placeholder="K"),
+        Option("psi", "StyleGAN2's truncation (arch=stylegan2): each w moved towards the tracked average, w_avg + psi "
+               "(w - w_avg); 1 draws as trained, 0.5-0.7 trades variety for fidelity (default: the run's "
+               "arch.generator.truncation_psi)", number, placeholder="PSI"),
         Option("device", "where the generator runs: cpu, cuda, cuda:N", default="cpu", placeholder="DEVICE"),
         Option("run_dir", "the older name of run=", placeholder="RUN_DIR"),
     ],
@@ -136,6 +139,7 @@ def sample(options: dict[str, Any], prefixed: list[str], plain: list[str]) -> No
                         f"inputs=DIR/, a folder of source images, and out=DIR/: e.g. gan-sample run={run} "
                         "inputs=sources/ out=translated/ (one PNG per input, of the same name).")
     check_direction(options["direction"], saved)
+    truncate(generator, options["psi"], run)
     z_dim = z_dim_of(saved)
     try:
         samples = draw(generator, z_dim, options["n"], options["seed"], options["device"], options["y"])
@@ -156,6 +160,17 @@ def sample(options: dict[str, Any], prefixed: list[str], plain: list[str]) -> No
     else:
         save_png(scatter_plot(samples, samples[:0], title=f"{len(samples)} samples"), Path(out))
     print(f"wrote {len(samples)} samples to {out}")
+
+
+def truncate(generator: Any, psi: float | None, run: str) -> None:
+    """psi=: the truncation of a generator that declares it (`truncation_psi`: StyleGAN2's, towards its w_avg)."""
+    if psi is None:
+        return
+    if not hasattr(generator, "truncation_psi"):
+        raise UserError(f"psi={psi:g} truncates StyleGAN2's styles towards their average w, and run={run}'s generator "
+                        f"({type(generator).__module__}) has no styles to truncate. Fix: drop psi= (or use it with "
+                        "a run of arch=stylegan2).")
+    generator.truncation_psi = psi
 
 
 def check_direction(direction: str | None, saved: Any) -> None:
