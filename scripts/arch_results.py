@@ -32,10 +32,13 @@ PICTURES = REPO / "docs" / "results" / "mnist_5k_archs"
 # batch size that sets its number of steps for the budget. Where a value comes from is said beside it.
 RECIPES: dict[str, dict] = {
     "dcgan": {
-        "batch": 64,  # conf/config.yaml's DCGAN defaults: Adam 2e-4 (0.5, 0.999), non-saturating loss, EMA 0.999
-        "overrides": ["arch=dcgan"],
-        "about": "DCGAN (Radford et al. 2016), the runner's defaults: non-saturating loss, Adam 2e-4 betas (0.5, "
-                 "0.999), batch 64, EMA of G 0.999",
+        # experiment=dcgan, pytorch/examples' DCGAN (its widths 64, z 100, Adam 2e-4 (0.5, 0.999), batch 64, real and
+        # fake in passes of their own, no EMA) at the dataset's 32x32 instead of its 64x64
+        "batch": 64,
+        "overrides": ["experiment=dcgan", "dataset.resolution=32"],
+        "about": "DCGAN (Radford et al. 2016) as experiment=dcgan (pytorch/examples' dcgan/main.py) sets it, at 32x32: "
+                 "non-saturating loss, batch-normalised D shown real and fake in passes of their own, Adam 2e-4 betas "
+                 "(0.5, 0.999), batch 64, z of 100, no moving average",
     },
     "stylegan2": {
         # stylegan2-ada-pytorch train.py's 'auto' configuration at 32x32 on one GPU (l.157-166): mb 32, map 2,
