@@ -100,3 +100,21 @@ def test_rng_states_round_trip_through_plain_containers() -> None:
     first = (np.random.normal(), np.random.rand(), torch.rand(1).item())
     restore_rng(saved)
     assert (np.random.normal(), np.random.rand(), torch.rand(1).item()) == first
+
+
+def test_ema_copies_the_buffers_a_module_declares_copied_as_stylegan2s_w_avg() -> None:
+    # training_loop.py l.304-305 copies G's buffers into G_ema: its w_avg is G's, not an average of G's averages
+    from gan_runner.arch.stylegan2 import Generator
+
+    torch.manual_seed(0)
+    G = Generator(8, (1, 8, 8), w_dim=8, mapping_layers=1, channel_base=64, width=8)
+    ema = EMA(G, decay=0.9, rampup=None)
+    weight_before = next(ema.model.parameters()).clone()
+    G.styles(torch.randn(16, 8))  # training mode: w_avg moves
+    with torch.no_grad():
+        for p in G.parameters():
+            p.add_(1.0)
+    ema.update(G, 1)
+    torch.testing.assert_close(ema.model.w_avg, G.w_avg, rtol=0, atol=0)
+    assert G.w_avg.abs().sum() > 0
+    torch.testing.assert_close(next(ema.model.parameters()), 0.9 * weight_before + 0.1 * next(G.parameters()))

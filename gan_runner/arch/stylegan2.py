@@ -270,6 +270,7 @@ class MappingNetwork(nn.Module):
             setattr(self, f"fc{index}", FullyConnected(features[index], features[index + 1], True, lr_mul))
         if track_w_avg:
             self.register_buffer("w_avg", torch.zeros(w_dim))
+            self.copied_buffers = ("w_avg",)  # G_ema takes G's, as training_loop.py l.304-305 copies buffers
 
     def forward(self, z: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor:
         parts = [normalize_2nd_moment(z.float())] if self.z_dim else []

@@ -23,20 +23,32 @@ def _declared_state(module: nn.Module) -> tuple[str, ...]:
     return getattr(module, "state_buffers", ())
 
 
+def _copied(module: nn.Module) -> tuple[str, ...]:
+    return getattr(module, "copied_buffers", ())
+
+
 def running_statistics(model: nn.Module) -> list[torch.Tensor]:
     """The buffers that are statistics of the data a module has seen (batch norm's running means and variances):
     every floating-point buffer except those its module declares as state of its own in `state_buffers` (a tuple
-    of its own buffers' names; spectral norm's power-iteration vectors). The moving average averages them, and
-    several processes average theirs (each saw its share of the batch) before a checkpoint, an evaluation or a
-    picture."""
+    of its own buffers' names; spectral norm's power-iteration vectors) or as copied in `copied_buffers`. The moving
+    average averages them, and several processes average theirs (each saw its share of the batch) before a
+    checkpoint, an evaluation or a picture."""
     return [buffer for module in model.modules() for name, buffer in module.named_buffers(recurse=False)
-            if buffer.is_floating_point() and name not in _declared_state(module)]
+            if buffer.is_floating_point() and name not in _declared_state(module) + _copied(module)]
 
 
 def counters(model: nn.Module) -> list[torch.Tensor]:
     """The integer buffers (batch norm's batch counts): copied by the moving average."""
     return [buffer for module in model.modules() for name, buffer in module.named_buffers(recurse=False)
             if not buffer.is_floating_point() and name not in _declared_state(module)]
+
+
+def copied_statistics(model: nn.Module) -> list[torch.Tensor]:
+    """The floating-point buffers a module declares in `copied_buffers`: statistics the moving average copies from G
+    rather than averages (StyleGAN2's tracked average w, which its official code copies into G_ema: an average of an
+    average would trail G's); several processes average them as running statistics."""
+    return [buffer for module in model.modules() for name, buffer in module.named_buffers(recurse=False)
+            if buffer.is_floating_point() and name in _copied(module)]
 
 
 @torch.no_grad()
@@ -103,7 +115,8 @@ class EMA:
         averaged = [*self.model.parameters()] + running_statistics(self.model)
         current = [*model.parameters()] + running_statistics(model)
         torch._foreach_lerp_(averaged, current, 1.0 - beta)
-        for mine, theirs in zip(counters(self.model), counters(model)):
+        for mine, theirs in zip(counters(self.model) + copied_statistics(self.model),
+                                counters(model) + copied_statistics(model)):
             mine.copy_(theirs)
         refine_parametrizations(self.model)
 
@@ -137,7 +150,8 @@ class TrainingState:
         the same state on every process. Training itself never reads them (batch norm normalises by the batch's
         own statistics in training mode)."""
         distributed.average([*running_statistics(self.G), *running_statistics(self.D),
-                             *running_statistics(self.ema.model)])
+                             *running_statistics(self.ema.model), *copied_statistics(self.G),
+                             *copied_statistics(self.ema.model)])
 
     def parts(self) -> dict[str, Any]:
         """Everything with a state_dict, by its key in the checkpoint."""
