@@ -22,12 +22,17 @@
 #      check, not a FID to quote; then the fp32 run resumed for 100 more steps;
 #   6. scripts/profile_step.py on SNGAN and DCGAN at 32x32, eager and graphed: where a step's time goes;
 # and prints one table of the runs; last, alone again, 7. scripts/bench_packing.py: 12 small runs one after another
-# and packed K = 2, 4, 8 on the GPU (study.jobs_per_gpu), as runs per hour. Checkpoints and the made-up inputs are deleted afterwards.
+# and packed K = 2, 4, 8 on the GPU (study.jobs_per_gpu), as runs per hour; 8. the new architectures at 256 and
+# 1024 (the papers' widths, batch 4, made-up images): scripts/bench_modconv.py's fused and unfused modulated
+# convolution, then gan-run's steps per second of experiment=stylegan2 fused and unfused and of experiment=progan
+# grown to full size. Checkpoints and the made-up inputs are deleted afterwards.
 # A dry run on a CPU (plumbing only): DEVICE=cpu BENCH_ITERS=3 SNGAN_STEPS=20 SNGAN_FID_N=100 DIGITS_STEPS=200 FID_N=200 \
-#   SNGAN_OVERRIDES="arch.generator.width=8 arch.discriminator.width=8" bash scripts/gpu_check.sh
+#   SNGAN_OVERRIDES="arch.generator.width=8 arch.discriminator.width=8" ARCH_RES=16 ARCH_STEPS=12 ARCH_CHANNEL_BASE=256 \
+#   bash scripts/gpu_check.sh
 set -u
 DEVICE=${DEVICE:-cuda} BENCH_ITERS=${BENCH_ITERS:-1000} FID_N=${FID_N:-50000} DIGITS_STEPS=${DIGITS_STEPS:-2000}
 SNGAN_STEPS=${SNGAN_STEPS:-2000} SNGAN_FID_N=${SNGAN_FID_N:-5000} SNGAN_OVERRIDES=${SNGAN_OVERRIDES:-}
+ARCH_RES=${ARCH_RES:-256 1024} ARCH_STEPS=${ARCH_STEPS:-40} ARCH_CHANNEL_BASE=${ARCH_CHANNEL_BASE:-32768}
 GRAPH=$([ "$DEVICE" = cuda ] && echo true || echo false)  # CUDA graphs: only on CUDA
 OUT=${OUT:-${1:-outputs/gpu_check}}  # the device machine sets OUT: then the files are written there
 mkdir -p "$OUT"
@@ -162,6 +167,26 @@ for name, run, summary in (("sngan fp32", "sngan_fp32", "summary_2000.json"), ("
 PY
 echo "== 7. many small runs on one GPU: 12 digits DCGAN-32 runs, one after another and packed (last: it may be cut) $(elapsed)"
 timeout 240 python3 scripts/bench_packing.py --runs 12 --steps 300 --ks 1 2 4 8 2>&1 | grep -v "^K="
+echo "== 8. StyleGAN2 and progressive growing at ${ARCH_RES}: modulated convolution fused and unfused, steps per second $(elapsed)"
+timeout 100 python3 scripts/bench_modconv.py --device "$DEVICE" --resolutions $ARCH_RES --batches 4 16 \
+  --channel-base "$ARCH_CHANNEL_BASE" --width 512 --w-dim 512 --steps 10 --warm-up 3 2>&1 | tail -8
+for res in $ARCH_RES; do
+  python3 -c "import sys, numpy as np; from PIL import Image; from pathlib import Path; d = Path(sys.argv[1]); \
+d.mkdir(parents=True, exist_ok=True); [Image.fromarray(np.random.default_rng(i).integers(0, 256, (int(sys.argv[2]),) * 2 + \
+(3,), dtype=np.uint8)).save(d / f'{i}.png') for i in range(16)]" "$OUT/arch_images_$res" "$res"
+  for run in "stylegan2 experiment=stylegan2 arch.generator.fused_modconv=true" \
+             "stylegan2_unfused experiment=stylegan2 arch.generator.fused_modconv=false" \
+             "progan experiment=progan game.initial_resolution=$res"; do
+    set -- $run; name=$1; shift
+    timeout 60 gan-run "$@" dataset=image_folder dataset.root="$OUT/arch_images_$res" dataset.resolution="$res" \
+      train.batch_size=4 train.steps="$ARCH_STEPS" train.log_every=10 train.device="$DEVICE" metrics=none logger=none \
+      health=none hydra.run.dir="$OUT/arch_${name}_$res" > "$OUT/arch_${name}_$res.log" 2>&1
+    python3 -c "import json, sys, statistics; rows = [json.loads(l) for l in open(sys.argv[1])]; \
+s = [r['speed/steps_per_s'] for r in rows if 'speed/steps_per_s' in r][1:]; \
+print(f'{sys.argv[2]} at {sys.argv[3]}, batch 4: ' + (f'{statistics.median(s):.2f} steps/s' if s else 'no speed rows'))" \
+      "$OUT/arch_${name}_$res/metrics.jsonl" "$name" "$res" 2>/dev/null || echo "$name at $res: failed (see $OUT/arch_${name}_$res.log)"
+  done
+done
 find "$OUT" -name "*.pt" -delete
-rm -rf "$OUT/images" "$OUT/torch_home" "$OUT"/fid_cache_*  # inputs, not results
+rm -rf "$OUT/images" "$OUT"/arch_images_* "$OUT/torch_home" "$OUT"/fid_cache_*  # inputs, not results
 echo "== done $(elapsed)"
