@@ -226,7 +226,9 @@ class SynthesisNetwork(nn.Module):
         if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
             raise ValueError(f"the synthesis network takes ws of shape (N, {self.num_ws}, {self.w_dim}), got "
                              f"{tuple(ws.shape)}")
-        fused = (not self.training) if self.fused_modconv is None else self.fused_modconv
+        # null: the official choice (fused in eval mode, unfused in training) on a GPU; on the CPU unfused always, which
+        # samples 1.2-1.8x faster there and trains as fast (scripts/bench_modconv.py, docs/architectures.md)
+        fused = (not self.training and ws.is_cuda) if self.fused_modconv is None else self.fused_modconv
         x = img = None
         index = 0
         for res in self.block_resolutions:
