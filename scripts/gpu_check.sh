@@ -176,7 +176,7 @@ d.mkdir(parents=True, exist_ok=True); [Image.fromarray(np.random.default_rng(i).
 (3,), dtype=np.uint8)).save(d / f'{i}.png') for i in range(16)]" "$OUT/arch_images_$res" "$res"
   for run in "stylegan2 experiment=stylegan2 arch.generator.fused_modconv=true" \
              "stylegan2_unfused experiment=stylegan2 arch.generator.fused_modconv=false" \
-             "progan experiment=progan game.initial_resolution=$res"; do
+             "progan experiment=progan game.initial_resolution=$res game.batch_sizes=null"; do
     set -- $run; name=$1; shift
     timeout 60 gan-run "$@" dataset=image_folder dataset.root="$OUT/arch_images_$res" dataset.resolution="$res" \
       train.batch_size=4 train.steps="$ARCH_STEPS" train.log_every=10 train.device="$DEVICE" metrics=none logger=none \

@@ -171,3 +171,11 @@ def test_an_option_a_component_does_not_take_in_a_users_yaml_is_one_paragraph() 
     cfg = OmegaConf.create({"objective": {"_target_": "gan_runner.objectives.nonsaturating.NonSaturating", "foo": 1}})
     with pytest.raises(UserError, match="objective.foo is not an option of .*NonSaturating: it takes no options"):
         build(cfg, "objective")
+
+
+def test_a_batch_larger_than_the_dataset_is_one_paragraph_not_a_traceback(tmp_path: Path) -> None:
+    result = run("gan-run", "dataset=digits", "train.batch_size=5000", "logger=none", "metrics=none",
+                 "hydra.run.dir=run", cwd=tmp_path, check=False)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "train.batch_size=5000 is larger than the dataset, which holds 1797 training samples" in result.stderr
+    assert "Fix: train.batch_size=1797 or less" in result.stderr

@@ -245,3 +245,11 @@ def test_progan_without_its_game_is_refused_with_the_way_in(tmp_path: Path) -> N
 
     with pytest.raises(UserError, match="built for game=progressive.*grow through resolutions.*game=progressive"):
         train(make_config("arch=progan", *TINY, "train.device=cpu", "logger=none", "metrics=none"), tmp_path)
+
+
+def test_a_minibatch_larger_than_the_dataset_is_refused_before_training(tmp_path: Path) -> None:
+    from gan_runner.errors import UserError
+
+    # digits: 1,797 images; the minibatch of a resolution the run grows through is checked as train.batch_size is
+    with pytest.raises(UserError, match=r"game.batch_sizes.8=2048 is larger than the dataset, which holds 1797"):
+        train(make_config(*GROWING, "game.batch_sizes={8:2048}"), tmp_path)

@@ -108,6 +108,20 @@ def class_count(cfg: DictConfig, dataset: Any) -> int | None:
     return int(dataset.num_classes)
 
 
+def check_batches_fit(dataset: Any, batches: dict[str, int]) -> None:
+    """Refuses a batch larger than the dataset (each epoch is one pass over it, batches drawn without repeats), naming
+    the key that sets it; a dataset without a length (the 2-D mixtures draw fresh samples) takes any batch."""
+    try:
+        size = len(dataset)
+    except TypeError:
+        return
+    for key, batch in batches.items():
+        if batch > size:
+            raise UserError(f"{key}={batch} is larger than the dataset, which holds {size} training samples: each "
+                            f"epoch is one pass over the data in batches drawn without repeats. Fix: {key}={size} or "
+                            "less (a power of two such as 64 is usual), or a larger dataset.")
+
+
 def game_of(cfg: DictConfig) -> Any:
     """The run's game (conf/game/); a config saved before games were a choice has none: noise_to_data's."""
     if OmegaConf.select(cfg, "game") is None:
@@ -243,6 +257,7 @@ def build_parts(cfg: DictConfig) -> Parts:
     dataset = build(cfg, "dataset")
     game = game_of(cfg)
     game.check(cfg, dataset)
+    check_batches_fit(dataset, game.global_batches(cfg, dataset))
     num_classes = class_count(cfg, dataset)
     augment = augment_of(cfg, dataset)
     G, D, regularisers = networks(cfg, dataset.shape, num_classes, getattr(dataset, "source_shape", None), game)

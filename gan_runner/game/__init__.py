@@ -51,6 +51,11 @@ class Game:
     def enter_phase(self, state: Any, phase: Any) -> None:
         """Called by the loop before the first step of a new phase (before the step is built anew)."""
 
+    def global_batches(self, cfg: Any, dataset: Any) -> dict[str, int]:
+        """Every global batch size of D's updates the run will use on `dataset`, by the config key that sets it
+        (checked against the dataset's size before anything trains)."""
+        return {"train.batch_size": int(cfg.train.batch_size)}
+
     def batch_size(self, cfg: Any, state: Any) -> int:
         """The global batch size of D's updates in the state's phase (the data, StepSettings, images seen)."""
         return int(cfg.train.batch_size)

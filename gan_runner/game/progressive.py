@@ -99,6 +99,12 @@ class Progressive(NoiseToData):
         for network in (state.G, state.D, state.ema.model):
             network.fade(self.alpha)
 
+    def global_batches(self, cfg: Any, dataset: Any) -> dict[str, int]:
+        """train.batch_size and the minibatch of each resolution the run grows through."""
+        return {**super().global_batches(cfg, dataset),
+                **{f"game.batch_sizes.{resolution}": size for resolution, size in self.batch_sizes.items()
+                   if self.initial_resolution <= resolution <= dataset.shape[-1]}}
+
     def batch_size(self, cfg: Any, state: Any) -> int:
         """minibatch_dict.get(resolution, minibatch_base) (train.py l.119): train.batch_size where the game names no
         size for the current resolution."""
