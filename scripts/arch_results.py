@@ -27,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RUNS = REPO / "outputs" / "arch_results"
 PICTURES = REPO / "docs" / "results" / "mnist_5k_archs"
+AUGMENTATION = "augmentation.md"  # docs/augmentation.md, linked from the page in docs/results/
 
 # Each family's own recipe, shrunk only where a 2-core CPU forces it (widths: the arch YAML's defaults), with the
 # batch size that sets its number of steps for the budget. Where a value comes from is said beside it.
@@ -164,7 +165,7 @@ generated digits and the 500 held-out real ones (lower is better; the training d
 mode-collapse check). Confidence ratio: the judge's mean confidence on generated digits over that on real ones.
 
 {verdicts}A GAN on 4,500 images without augmentation is the setting that ADA (Karras et al. 2020a) was made for, D
-overfitting the few real images; `augment=ada` or `augment=diffaugment` ([augmentation](../augmentation.md)) is the
+overfitting the few real images; `augment=ada` or `augment=diffaugment` ([augmentation](../{AUGMENTATION})) is the
 thing to try next, and is not measured here.
 
 What it does not show: these are small networks on a tiny budget, far from either paper's scale, so the ranking says
