@@ -159,8 +159,8 @@ class UnpairedFolder(UnpairedImages):
                             "be a whole number from 1. Fix: dataset.workers=4, or null to choose from the cores.")
         root_path = Path(root).expanduser().resolve()
         if not root_path.is_dir():
-            raise UserError(f"The unpaired folder {root_path} does not exist or is not a folder. dataset=unpaired_folder "
-                            f"reads {LAYOUT}, as CycleGAN's datasets come (horse2zebra, ...). Fix: set dataset.root to "
+            raise UserError(f"The unpaired folder {root_path} does not exist or is not a folder. "
+                            f"dataset=unpaired_folder reads {LAYOUT}, as CycleGAN's datasets come (horse2zebra, ...). Fix: set dataset.root to "
                             "such a folder, e.g. gan-run dataset=unpaired_folder dataset.root=/path/to/horse2zebra.")
         empty = missing(root_path, "train")
         if empty:
