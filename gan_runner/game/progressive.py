@@ -50,8 +50,12 @@ class Progressive(NoiseToData):
     def check(self, cfg: Any, dataset: Any) -> None:
         if getattr(dataset, "paired", False):
             raise UserError(f"dataset={dataset_name(cfg)} holds pairs of images (a source and its target); "
-                            "game=progressive grows G(z) on single images. Fix: an unpaired image dataset "
+                            "game=progressive grows G(z) on single images. Fix: a dataset of single images "
                             "(dataset=mnist_5k, image_folder, ...), or game=paired for pairs.")
+        if getattr(dataset, "unpaired", False):
+            raise UserError(f"dataset={dataset_name(cfg)} holds two domains of images to translate between (CycleGAN's "
+                            "data); game=progressive grows G(z) on single images. Fix: a dataset of single images "
+                            "(dataset=mnist_5k, image_folder, ...), or game=cycle arch=cyclegan for this one.")
         if cfg.arch.get("game", "noise_to_data") != self.kind:
             raise UserError(f"game=progressive grows its networks from 4x4 to the dataset's resolution, but arch="
                             f"{arch_name(cfg)} has no resolutions to grow through. Fix: arch=progan (or "
