@@ -34,10 +34,17 @@ def paired_picture(sources: torch.Tensor, outputs: torch.Tensor, targets: torch.
     super-resolution) are enlarged to the targets' size by nearest neighbour, so that each of their pixels shows as
     the block it is; one-channel images are shown grey; everything small is enlarged (nearest) to at least 64 pixels.
     Cells are framed by 2 white pixels, as image_grid's."""
+    return titled_columns([sources, outputs, targets], PAIRED_COLUMNS, tuple(targets.shape[-2:]), rows)
+
+
+def titled_columns(columns: list[torch.Tensor], titles: tuple[str, ...], size: tuple[int, int],
+                   rows: int = 8) -> np.ndarray:
+    """Image sets in [-1, 1] (each N x C x H x W, the same N) side by side, one column each under its title: the
+    first `rows` of each, one a row; uint8 H x W x 3. Images of another size than `size` are enlarged (nearest) to
+    it, one-channel ones shown grey, and all enlarged (nearest) to at least PAIRED_MIN_SIDE pixels so that the titles
+    fit; cells are framed by 2 white pixels, as image_grid's. paired_picture's and cycle_picture's look."""
     from PIL import Image, ImageDraw
     from torchvision.utils import make_grid
-
-    size = tuple(targets.shape[-2:])
 
     def shown(images: torch.Tensor) -> torch.Tensor:
         images = images[:rows].detach().float().cpu().clamp(-1, 1)
@@ -45,21 +52,40 @@ def paired_picture(sources: torch.Tensor, outputs: torch.Tensor, targets: torch.
             images = torch.nn.functional.interpolate(images, size=size, mode="nearest")
         return images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
 
-    columns = [shown(images) for images in (sources, outputs, targets)]
-    cells = torch.stack(columns, 1).flatten(0, 1)  # source 0, output 0, target 0, source 1, ...
+    cells = torch.stack([shown(images) for images in columns], 1).flatten(0, 1)  # row 0's cells, row 1's, ...
     scale = max(1, -(-PAIRED_MIN_SIDE // min(size)))  # ceil: 28 -> 3 (84 pixels)
     if scale > 1:
         cells = torch.nn.functional.interpolate(cells, scale_factor=scale, mode="nearest")
-    grid = make_grid(cells, nrow=3, padding=2, pad_value=1.0)
+    grid = make_grid(cells, nrow=len(columns), padding=2, pad_value=1.0)
     pixels = ((grid + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
     title_height, cell_width = 14, cells.shape[-1] + 2
     picture = Image.new("RGB", (pixels.shape[1], pixels.shape[0] + title_height), "white")
     picture.paste(Image.fromarray(pixels), (0, title_height))
     draw = ImageDraw.Draw(picture)
-    for column, title in enumerate(PAIRED_COLUMNS):
+    for column, title in enumerate(titles):
         centre = 2 + column * cell_width + (cell_width - 2) // 2
         draw.text((centre, title_height // 2 + 1), title, fill="black", anchor="mm")
     return np.asarray(picture).copy()
+
+
+CYCLE_COLUMNS = (("A", "A->B", "A->B->A"), ("B", "B->A", "B->A->B"))
+CYCLE_GAP = 8  # white pixels between the two blocks
+
+
+def cycle_picture(a: torch.Tensor, fake_b: torch.Tensor, rec_a: torch.Tensor, b: torch.Tensor, fake_a: torch.Tensor,
+                  rec_b: torch.Tensor, rows: int = 8) -> np.ndarray:
+    """The cycle game's picture: two blocks side by side, the first `rows` images of each domain one a row, as
+    input | translation | reconstruction under the titles "A | A->B | A->B->A" (a, a_to_b(a), b_to_a(a_to_b(a)))
+    and "B | B->A | B->A->B" (images in [-1, 1], N x C x H x W); uint8 H x W x 3, in paired_picture's look (white
+    frames, nearest enlargement, grey shown as RGB). Both domains are shown at the larger of their sizes; a block with
+    fewer rows is padded with white."""
+    size = (max(a.shape[-2], b.shape[-2]), max(a.shape[-1], b.shape[-1]))
+    blocks = [titled_columns(columns, titles, size, rows)
+              for columns, titles in zip(([a, fake_b, rec_a], [b, fake_a, rec_b]), CYCLE_COLUMNS)]
+    height = max(block.shape[0] for block in blocks)
+    padded = [np.pad(block, ((0, height - block.shape[0]), (0, 0), (0, 0)), constant_values=255) for block in blocks]
+    gap = np.full((height, CYCLE_GAP, 3), 255, dtype=np.uint8)
+    return np.concatenate([padded[0], gap, padded[1]], axis=1)
 
 
 def scatter_plot(
