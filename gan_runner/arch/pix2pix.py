@@ -35,7 +35,9 @@ at most num_downs - 2 (the levels between the outermost and the innermost).
 Discriminator (NLayerDiscriminator, netD 'basic' = n_layers 3, the 70x70 PatchGAN): 4x4 convolutions with padding
 1, width-2*width-4*width at stride 2 then 8*width at stride 1 (min(2**n, 8) times the width), LeakyReLU(0.2), batch
 norm after all but the first (which has a bias; the others none), and a last 4x4 stride-1 convolution to a 1-channel
-map of raw scores (no sigmoid: the objectives take logits). At 256x256 the map is 30x30; at 28x28 it is 1x1 (each
+map of raw scores (no sigmoid: the objectives take logits). `norm: instance` is CycleGAN's (--norm instance, the
+port's default): instance norm without affine parameters or running statistics, and then the convolutions before it
+keep their biases, as the port's use_bias does (2,764,737 parameters judging RGB images alone, its "2.765 M"). At 256x256 the map is 30x30; at 28x28 it is 1x1 (each
 score sees the whole digit; n_layers 1 makes patches of 16x16, a 12x12 map). Built with a source_shape it judges
 the pair, source and image concatenated on channels (define_D(input_nc + output_nc, ...)): 2,768,705 parameters for
 RGB pairs, the port's "[Network D] Total number of parameters : 2.769 M".
@@ -44,14 +46,32 @@ Both networks start from init_weights 'normal' with gain 0.02 (gan_runner.arch.n
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from gan_runner.arch import PairedDiscriminator, image_shape, normal_init
+
+
+# The port's get_norm_layer: batch norm (affine, running statistics; pix2pix) or instance norm (no affine parameters, no
+# running statistics; CycleGAN). The port gives a convolution before instance norm a bias (use_bias) and one before
+# batch norm none; instance norm subtracts each channel's mean, so that bias changes no output either, but it is among
+# the port's parameters.
+NORMS: dict[str, Callable[[int], nn.Module]] = {
+    "batch": nn.BatchNorm2d,
+    "instance": functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False),
+}
+
+
+def norm_layer(norm: str) -> tuple[Callable[[int], nn.Module], bool]:
+    """The normalisation a network's `norm` option names, and whether the convolution before it has a bias."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be 'batch' or 'instance' (the port's --norm), got {norm!r}")
+    return NORMS[norm], norm == "instance"
 
 
 class SamplingDropout(nn.Dropout):
@@ -144,8 +164,9 @@ class Generator(nn.Module):
 
 class Discriminator(PairedDiscriminator):
     def __init__(self, data_shape: Sequence[int], source_shape: Sequence[int] | None = None, width: int = 64,
-                 n_layers: int = 3) -> None:
+                 n_layers: int = 3, norm: str = "batch") -> None:
         super().__init__(data_shape, source_shape)
+        normalisation, bias = norm_layer(norm)
         height, width_px = self.data_shape[1:]
         inputs = self.input_channels
         if isinstance(n_layers, bool) or not isinstance(n_layers, int) or n_layers < 1:
@@ -160,7 +181,7 @@ class Discriminator(PairedDiscriminator):
         widths = [width * min(2 ** n, 8) for n in range(n_layers + 1)]
         for n in range(1, n_layers + 1):
             stride = 2 if n < n_layers else 1
-            layers += [nn.Conv2d(widths[n - 1], widths[n], 4, stride, 1, bias=False), nn.BatchNorm2d(widths[n]),
+            layers += [nn.Conv2d(widths[n - 1], widths[n], 4, stride, 1, bias=bias), normalisation(widths[n]),
                        nn.LeakyReLU(0.2)]
         layers.append(nn.Conv2d(widths[-1], 1, 4, 1, 1))
         self.model = nn.Sequential(*layers)
