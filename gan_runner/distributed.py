@@ -219,6 +219,15 @@ def gather_rows(array: np.ndarray | None) -> np.ndarray | None:
     return np.concatenate(parts)
 
 
+def gather_objects(value: Any) -> list[Any]:
+    """Every process's `value` (a picklable object), in process order, on every process: [value] with one."""
+    if not active():
+        return [value]
+    parts = [None] * size()
+    _collective(lambda: dist.all_gather_object(parts, value))
+    return parts
+
+
 def check_identical(models: dict[str, nn.Module]) -> None:
     """Raises RuntimeError naming the first tensor in which the processes' parameters or buffers differ: averaging
     the gradients keeps the parameters equal, and the running statistics are averaged before each checkpoint, so a

@@ -1,5 +1,6 @@
 """`gan-sample`: samples from a run's averaged generator, as an array, a picture, or a folder of PNG files; or, for a
-run that translates images (game=paired), translates a folder of images.
+run that translates images (game=paired, game=cycle), translates a folder of images (a cycle run either way:
+direction=a_to_b or b_to_a).
 
 A class-conditional run's samples have random classes (uniform), or class K with y=K. The same seed gives the same
 samples in the same order. A folder of PNGs (one 8-bit file per sample, named NNNNNN.png, NNNNNN_yK.png with its
@@ -31,12 +32,13 @@ COMMAND = Command(
                "a scatter plot of 2-D data) or DIR/ (a PNG file per sample; made if missing). With inputs=: DIR/, "
                "one PNG per input, named as the input (stem.png; a file of that name already there is replaced)",
                placeholder="PATH"),
-        Option("inputs", "for a run that translates images (game=paired: mnist_edges, pix2pix, SRGAN): a folder whose "
+        Option("inputs", "for a run that translates images (game=paired: mnist_edges, pix2pix, SRGAN; game=cycle): a "
+               "folder whose "
                "images (png, jpg, jpeg, bmp, gif, webp, tif; directly inside, not in subfolders) are each translated "
                "by the run's averaged G, read as its sources are (its channels, resized to its source size)",
                placeholder="DIR/"),
-        Option("direction", "which way a game that translates both ways translates (none does yet: game=paired has "
-               "one direction, source to target)", placeholder="WAY"),
+        Option("direction", "with inputs=, for a run that translates both ways (game=cycle): a_to_b (the inputs are "
+               "A images, default) or b_to_a", placeholder="WAY"),
         Option("seed", "the seed of the noise (and of the classes); with inputs=, of pix2pix's dropout", whole, 0,
                "S"),
         Option("checkpoint", "best, last, or the path of a checkpoint file", default="last", placeholder="NAME"),
@@ -51,7 +53,8 @@ COMMAND = Command(
               "gan-sample run=outputs/2026-12-04/10-00-00 n=64 y=7 out=sevens.png checkpoint=best",
               "gan-sample run=outputs/2026-12-04/10-00-00 n=10000 out=fakes/    # then: python -m pytorch_fid fakes/ real/",
               "gan-sample run=outputs/2026-12-05/09-00-00 inputs=edges/ out=digits/    # a paired run: edges/a.png -> "
-              "digits/a.png"],
+              "digits/a.png",
+              "gan-sample run=outputs/2026-12-07/09-00-00 inputs=blocky/ out=mnist/ direction=b_to_a    # a cycle run"],
 )
 
 TRANSLATION_BATCH = 100  # as the paired game's evaluation sampler (the dropout drawn depends on the batches)
@@ -138,7 +141,7 @@ def sample(options: dict[str, Any], prefixed: list[str], plain: list[str]) -> No
                         "its target and draws nothing from noise, so it has no n= samples to give. Fix: give "
                         f"inputs=DIR/, a folder of source images, and out=DIR/: e.g. gan-sample run={run} "
                         "inputs=sources/ out=translated/ (one PNG per input, of the same name).")
-    check_direction(options["direction"], saved)
+    check_direction(options["direction"], saved, generator)
     truncate(generator, options["psi"], run)
     z_dim = z_dim_of(saved)
     try:
@@ -173,12 +176,23 @@ def truncate(generator: Any, psi: float | None, run: str) -> None:
     generator.truncation_psi = psi
 
 
-def check_direction(direction: str | None, saved: Any) -> None:
-    """Refuses direction= for a run whose game has one direction (every game yet: CycleGAN will have two)."""
-    if direction is not None:
-        raise UserError(f"direction={direction}: this run's game ({saved.state['game']}) has one direction, the one it "
-                        "was trained in, so there is none to choose; direction= is for games that translate both ways "
-                        "(none yet). Fix: drop direction=.")
+def check_direction(direction: str | None, saved: Any, generator: Any) -> str | None:
+    """The way to translate: None for a run whose G has one (it declares no `directions`); for a G that translates
+    both ways (game=cycle's: a_to_b, b_to_a) direction=, by default the first; anything else refused."""
+    directions = getattr(generator, "directions", None)
+    if directions is None:
+        if direction is not None:
+            raise UserError(f"direction={direction}: this run's game ({saved.state['game']}) has one direction, the "
+                            "one it was trained in, so there is none to choose; direction= is for runs that translate "
+                            "both ways (game=cycle). Fix: drop direction=.")
+        return None
+    if direction is None:
+        return directions[0]
+    if direction not in directions:
+        raise UserError(f"direction={direction} is not a way this run translates: it translates {directions[0]} (A "
+                        f"images into B) and {directions[1]} (B into A). Fix: direction={directions[0]} or "
+                        f"direction={directions[1]}.")
+    return direction
 
 
 def input_images(inputs: str, out: str) -> list[Path]:
@@ -228,15 +242,17 @@ def sources_of(images: list[Path], source_shape: Any) -> Any:
     return to_float(torch.stack([square(decode_image(path, path, MODES[channels])[0], height) for path in images]))
 
 
-def translate_sources(generator: Any, sources: Any, seed: int, device: str) -> Any:
-    """G's outputs for `sources` in batches of TRANSLATION_BATCH, pix2pix's dropout drawn from torch's RNG seeded
-    with `seed` (the paired game's `seeded`, which evaluation uses too), on the CPU."""
+def translate_sources(generator: Any, sources: Any, seed: int, device: str, direction: str | None = None) -> Any:
+    """G's outputs for `sources` in batches of TRANSLATION_BATCH (in `direction`, for a G that translates both ways),
+    pix2pix's dropout drawn from torch's RNG seeded with `seed` (the paired game's `seeded`, which evaluation uses
+    too), on the CPU."""
     import torch
 
     from gan_runner.game.paired import seeded
 
+    way = () if direction is None else (direction,)
     with seeded(seed, torch.device(device)), torch.no_grad():
-        return torch.cat([generator(sources[start:start + TRANSLATION_BATCH].to(device)).cpu()
+        return torch.cat([generator(sources[start:start + TRANSLATION_BATCH].to(device), *way).cpu()
                           for start in range(0, len(sources), TRANSLATION_BATCH)])
 
 
@@ -251,7 +267,7 @@ def translate(options: dict[str, Any], run: str | None) -> None:
                         "; or, for samples from noise, drop inputs=.")
     missing = [key for key, value in (("run", run), ("out", options["out"])) if value is None]
     if missing:
-        raise UserError(f"{' and '.join(f'{key}=' for key in missing)} missing. Fix: e.g. {COMMAND.examples[-1]} "
+        raise UserError(f"{' and '.join(f'{key}=' for key in missing)} missing. Fix: e.g. {COMMAND.examples[3]} "
                         "(gan-sample --help lists every option).")
     out = str(options["out"])
     if not is_folder(out) or Path(out).is_file():
@@ -265,9 +281,10 @@ def translate(options: dict[str, Any], run: str | None) -> None:
                         "none, so inputs= has nothing to go to. Fix: gan-sample run=RUN n=N out=DIR/ for N samples "
                         "from noise; or a run that translates images (game=paired: dataset=mnist_edges, "
                         "experiment=pix2pix, experiment=srgan) for inputs=.")
-    check_direction(options["direction"], saved)
-    outputs = translate_sources(generator, sources_of(images, saved.source_shape), options["seed"],
-                                options["device"])
+    direction = check_direction(options["direction"], saved, generator)
+    # The inputs are read as the run's sources: A images (source_shape) for a_to_b, B images (data_shape) for b_to_a
+    shape = saved.data_shape if direction == "b_to_a" else saved.source_shape
+    outputs = translate_sources(generator, sources_of(images, shape), options["seed"], options["device"], direction)
     write_pngs(outputs, [path.stem for path in images], Path(out))
     print(f"translated {len(images)} images of {options['inputs']} into {out}")
 

@@ -278,7 +278,7 @@ def build_parts(cfg: DictConfig) -> Parts:
     health: Health = build(cfg, "health")
     health.setup(G, D, dataset, game.diversity_inputs(cfg, num_classes, getattr(G, "latent", None)))
     state = TrainingState(G, D, ema, opt_g, opt_d, regularisers, Precision(cfg.train.precision, device), health,
-                          game.kind, augment.to(device))
+                          game.kind, augment.to(device), game.state_parts(cfg))
     return Parts(dataset, num_classes, game, objective, metric, warnings, device, state, graphed, threads)
 
 

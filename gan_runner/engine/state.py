@@ -122,15 +122,18 @@ class EMA:
 
 
 class TrainingState:
-    """G, D, the averaged G, both optimisers, the regularisers' states, how the steps compute (precision, whose fp16
+    """G, D, the averaged G, both optimisers, the regularisers' states, the game's own parts, how the steps compute (precision, whose fp16
     loss scalers are state), the statistics collected since the last log row, the health detectors' history, the
     step, D-step and images-seen counters and the best evaluation so far. `state_dict()` is what a checkpoint holds
     (with every RNG's state); `load_state_dict` puts it back into freshly built parts."""
 
     def __init__(self, G: nn.Module, D: nn.Module, ema: EMA, opt_g: torch.optim.Optimizer,
                  opt_d: torch.optim.Optimizer, regularisers: dict[str, Regulariser], precision: Any,
-                 health: Any, game: str = "noise_to_data", augment: nn.Module | None = None) -> None:
+                 health: Any, game: str = "noise_to_data", augment: nn.Module | None = None,
+                 game_parts: dict[str, Any] | None = None) -> None:
         self.G, self.D, self.ema, self.opt_g, self.opt_d = G, D, ema, opt_g, opt_d
+        # What the game itself changes as it trains, by checkpoint key (Game.state_parts: CycleGAN's history pools)
+        self.game_parts = dict(game_parts or {})
         self.augment = augment if augment is not None else NoAugment()  # D's inputs in training (ADA's p is state)
         self.game = game  # the game's kind (gan_runner/game): a checkpoint of another game does not load
         self.regularisers = regularisers
@@ -157,7 +160,7 @@ class TrainingState:
         """Everything with a state_dict, by its key in the checkpoint."""
         return {"G": self.G, "D": self.D, "G_ema": self.ema.model, "opt_g": self.opt_g, "opt_d": self.opt_d,
                 "stats": self.stats, "scaler_d": self.precision.scaler_d, "scaler_g": self.precision.scaler_g,
-                "health": self.health}
+                "health": self.health, **self.game_parts}
 
     def state_dict(self) -> dict[str, Any]:
         return {

@@ -155,7 +155,7 @@ class Updates:
     augment: Any = None  # the run's augmentation (gan_runner/augment): told D's real scores after each D update
 
 
-def _with_terms(loss: torch.Tensor, terms: Iterator[tuple[str, tuple]], stats: Stats, prefix: str) -> torch.Tensor:
+def with_terms(loss: torch.Tensor, terms: Iterator[tuple[str, tuple]], stats: Stats, prefix: str) -> torch.Tensor:
     """`loss` plus each regulariser's term that is due this step; its raw value is logged as prefix/name."""
     for name, (term, raw) in terms:
         if term is not None:
@@ -164,8 +164,8 @@ def _with_terms(loss: torch.Tensor, terms: Iterator[tuple[str, tuple]], stats: S
     return loss
 
 
-def _update(loss: torch.Tensor, optimiser: torch.optim.Optimizer, scaler: torch.amp.GradScaler, stats: Stats,
-            network: str) -> None:
+def backward_and_step(loss: torch.Tensor, optimiser: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                      stats: Stats, network: str) -> None:
     """Backward, the gradients' mean over the run's processes (distributed.average; before unscaling,
     so an overflow on any process is every process's), and the optimiser's step through the loss scaler. Logs the gradient's norm over the network's
     parameters as `grad_norm/<network>` (of the unscaled gradient) and, under fp16, whether the scaler skipped the
@@ -176,7 +176,7 @@ def _update(loss: torch.Tensor, optimiser: torch.optim.Optimizer, scaler: torch.
 
 
 def _step(optimiser: torch.optim.Optimizer, scaler: torch.amp.GradScaler, stats: Stats, network: str) -> None:
-    """The optimiser's step on the gradients its parameters hold (see _update)."""
+    """The optimiser's step on the gradients its parameters hold (see backward_and_step)."""
     gradients = [p.grad for group in optimiser.param_groups for p in group["params"] if p.grad is not None]
     distributed.average(gradients)
     if scaler.is_enabled():
@@ -217,7 +217,7 @@ def d_step(run: Updates, optimiser: torch.optim.Optimizer, batch: UpdateInputs, 
     with run.precision.autocast():
         real_scores, fake_scores = scores_of(run.D, batch, fake, run.separate_passes)
     loss, stats = d_loss(run, batch, fake, real_scores, fake_scores, d_steps_done)
-    _update(loss, optimiser, run.precision.scaler_d, stats, "d")
+    backward_and_step(loss, optimiser, run.precision.scaler_d, stats, "d")
     own_steps(run, "d", optimiser, batch, fake, d_steps_done, stats)
     for regulariser in run.regularisers.values():
         regulariser.after_d_step(run.D)
@@ -249,7 +249,7 @@ def own_steps(run: Updates, network: str, optimiser: torch.optim.Optimizer, batc
         prefix = f"{'reg' if network == 'd' else 'reg_g'}/{name}"
         stats[prefix] = raw.detach()
         stats.update({f"{prefix}_{key}": value.detach().clone() for key, value in regulariser.statistics().items()})
-        _update(term, optimiser, scaler, stats, f"{network}_{name}")
+        backward_and_step(term, optimiser, scaler, stats, f"{network}_{name}")
 
 
 def d_loss(run: Updates, batch: UpdateInputs, fake: torch.Tensor, real_scores: torch.Tensor,
@@ -266,7 +266,7 @@ def d_loss(run: Updates, batch: UpdateInputs, fake: torch.Tensor, real_scores: t
     terms = ((name, r.scaled_penalty(d_steps_done, critic, batch.real, fake, real_scores, fake_scores,
                                      batch.real_labels, batch.fake_labels))
              for name, r in run.regularisers.items() if not r.own_step)  # own_step: in own_steps
-    return _with_terms(loss, terms, stats, "reg"), stats
+    return with_terms(loss, terms, stats, "reg"), stats
 
 
 def g_loss(run: Updates, batch: UpdateInputs, fake: torch.Tensor, fake_scores: torch.Tensor | None,
@@ -279,10 +279,10 @@ def g_loss(run: Updates, batch: UpdateInputs, fake: torch.Tensor, fake_scores: t
     if run.adversarial_weight != 1.0:
         loss = loss * run.adversarial_weight
     if run.generator_terms is not None:
-        loss = _with_terms(loss, run.generator_terms(batch, fake), stats, "g")
+        loss = with_terms(loss, run.generator_terms(batch, fake), stats, "g")
     terms = ((name, r.scaled_generator_penalty(g_steps_done, batch, fake))
              for name, r in run.regularisers.items() if not r.own_step)  # own_step: in own_steps
-    return _with_terms(loss, terms, stats, "reg_g"), stats
+    return with_terms(loss, terms, stats, "reg_g"), stats
 
 
 def simultaneous_step(run: Updates, opt_d: torch.optim.Optimizer, opt_g: torch.optim.Optimizer, batch: UpdateInputs,
@@ -333,7 +333,7 @@ def g_step(run: Updates, optimiser: torch.optim.Optimizer, batch: UpdateInputs, 
         else:
             real_scores, fake_scores = None, D(fake, batch.fake_labels).float()
     loss, stats = g_loss(run, batch, fake, fake_scores, real_scores, g_steps_done)
-    _update(loss, optimiser, precision.scaler_g, stats, "g")
+    backward_and_step(loss, optimiser, precision.scaler_g, stats, "g")
     own_steps(run, "g", optimiser, batch, None, g_steps_done, stats)
     D.requires_grad_(True)
     return stats

@@ -17,7 +17,9 @@
 - `phase(state)`, `enter_phase(state, phase)`, `batch_size(cfg, state)`, `before_step(state)`: a game whose work
   changes as training goes (progressive growing's resolutions): the loop enters each new phase before the first step
   of it and builds the step anew (data at the phase's batch size, a CUDA graph recorded again); `before_step` sets
-  what changes from step to step within a phase (the fade-in's alpha). Defaults: one phase, None, forever.
+  what changes from step to step within a phase (the fade-in's alpha). Defaults: one phase, None, forever,
+- `state_parts(cfg)`: what the game itself changes as it trains, by checkpoint key, each with state_dict() and
+  load_state_dict() (CycleGAN's history pools); the training state holds and checkpoints them (default: none).
 
 The engine (loop, step, checkpoint, resume, torchrun, CUDA graphs, metrics cadence, health, logging) calls these
 and names no game. docs/games.md says how a game is built and how to add one."""
@@ -59,6 +61,11 @@ class Game:
     def batch_size(self, cfg: Any, state: Any) -> int:
         """The global batch size of D's updates in the state's phase (the data, StepSettings, images seen)."""
         return int(cfg.train.batch_size)
+
+    def state_parts(self, cfg: Any) -> dict[str, Any]:
+        """The game's own training state by checkpoint key (objects with state_dict and load_state_dict), built once
+        per run; its updates find them in `step.state.game_parts`."""
+        return {}
 
     def before_step(self, state: Any) -> None:
         """Called at the start of every step, outside any recorded CUDA graph: settings that move within a phase."""

@@ -28,6 +28,11 @@ class NoiseToData(Game):
                             "game=noise_to_data (the default: G maps noise to data) does not train on. Fix: gan-run "
                             f"game=paired dataset={dataset_name(cfg)} (or a preset: experiment=pix2pix, "
                             "experiment=srgan).")
+        if getattr(dataset, "unpaired", False):
+            raise UserError(f"dataset={dataset_name(cfg)} holds two domains of images to translate between (unpaired: "
+                            "CycleGAN's data), which game=noise_to_data (the default: G maps noise to data) does not "
+                            f"train on. Fix: gan-run game=cycle arch=cyclegan dataset={dataset_name(cfg)} (or "
+                            "experiment=cyclegan).")
         if cfg.arch.get("game", "noise_to_data") != self.kind:
             raise UserError(f"arch={arch_name(cfg)} is built for game={cfg.arch.game}, not game=noise_to_data: "
                             "its networks are made for that game (pix2pix's and srgan's G translate an image, "

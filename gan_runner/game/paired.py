@@ -102,11 +102,13 @@ class Paired(Game):
 
     def check(self, cfg: Any, dataset: Any) -> None:
         if not getattr(dataset, "paired", False):
+            held = "two domains of images that are not paired (for game=cycle)" if getattr(
+                dataset, "unpaired", False) else "single samples"
             raise UserError(f"game=paired trains on pairs of images (a source and its target), but dataset="
-                            f"{dataset_name(cfg)} holds single samples. Fix: a paired dataset: dataset=mnist_edges, "
+                            f"{dataset_name(cfg)} holds {held}. Fix: a paired dataset: dataset=mnist_edges, "
                             "dataset=mnist_sr, or your own pairs with dataset=paired_folder dataset.root=DIR "
                             "(pix2pix's layouts: DIR/train/ of side-by-side A|B images, or DIR/A/ and DIR/B/ with "
-                            "matching names); or game=noise_to_data for an unpaired dataset.")
+                            "matching names); or game=noise_to_data for a dataset of single samples.")
         if cfg.arch.get("game", "noise_to_data") != self.kind:
             raise UserError(f"game=paired needs networks that translate an image, but the chosen arch builds G(z) "
                             f"for game={cfg.arch.get('game', 'noise_to_data')}. Fix: arch=pix2pix or arch=srgan "
