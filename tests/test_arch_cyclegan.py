@@ -61,7 +61,8 @@ def port_layout(blocks: int, dropout: bool, width: int = 64, channels: tuple[int
             keys[f"model.{index}.bias"] = (out,)
         if normed and not bias:  # batch norm, the next module of the list
             *parent, position = index.split(".")
-            keys.update({f"model.{'.'.join([*parent, str(int(position) + 1)])}.{p}": (out,) for p in ("weight", "bias")})
+            norm = ".".join([*parent, str(int(position) + 1)])
+            keys.update({f"model.{norm}.{p}": (out,) for p in ("weight", "bias")})
 
     add("1", (width, source, 7, 7), width)
     add("4", (2 * width, width, 3, 3), 2 * width)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import itertools
 
-import pytest
 import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf

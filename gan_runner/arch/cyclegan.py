@@ -39,7 +39,7 @@ DOWNSAMPLINGS = 2  # the port's n_downsampling: the residual trunk runs at 1/4 o
 
 
 class ResidualBlock(nn.Module):
-    """The port's ResnetBlock with padding_type 'reflect': x + (pad, conv, norm, ReLU, [dropout], pad, conv, norm)(x)."""
+    """The port's ResnetBlock, padding_type 'reflect': x + (pad, conv, norm, ReLU, [dropout], pad, conv, norm)(x)."""
 
     def __init__(self, channels: int, normalisation: Callable[[int], nn.Module], bias: bool, dropout: float) -> None:
         super().__init__()
