@@ -11,14 +11,17 @@ outputs bit for bit from the same weights. CI cannot import the port, so the tes
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 from hydra.utils import instantiate
+from PIL import Image
 from torch import nn
 
 from gan_runner.arch import count_parameters, cyclegan, pix2pix
-from tests.conftest import TINY, archs_of, make_config
+from tests.conftest import TINY, archs_of, make_config, run
 
 
 def conv(k: int, c_in: int, c_out: int, bias: bool = True) -> int:
@@ -58,7 +61,8 @@ def port_layout(blocks: int, dropout: bool, width: int = 64, channels: tuple[int
             keys[f"model.{index}.bias"] = (out,)
         if normed and not bias:  # batch norm, the next module of the list
             *parent, position = index.split(".")
-            keys.update({f"model.{'.'.join([*parent, str(int(position) + 1)])}.{p}": (out,) for p in ("weight", "bias")})
+            norm = ".".join([*parent, str(int(position) + 1)])
+            keys.update({f"model.{norm}.{p}": (out,) for p in ("weight", "bias")})
 
     add("1", (width, source, 7, 7), width)
     add("4", (2 * width, width, 3, 3), 2 * width)
@@ -222,6 +226,23 @@ def test_what_the_networks_cannot_take_is_refused_in_one_sentence_with_the_fix(b
     with pytest.raises(ValueError, match=match) as refused:
         build()
     assert "\n" not in str(refused.value)
+
+
+def test_gan_run_refuses_a_crop_size_the_generator_cannot_keep_in_one_paragraph(tmp_path: Path) -> None:
+    """Your own folders cut to 30x30 (not a multiple of 4): gan-run experiment=cyclegan stops before training with
+    exit 2 and one paragraph naming the key and the fix, no traceback."""
+    for folder in ("trainA", "trainB", "testA", "testB"):
+        (tmp_path / "data" / folder).mkdir(parents=True)
+        for index in range(2):
+            pixels = (torch.rand(36, 36, 3) * 255).to(torch.uint8).numpy()
+            Image.fromarray(pixels).save(tmp_path / "data" / folder / f"{index}.png")
+    result = run("gan-run", "experiment=cyclegan", f"dataset.root={tmp_path / 'data'}", "dataset.load_size=32",
+                 "dataset.crop_size=30", "metrics=none", "logger=none", "train.device=cpu", "train.steps=1",
+                 cwd=tmp_path, check=False)
+    message = result.stderr.strip()
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert message.startswith("gan-run: error:") and "\n" not in message
+    assert "arch.generator" in message and "30x30" in message and "dataset.crop_size=256" in message
 
 
 # The shapes each cycle architecture is built with in the cycle game's embedded task (a new one must be added):

@@ -237,7 +237,8 @@ def test_ema_start_keeps_the_average_equal_to_g_until_then() -> None:
 # The paired presets train on pairs: the digit tasks that need no download (srgan's VGG54 content loss needs ImageNet
 # weights that are not here: its smoke test trains without it, two steps of pretraining, two adversarial).
 PAIRED_DATA = {"pix2pix": ["dataset=mnist_edges"],
-               "srgan": ["dataset=mnist_sr", "game.content=null", "game.content_weight=0", "game.pretrain_steps=2"]}
+               "srgan": ["dataset=mnist_sr", "game.content=null", "game.content_weight=0", "game.pretrain_steps=2"],
+               "cyclegan": ["dataset=mnist_digits8"]}  # game=cycle's unpaired digit task (no download)
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))

@@ -39,7 +39,7 @@ DOWNSAMPLINGS = 2  # the port's n_downsampling: the residual trunk runs at 1/4 o
 
 
 class ResidualBlock(nn.Module):
-    """The port's ResnetBlock with padding_type 'reflect': x + (pad, conv, norm, ReLU, [dropout], pad, conv, norm)(x)."""
+    """The port's ResnetBlock, padding_type 'reflect': x + (pad, conv, norm, ReLU, [dropout], pad, conv, norm)(x)."""
 
     def __init__(self, channels: int, normalisation: Callable[[int], nn.Module], bias: bool, dropout: float) -> None:
         super().__init__()
@@ -70,11 +70,12 @@ class Generator(nn.Module):
         if tuple(source_sides) != (height, width_px):
             raise ValueError(f"CycleGAN's ResNet generator keeps its input's size, but the input is "
                              f"{source_sides[0]}x{source_sides[1]} and the output {height}x{width_px}: give both "
-                             "domains one size (the dataset's crop_size)")
+                             "domains one size")
         if height % 4 or width_px % 4 or min(height, width_px) < 8:
             raise ValueError(f"CycleGAN's ResNet generator needs image sides that are multiples of 4 and at least 8 "
                              f"(two stride-2 halvings, then two exact doublings), but the images are "
-                             f"{height}x{width_px}: crop or resize them to such a size (the dataset's crop_size)")
+                             f"{height}x{width_px}: crop or resize them to such a size (dataset=unpaired_folder: "
+                             "dataset.crop_size=256)")
         if blocks is None:
             blocks = default_blocks(height, width_px)
         if isinstance(blocks, bool) or not isinstance(blocks, int) or blocks < 0:

@@ -35,12 +35,13 @@ at most num_downs - 2 (the levels between the outermost and the innermost).
 Discriminator (NLayerDiscriminator, netD 'basic' = n_layers 3, the 70x70 PatchGAN): 4x4 convolutions with padding
 1, width-2*width-4*width at stride 2 then 8*width at stride 1 (min(2**n, 8) times the width), LeakyReLU(0.2), batch
 norm after all but the first (which has a bias; the others none), and a last 4x4 stride-1 convolution to a 1-channel
-map of raw scores (no sigmoid: the objectives take logits). `norm: instance` is CycleGAN's (--norm instance, the
-port's default): instance norm without affine parameters or running statistics, and then the convolutions before it
-keep their biases, as the port's use_bias does (2,764,737 parameters judging RGB images alone, its "2.765 M"). At 256x256 the map is 30x30; at 28x28 it is 1x1 (each
+map of raw scores (no sigmoid: the objectives take logits). At 256x256 the map is 30x30; at 28x28 it is 1x1 (each
 score sees the whole digit; n_layers 1 makes patches of 16x16, a 12x12 map). Built with a source_shape it judges
 the pair, source and image concatenated on channels (define_D(input_nc + output_nc, ...)): 2,768,705 parameters for
-RGB pairs, the port's "[Network D] Total number of parameters : 2.769 M".
+RGB pairs, the port's "[Network D] Total number of parameters : 2.769 M". `norm: instance` is CycleGAN's (--norm
+instance, the port's default): instance norm without affine parameters or running statistics, and then the
+convolutions before it keep their biases, as the port's use_bias does (2,764,737 parameters judging RGB images alone,
+the port's "2.765 M"; tests/test_arch_cyclegan.py).
 Both networks start from init_weights 'normal' with gain 0.02 (gan_runner.arch.normal_init).
 """
 
