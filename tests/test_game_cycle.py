@@ -7,16 +7,22 @@ contract's shape (docs/games.md; gan_runner/data/unpaired.py is the real one).""
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
+from gan_runner.commands.sample import load_run, sources_of
 from gan_runner.engine.build import build_parts, build_step
 from gan_runner.engine.loop import train
 from gan_runner.game.cycle import CycleGenerators, HistoryPool, HistoryPools, per_domain
 from gan_runner.run_directory import Checkpoint
-from tests.conftest import losses, make_config
+from tests.conftest import losses, make_config, run
+from tests.test_game_paired import one_paragraph
 
 
 class TinyUnpaired:
@@ -206,3 +212,95 @@ def test_a_cycle_run_resumes_exactly_with_its_four_networks_two_optimisers_and_p
     train(make_config(*common, "train.steps=6"), tmp_path / "parts", resume=saved)
     assert losses(tmp_path / "parts") == losses(tmp_path / "whole")
 
+
+
+# dataset=mnist_digits8 (the real unpaired task) with CycleGAN's networks a few channels wide: a step in ~0.05 s.
+DIGITS8 = ["dataset=mnist_digits8", "logger=none", "train.device=cpu", "train.batch_size=4", "train.log_every=1",
+           "arch.generator.width=4", "arch.generator.blocks=1", "arch.discriminator.width=4",
+           "arch.discriminator.n_layers=1"]
+
+
+def unpaired_folders(root: Path, channels_b: int = 3) -> Path:
+    for split, count in (("train", 4), ("test", 2)):
+        for domain in "AB":
+            for index in range(count):
+                pixels = np.random.default_rng(index + 7 * (domain == "B")).integers(0, 256, (32, 32, 3), np.uint8)
+                (root / f"{split}{domain}").mkdir(parents=True, exist_ok=True)
+                Image.fromarray(pixels).save(root / f"{split}{domain}" / f"{index}.png")
+    return root
+
+
+@pytest.mark.parametrize("overrides, needle", [
+    (["dataset=mnist_edges", "game=cycle", "arch=cyclegan"], "holds pairs of images"),
+    (["game=noise_to_data", "arch=dcgan", "metrics=none"], "game=cycle arch=cyclegan"),
+    (["game=paired", "arch=pix2pix", "metrics=none"], "two domains of images that are not paired"),
+    (["game=progressive", "arch=progan", "metrics=none"], "game=cycle arch=cyclegan"),
+    (["arch=dcgan"], "Fix: arch=cyclegan"),
+    (["train.n_critic=2"], "train.n_critic cannot be used with game=cycle"),
+    (["regulariser=path_length"], "regulariser=path_length penalises a generator's mapping from noise"),
+    (["augment=diffaugment"], "augment=none"),
+    (["train.batch_size=2000"], "train.batch_size=2000 is larger than the dataset, which holds 1347"),
+], ids=["paired_data", "noise_to_data", "paired_game", "progressive", "arch", "n_critic", "path_length", "augment",
+        "batch"])
+def test_what_game_cycle_cannot_train_is_refused_in_one_paragraph(tmp_path: Path, overrides: list[str],
+                                                                  needle: str) -> None:
+    # the refusals come before any network is built: the defaults' widths cost nothing
+    result = run("gan-run", *DIGITS8[:4], "train.steps=1", *overrides, cwd=tmp_path, check=False)
+    assert needle in one_paragraph(result)
+
+
+def test_the_identity_loss_between_domains_of_different_channels_is_refused(tmp_path: Path) -> None:
+    """Grey A and colour B: the identity loss (a_to_b(b) against b) cannot apply, as the port asserts; without it the
+    run trains."""
+    root = unpaired_folders(tmp_path / "data")
+    folder = ["dataset=unpaired_folder", f"dataset.root={root}", "dataset.load_size=36", "dataset.crop_size=32",
+              "dataset.channels_a=1", "metrics=cycle", f"dataset.prepared_dir={tmp_path / 'prepared'}"]
+    message = one_paragraph(run("gan-run", *DIGITS8[1:], *folder, "train.steps=1", cwd=tmp_path, check=False))
+    assert "serves A with 1 and B with 3" in message and "game.identity_weight=0" in message
+    run("gan-run", *DIGITS8[1:], *folder, "game.identity_weight=0", "train.steps=2", "hydra.run.dir=run",
+        cwd=tmp_path)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "completed" and "cycle/reconstruction_a" in summary["metrics"]
+
+
+def test_gan_sample_translates_a_folder_either_way_as_the_runs_generators_do(tmp_path: Path) -> None:
+    run("gan-run", *DIGITS8, "metrics=none", "train.steps=2", "hydra.run.dir=run", cwd=tmp_path)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for index in range(3):
+        pixels = np.random.default_rng(index).integers(0, 256, (32, 32), np.uint8)
+        Image.fromarray(pixels).save(inputs / f"digit{index}.png")
+    generator, _ = load_run(tmp_path / "run")
+    images = sources_of(sorted(inputs.iterdir()), (1, 32, 32))
+    for direction in ("a_to_b", "b_to_a"):
+        run("gan-sample", "run=run", "inputs=inputs/", f"out={direction}/", f"direction={direction}", cwd=tmp_path)
+        written = sorted(p.name for p in (tmp_path / direction).iterdir())
+        assert written == ["digit0.png", "digit1.png", "digit2.png"]
+        with torch.no_grad():
+            expected = ((generator(images, direction) + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        got = torch.stack([torch.from_numpy(np.array(Image.open(tmp_path / direction / name))) for name in written])
+        assert (got.int() - expected[:, 0].int()).abs().max() <= 1  # the PNG's rounding
+    default = run("gan-sample", "run=run", "inputs=inputs/", "out=default/", cwd=tmp_path)
+    assert default.returncode == 0 and all(
+        np.array_equal(np.array(Image.open(tmp_path / "default" / name)), np.array(Image.open(tmp_path / "a_to_b" / name)))
+        for name in written)  # a_to_b unless told
+    refused = run("gan-sample", "run=run", "inputs=inputs/", "out=x/", "direction=BtoA", cwd=tmp_path, check=False)
+    assert refused.returncode == 2 and "direction=a_to_b or direction=b_to_a" in refused.stderr
+    no_noise = run("gan-sample", "run=run", "n=4", "out=x.png", cwd=tmp_path, check=False)
+    assert no_noise.returncode == 2 and "game=cycle" in no_noise.stderr
+
+
+@pytest.mark.slow
+def test_two_processes_keep_their_own_pools_in_the_checkpoint_and_resume_exactly(tmp_path: Path) -> None:
+    """torchrun with 2 processes: each keeps its own pools (it sees its own rows of each batch), the checkpoint holds
+    both processes' pools, and a run stopped at step 3 and resumed on 2 processes logs the uninterrupted run's rows."""
+    from tests.test_distributed import assert_same_rows, gan_run
+
+    args = [*DIGITS8, "metrics=none", "game.pool_size=3", "train.checkpoint_every=3", "train.sample_every=1000"]
+    gan_run(2, *args, "train.steps=5", "hydra.run.dir=whole", cwd=tmp_path)
+    gan_run(2, *args, "train.steps=3", "hydra.run.dir=parts", cwd=tmp_path)
+    pools = Checkpoint.load(tmp_path / "parts" / "checkpoints" / "last.pt").state["pools"]["processes"]
+    assert len(pools) == 2 and all(process[d]["count"] == 3 for process in pools for d in "ab")
+    assert not torch.equal(pools[0]["b"]["images"], pools[1]["b"]["images"])
+    gan_run(2, *args, "train.steps=5", "resume=parts", cwd=tmp_path)
+    assert_same_rows(losses(tmp_path / "whole"), losses(tmp_path / "parts"), rel=1e-6)
