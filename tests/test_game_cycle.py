@@ -21,7 +21,7 @@ from gan_runner.engine.build import build_parts, build_step
 from gan_runner.engine.loop import train
 from gan_runner.game.cycle import CycleGenerators, HistoryPool, HistoryPools, per_domain
 from gan_runner.run_directory import Checkpoint
-from tests.conftest import losses, make_config, run
+from tests.conftest import losses, make_config, run, wandb_records
 from tests.test_game_paired import one_paragraph
 
 
@@ -304,3 +304,18 @@ def test_two_processes_keep_their_own_pools_in_the_checkpoint_and_resume_exactly
     assert not torch.equal(pools[0]["b"]["images"], pools[1]["b"]["images"])
     gan_run(2, *args, "train.steps=5", "resume=parts", cwd=tmp_path)
     assert_same_rows(losses(tmp_path / "whole"), losses(tmp_path / "parts"), rel=1e-6)
+
+
+def test_a_cycle_run_logs_both_ways_and_their_pictures_to_wandb(tmp_path: Path) -> None:
+    """The W&B run gets the class each way keeps, the per-discriminator losses, the cycle and identity terms, and the
+    A | A->B | A->B->A and B | B->A | B->A->B picture, which samples/ keeps too; best.pt follows cycle/class_kept."""
+    run("gan-run", *DIGITS8, "logger=wandb", "train.steps=2", "train.sample_every=2", "metrics.n=20",
+        "hydra.run.dir=run", cwd=tmp_path)
+    history = [r["history"]["item"] for r in wandb_records(tmp_path / "run") if r["type"] == "history"]
+    assert [h["_step"] for h in history if h.get("samples._type") == "image-file"] == [2]
+    assert any({"cycle/class_kept_a_to_b", "cycle/class_kept_b_to_a_floor", "cycle/reconstruction_a"} <= set(h)
+               for h in history)
+    assert all({"g/cycle_a", "g/identity_b", "loss/d_a", "loss/d_b"} <= set(h) for h in history if "loss/d" in h)
+    picture = Image.open(tmp_path / "run" / "samples" / "step_000002.png")
+    assert picture.width > picture.height / 3  # two blocks of three columns side by side, eight rows
+    assert (tmp_path / "run" / "checkpoints" / "best.pt").is_file()
