@@ -306,9 +306,10 @@ def test_two_processes_keep_their_own_pools_in_the_checkpoint_and_resume_exactly
     assert_same_rows(losses(tmp_path / "whole"), losses(tmp_path / "parts"), rel=1e-6)
 
 
-def test_a_cycle_run_logs_both_ways_and_their_pictures_to_wandb(tmp_path: Path) -> None:
+def test_a_cycle_run_logs_both_ways_and_their_pictures_to_wandb_and_gan_eval_scores_it_alike(tmp_path: Path) -> None:
     """The W&B run gets the class each way keeps, the per-discriminator losses, the cycle and identity terms, and the
-    A | A->B | A->B->A and B | B->A | B->A->B picture, which samples/ keeps too; best.pt follows cycle/class_kept."""
+    A | A->B | A->B->A and B | B->A | B->A->B picture, which samples/ keeps too; best.pt follows cycle/class_kept;
+    gan-eval of the last checkpoint gives the training's final numbers."""
     run("gan-run", *DIGITS8, "logger=wandb", "train.steps=2", "train.sample_every=2", "metrics.n=20",
         "hydra.run.dir=run", cwd=tmp_path)
     history = [r["history"]["item"] for r in wandb_records(tmp_path / "run") if r["type"] == "history"]
@@ -319,3 +320,8 @@ def test_a_cycle_run_logs_both_ways_and_their_pictures_to_wandb(tmp_path: Path) 
     picture = Image.open(tmp_path / "run" / "samples" / "step_000002.png")
     assert picture.width > picture.height / 3  # two blocks of three columns side by side, eight rows
     assert (tmp_path / "run" / "checkpoints" / "best.pt").is_file()
+    # gan-eval scores the run as its training's last evaluation did (the same translations, judges and seed)
+    run("gan-eval", "run=run", "checkpoint=last", "out=scores.json", cwd=tmp_path)
+    scores = json.loads((tmp_path / "scores.json").read_text())
+    final = json.loads((tmp_path / "run" / "summary.json").read_text())["metrics"]
+    assert {key: scores[key] for key in final} == pytest.approx(final, rel=1e-6)
