@@ -25,7 +25,8 @@
 # and packed K = 2, 4, 8 on the GPU (study.jobs_per_gpu), as runs per hour; 8. the new architectures at 256 and
 # 1024 (the papers' widths, batch 4, made-up images): scripts/bench_modconv.py's fused and unfused modulated
 # convolution, then gan-run's steps per second of experiment=stylegan2 fused and unfused and of experiment=progan
-# grown to full size. Checkpoints and the made-up inputs are deleted afterwards.
+# grown to full size; 9. experiment=cyclegan's steps per second at 256 (made-up unpaired images). Checkpoints and the
+# made-up inputs are deleted afterwards.
 # A dry run on a CPU (plumbing only): DEVICE=cpu BENCH_ITERS=3 SNGAN_STEPS=20 SNGAN_FID_N=100 DIGITS_STEPS=200 FID_N=200 \
 #   SNGAN_OVERRIDES="arch.generator.width=8 arch.discriminator.width=8" ARCH_RES=16 ARCH_STEPS=12 ARCH_CHANNEL_BASE=256 \
 #   bash scripts/gpu_check.sh
@@ -187,6 +188,18 @@ print(f'{sys.argv[2]} at {sys.argv[3]}, batch 4: ' + (f'{statistics.median(s):.2
       "$OUT/arch_${name}_$res/metrics.jsonl" "$name" "$res" 2>/dev/null || echo "$name at $res: failed (see $OUT/arch_${name}_$res.log)"
   done
 done
+echo "== 9. CycleGAN (experiment=cyclegan: two ResNet generators, two PatchGANs, batch 1) at 256, steps per second $(elapsed)"
+python3 -c "import sys, numpy as np; from PIL import Image; from pathlib import Path; [(Path(sys.argv[1], f) \
+.mkdir(parents=True, exist_ok=True), [Image.fromarray(np.random.default_rng(i + 100 * k).integers(0, 256, (286, 286, 3), \
+dtype=np.uint8)).save(Path(sys.argv[1], f, f'{i}.png')) for i in range(8)]) for k, f in enumerate(['trainA', 'trainB', \
+'testA', 'testB'])]" "$OUT/cycle_images"
+timeout 90 gan-run experiment=cyclegan dataset.root="$OUT/cycle_images" dataset.prepared_dir="$OUT/cycle_prepared" \
+  train.steps="$ARCH_STEPS" train.log_every=10 train.device="$DEVICE" metrics=none logger=none health=none \
+  hydra.run.dir="$OUT/cyclegan_256" > "$OUT/cyclegan_256.log" 2>&1
+python3 -c "import json, sys, statistics; rows = [json.loads(l) for l in open(sys.argv[1])]; \
+s = [r['speed/steps_per_s'] for r in rows if 'speed/steps_per_s' in r][1:]; \
+print('cyclegan at 256, batch 1: ' + (f'{statistics.median(s):.2f} steps/s' if s else 'no speed rows'))" \
+  "$OUT/cyclegan_256/metrics.jsonl" 2>/dev/null || echo "cyclegan at 256: failed (see $OUT/cyclegan_256.log)"
 find "$OUT" -name "*.pt" -delete
-rm -rf "$OUT/images" "$OUT"/arch_images_* "$OUT/torch_home" "$OUT"/fid_cache_*  # inputs, not results
+rm -rf "$OUT/images" "$OUT"/arch_images_* "$OUT/cycle_images" "$OUT/cycle_prepared" "$OUT/torch_home" "$OUT"/fid_cache_*
 echo "== done $(elapsed)"
