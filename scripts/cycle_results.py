@@ -100,6 +100,11 @@ Cycle L1: the mean absolute difference between a held-out image and its round tr
 loss). Judge Fréchet: the translations into a domain against that domain's real held-out digits, in its judge's
 feature layer (0: the same distribution).
 
+A small cycle L1 beside a class kept well below the ceiling is the game's known weakness, visible in the pictures:
+cycle consistency does not make a translation keep its digit, only recoverable, and the round trip can close through
+details no judge reads (Chu et al. 2017, "CycleGAN, a Master of Steganography"); A->B must also stretch a digit with
+a margin to fill the frame, a change of shape that CycleGAN's generators make poorly (Zhu et al. 2017, section 5.2).
+
 What it does not show: the judges read digits at 8x8 (B) and 14x14 (A), so a translation that keeps the class in a
 blurred or wrongly styled way can still count as kept; the Fréchet distances and the pictures are there for the
 style. Class kept is not the whole of a translation's quality, and two seeds say how much a run varies, not a
