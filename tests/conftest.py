@@ -4,6 +4,7 @@ commands as a user would (a subprocess per command); read an offline W&B run bac
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -94,6 +95,24 @@ def _private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Prepared datasets go to a folder of the test's own (beside tmp_path, which tests fill with images), never to
     the user's ~/.cache/gan-runner."""
     monkeypatch.setenv("GAN_RUNNER_CACHE", str(tmp_path.parent / f"{tmp_path.name}-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> None:
+    """Every logger's handlers, level and propagation as before the test. A test that runs gan-run's main() in its
+    own process leaves Hydra's job logging configured: a file handler on the run directory under that test's
+    tmp_path, which a later test's log line in the same worker would open after the folder is gone."""
+    loggers = [logging.getLogger()] + [logger for logger in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(logger, logging.Logger)]
+    before = {logger: (list(logger.handlers), logger.level, logger.propagate, logger.disabled) for logger in loggers}
+    yield
+    for logger, (handlers, level, propagate, disabled) in before.items():
+        for handler in logger.handlers:
+            if handler not in handlers:
+                handler.close()
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate, logger.disabled = propagate, disabled
 
 
 BIN = Path(sys.executable).parent  # the commands of the environment the tests run in
