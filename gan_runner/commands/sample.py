@@ -282,8 +282,8 @@ def translate(options: dict[str, Any], run: str | None) -> None:
                         "from noise; or a run that translates images (game=paired: dataset=mnist_edges, "
                         "experiment=pix2pix, experiment=srgan) for inputs=.")
     direction = check_direction(options["direction"], saved, generator)
-    # The inputs are read as the run's sources: A images (source_shape) for a_to_b, B images (data_shape) for b_to_a
-    shape = saved.data_shape if direction == "b_to_a" else saved.source_shape
+    # A G's first direction reads the run's sources (source_shape), the other translates its data back (data_shape)
+    shape = saved.source_shape if direction in (None, *getattr(generator, "directions", ())[:1]) else saved.data_shape
     outputs = translate_sources(generator, sources_of(images, shape), options["seed"], options["device"], direction)
     write_pngs(outputs, [path.stem for path in images], Path(out))
     print(f"translated {len(images)} images of {options['inputs']} into {out}")

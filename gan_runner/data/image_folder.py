@@ -21,7 +21,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from gan_runner.data import ImageTensorDataset
-from gan_runner.data.prepared import prepared_copy, read_prepared
+from gan_runner.data.prepared import check_workers, prepared_copy, read_prepared
 from gan_runner.errors import UserError
 
 LABELS_FILE = "dataset.json"  # stylegan2-ada's dataset_tool: {"labels": [[name, class], ...]}
@@ -159,9 +159,7 @@ class ImageFolder(ImageTensorDataset):
         if channels not in (1, 3):
             raise UserError(f"dataset.channels={channels}: images have 1 (grey) or 3 (RGB) channels. Fix: "
                             "dataset.channels=1 or 3.")
-        if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
-            raise UserError(f"dataset.workers={workers!r}: the processes that decode the images while preparing must "
-                            "be a whole number from 1. Fix: dataset.workers=4, or null to choose from the cores.")
+        check_workers(workers)
         source = ImageSource(root)
         folder = prepared_copy(source, resolution, channels, prepared_dir, workers)
         images, reader, labels, index = read_prepared(folder)

@@ -25,6 +25,7 @@ from typing import Iterator
 import torch
 
 from gan_runner.data import ImageTensorDataset
+from gan_runner.errors import UserError
 
 Pairs = tuple[torch.Tensor, torch.Tensor]  # a batch of targets and their sources
 
@@ -43,6 +44,17 @@ def crop_offsets(seed: int, number: int, batch_size: int, spare: tuple[int, int]
                                               % (1 << 63))
     return (torch.randint(0, spare[0] + 1, (batch_size,), generator=generator),
             torch.randint(0, spare[1] + 1, (batch_size,), generator=generator))
+
+
+def check_jitter(load_size: int, crop_size: int, images: str, whose: str) -> None:
+    """Refuses (one paragraph) a load_size and crop_size that are not whole numbers from 1 with crop_size <= load_size
+    (`images`: what is resized and cropped; `whose`: the paper whose 286 and 256 the fix names)."""
+    sizes_are_whole = all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (load_size, crop_size))
+    if not sizes_are_whole or crop_size > load_size:
+        raise UserError(f"dataset.load_size={load_size!r} and dataset.crop_size={crop_size!r}: {images} are "
+                        "resized to load_size and cut to a random crop_size square inside, so both must be whole "
+                        "numbers from 1 with crop_size <= load_size. Fix: e.g. dataset.load_size=286 "
+                        f"dataset.crop_size=256 ({whose}), or both 256 for no random crop.")
 
 
 def crop(images: torch.Tensor, top: torch.Tensor, left: torch.Tensor, size: int) -> torch.Tensor:

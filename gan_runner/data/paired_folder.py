@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from gan_runner.data.image_folder import IMAGE_SUFFIXES, decode_image
-from gan_runner.data.paired import StackedPairs
+from gan_runner.data.paired import StackedPairs, check_jitter
 from gan_runner.errors import UserError
 
 HELD_OUT_SPLITS = ("val", "test")  # the first that holds images is held out
@@ -191,12 +191,7 @@ class PairedFolder(StackedPairs):
         if channels not in MODES:
             raise UserError(f"dataset.channels={channels!r}: images have 1 (grey) or 3 (RGB) channels. Fix: "
                             "dataset.channels=1 or 3.")
-        sizes_are_whole = all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (load_size, crop_size))
-        if not sizes_are_whole or crop_size > load_size:
-            raise UserError(f"dataset.load_size={load_size!r} and dataset.crop_size={crop_size!r}: training pairs are "
-                            "resized to load_size and cut to a random crop_size square inside, so both must be whole "
-                            "numbers from 1 with crop_size <= load_size. Fix: e.g. dataset.load_size=286 "
-                            "dataset.crop_size=256 (pix2pix's), or both 256 for no random crop.")
+        check_jitter(load_size, crop_size, "training pairs", "pix2pix's")
         root_path = Path(root).expanduser().resolve()
         layout = layout_of(root_path)
         mode = MODES[channels]

@@ -74,6 +74,13 @@ def read_index(folder: Path) -> dict | None:
         return None
 
 
+def check_workers(workers: int | None) -> None:
+    """Refuses (one paragraph) a dataset.workers that is not null or a whole number from 1."""
+    if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
+        raise UserError(f"dataset.workers={workers!r}: the processes that decode the images while preparing must "
+                        "be a whole number from 1. Fix: dataset.workers=4, or null to choose from the cores.")
+
+
 def prepared_copy(source: Any, resolution: int, channels: int, prepared_dir: str | Path | None = None,
                   workers: int | None = None) -> Path:
     """The ready prepared copy of `source` (an image_folder.ImageSource) at this size, made first (by `workers`

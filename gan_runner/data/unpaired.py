@@ -36,8 +36,8 @@ import torch
 
 from gan_runner.data import ImageTensorDataset
 from gan_runner.data.image_folder import IMAGE_SUFFIXES, ImageSource
-from gan_runner.data.paired import crop, crop_offsets, to_float
-from gan_runner.data.prepared import prepared_copy, read_prepared
+from gan_runner.data.paired import check_jitter, crop, crop_offsets, to_float
+from gan_runner.data.prepared import check_workers, prepared_copy, read_prepared
 from gan_runner.errors import UserError
 
 Batch = tuple[torch.Tensor, torch.Tensor]  # a batch of domain B and one of domain A, drawn independently
@@ -148,20 +148,13 @@ class UnpairedFolder(UnpairedImages):
             if channels not in (1, 3) or isinstance(channels, bool):
                 raise UserError(f"dataset.{key}={channels!r}: the images of a domain have 1 (grey) or 3 (RGB) "
                                 f"channels (each is converted to it). Fix: dataset.{key}=1 or dataset.{key}=3.")
-        sizes_are_whole = all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in (load_size, crop_size))
-        if not sizes_are_whole or crop_size > load_size:
-            raise UserError(f"dataset.load_size={load_size!r} and dataset.crop_size={crop_size!r}: training images are "
-                            "resized to load_size and cut to a random crop_size square inside, so both must be whole "
-                            "numbers from 1 with crop_size <= load_size. Fix: e.g. dataset.load_size=286 "
-                            "dataset.crop_size=256 (CycleGAN's), or both 256 for no random crop.")
-        if workers is not None and (not isinstance(workers, int) or isinstance(workers, bool) or workers < 1):
-            raise UserError(f"dataset.workers={workers!r}: the processes that decode the images while preparing must "
-                            "be a whole number from 1. Fix: dataset.workers=4, or null to choose from the cores.")
+        check_jitter(load_size, crop_size, "training images", "CycleGAN's")
+        check_workers(workers)
         root_path = Path(root).expanduser().resolve()
         if not root_path.is_dir():
             raise UserError(f"The unpaired folder {root_path} does not exist or is not a folder. "
-                            f"dataset=unpaired_folder reads {LAYOUT}, as CycleGAN's datasets come (horse2zebra, ...). Fix: set dataset.root to "
-                            "such a folder, e.g. gan-run dataset=unpaired_folder dataset.root=/path/to/horse2zebra.")
+                            f"dataset=unpaired_folder reads {LAYOUT}, as CycleGAN's datasets come (horse2zebra, "
+                            "...). Fix: set dataset.root to such a folder, e.g. gan-run dataset=unpaired_folder dataset.root=/path/to/horse2zebra.")
         empty = missing(root_path, "train")
         if empty:
             raise UserError(f"One domain of the unpaired folder {root_path} is empty: {' and '.join(empty)}. Both "

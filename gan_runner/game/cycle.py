@@ -46,7 +46,7 @@ DIRECTIONS = ("a_to_b", "b_to_a")
 class CycleGenerators(nn.Module):
     """The two generators as one network for the engine: `forward(source, direction)` translates A images into B
     ("a_to_b", the default: what health's diversity score and gan-sample draw) or B into A ("b_to_a"); `directions`
-    says so to gan-sample (direction=)."""
+    says so to gan-sample (direction=), the first from the dataset's sources (A, its source_shape) to its data (B)."""
 
     directions = DIRECTIONS
 

@@ -45,7 +45,6 @@ import torch
 from gan_runner.errors import UserError
 from gan_runner.metrics.digits import DigitsClassifier, MNIST5kDigits, ScikitDigits, to_judge
 from gan_runner.metrics.fid import frechet_distance, statistics
-from gan_runner.metrics.inception import DIMS, verified_weights
 from gan_runner.metrics.paired import Paired, per_image_l1
 
 
@@ -127,18 +126,8 @@ class Cycle(Paired):
                             f"{held['b']} of domain B. Fix: metrics.n=null (all of each) or at most "
                             f"{min(held.values())}.")
         if self.fid:
-            images = min(self.counts(dataset).values())
-            if images < self.dims:
-                fewer = [str(d) for d in DIMS if d < images]
-                smaller = f"metrics.dims={' or '.join(fewer)} (fewer dimensions than images), " if fewer else ""
-                raise UserError(
-                    f"metrics.fid=true measures FID with {self.dims}-dimensional Inception features on {images} "
-                    f"held-out images of a domain: with fewer images than dimensions the covariances are singular and "
-                    f"the FID is dominated by that bias, not by the translations. Fix: {smaller}a dataset with more "
-                    f"held-out images{'' if self.n is None else ' (metrics.n=null uses them all)'}, or "
-                    "metrics.fid=false.")
-            if self.weights_path is None:
-                self.weights_path, self.weights_sha256 = verified_weights(self.weights, self.download)
+            self.check_fid(min(self.counts(dataset).values()), "held-out images of a domain", "images",
+                           "translations")
 
     def protocol(self) -> dict[str, str]:
         described = {

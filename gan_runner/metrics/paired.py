@@ -127,17 +127,21 @@ class Paired(Metric):
                             f"target images are {dataset.shape[-2]}x{dataset.shape[-1]}. Fix: targets of at least "
                             f"{SSIM_WINDOW}x{SSIM_WINDOW} pixels, or metrics=none.")
         if self.fid:
-            pairs = self.pairs(dataset)
-            if pairs < self.dims:
-                fewer = [str(d) for d in DIMS if d < pairs]
-                smaller = f"metrics.dims={' or '.join(fewer)} (fewer dimensions than pairs), " if fewer else ""
-                raise UserError(
-                    f"metrics.fid=true measures FID with {self.dims}-dimensional Inception features on {pairs} "
-                    f"held-out pairs: with fewer images than dimensions the covariances are singular and the FID is "
-                    f"dominated by that bias, not by the outputs. Fix: {smaller}a dataset with more held-out pairs"
-                    f"{'' if self.n is None else ' (metrics.n=null uses them all)'}, or metrics.fid=false.")
-            if self.weights_path is None:
-                self.weights_path, self.weights_sha256 = verified_weights(self.weights, self.download)
+            self.check_fid(self.pairs(dataset), "held-out pairs", "pairs", "outputs")
+
+    def check_fid(self, count: int, held: str, unit: str, measured: str) -> None:
+        """With metrics.fid: refuses fewer held-out images (`count` of them, `held` saying which, `unit` what they
+        are) than Inception feature dimensions, then finds and verifies the weights once."""
+        if count < self.dims:
+            fewer = [str(d) for d in DIMS if d < count]
+            smaller = f"metrics.dims={' or '.join(fewer)} (fewer dimensions than {unit}), " if fewer else ""
+            raise UserError(
+                f"metrics.fid=true measures FID with {self.dims}-dimensional Inception features on {count} "
+                f"{held}: with fewer images than dimensions the covariances are singular and the FID is "
+                f"dominated by that bias, not by the {measured}. Fix: {smaller}a dataset with more held-out {unit}"
+                f"{'' if self.n is None else ' (metrics.n=null uses them all)'}, or metrics.fid=false.")
+        if self.weights_path is None:
+            self.weights_path, self.weights_sha256 = verified_weights(self.weights, self.download)
 
     def protocol(self) -> dict[str, str]:
         described = {
